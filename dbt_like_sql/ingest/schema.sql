@@ -1,0 +1,100 @@
+-- Warehouse tables of the ingest stage. Every table carries the partition column `day` (UTC date).
+-- Re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
+CREATE SCHEMA IF NOT EXISTS ingest;
+
+-- One row per valid user turn (input contract v1), typed. user_id is pseudonymised (keyed hash).
+CREATE TABLE IF NOT EXISTS ingest.clean_turns (
+    day                  DATE NOT NULL,
+    event_id             VARCHAR NOT NULL,
+    session_id           VARCHAR NOT NULL,
+    user_id              VARCHAR NOT NULL,      -- keyed hash of the raw customer id
+    device_id            VARCHAR NOT NULL,
+    ts                   TIMESTAMP NOT NULL,    -- UTC, naive
+    asr_text             VARCHAR NOT NULL,
+    device_type          VARCHAR,               -- speaker, screen, tv, car, phone, other
+    locale               VARCHAR NOT NULL,      -- default en-US
+    wake_score           DOUBLE,
+    asr_confidence       DOUBLE,
+    asr_nbest            STRUCT(text VARCHAR, score DOUBLE)[],
+    nlu_domain           VARCHAR,
+    nlu_intent           VARCHAR,
+    nlu_slots            STRUCT(name VARCHAR, value VARCHAR)[],
+    nlu_confidence       DOUBLE,
+    er_status            VARCHAR,               -- resolved, unresolved, not_applicable
+    er_entity_id         VARCHAR,
+    response_text        VARCHAR,
+    response_status      VARCHAR,               -- success, error, clarify, unsupported, no_response
+    response_duration_ms BIGINT,
+    barge_in             BOOLEAN,
+    explicit_feedback    VARCHAR,               -- positive, negative
+    device_state         MAP(VARCHAR, VARCHAR),
+    rewrite_applied      STRUCT(rewrite_id VARCHAR, source_text VARCHAR, rewrite_text VARCHAR, layer VARCHAR),
+    audio_uri            VARCHAR,
+    extra                JSON,                  -- unknown top-level fields, as a JSON object (NULL when none)
+    source_file          VARCHAR NOT NULL,
+    source_line          BIGINT NOT NULL        -- 1-based line (or row, for Parquet) in source_file
+);
+
+-- Every rejected input line, with where it came from and why.
+CREATE TABLE IF NOT EXISTS ingest.quarantined_turns (
+    day          DATE NOT NULL,
+    source_file  VARCHAR NOT NULL,
+    source_line  BIGINT NOT NULL,
+    raw          VARCHAR,                       -- the line as read (invalid UTF-8 bytes replaced by U+FFFD)
+    event_id     VARCHAR,                       -- when it could be read
+    reason       VARCHAR NOT NULL,              -- short code, e.g. invalid_json, missing_field, bad_type
+    detail       VARCHAR NOT NULL               -- human-readable: which field, what value
+);
+
+-- Per-partition accounting: read = clean + quarantined.
+CREATE TABLE IF NOT EXISTS ingest.partition_stats (
+    day              DATE PRIMARY KEY,
+    files            INTEGER NOT NULL,
+    lines_read       BIGINT NOT NULL,
+    clean_rows       BIGINT NOT NULL,
+    quarantined_rows BIGINT NOT NULL,
+    ingested_at      TIMESTAMP NOT NULL
+);
+
+-- One row per dialogue session of the day (a session that crosses UTC midnight has a row in each day,
+-- counting that day's turns). user_id, device_id and device_type are those of the session's first turn.
+CREATE TABLE IF NOT EXISTS ingest.sessions (
+    day                 DATE NOT NULL,
+    session_id          VARCHAR NOT NULL,
+    user_id             VARCHAR NOT NULL,
+    device_id           VARCHAR NOT NULL,
+    device_type         VARCHAR,
+    start_ts            TIMESTAMP NOT NULL,     -- ts of the first turn
+    end_ts              TIMESTAMP NOT NULL,     -- ts of the last turn
+    n_turns             INTEGER NOT NULL,
+    n_barge_in          INTEGER NOT NULL,
+    n_error             INTEGER NOT NULL,       -- response_status error, unsupported or no_response
+    n_clarify           INTEGER NOT NULL,
+    n_explicit_negative INTEGER NOT NULL,
+    n_explicit_positive INTEGER NOT NULL,
+    n_rewritten         INTEGER NOT NULL,       -- turns with rewrite_applied
+    duration_s          DOUBLE NOT NULL         -- end_ts - start_ts
+);
+
+-- One row per valid (event_id, task, annotator) annotation of the day. label is JSON typed per task.
+CREATE TABLE IF NOT EXISTS ingest.annotations (
+    day         DATE NOT NULL,
+    event_id    VARCHAR NOT NULL,
+    task        VARCHAR NOT NULL,               -- failure_point, goal_start, goal_success, intent, slots, rephrase_of, intended_text
+    annotator   VARCHAR NOT NULL,
+    label       JSON,                           -- NULL only for rephrase_of = null
+    is_gold     BOOLEAN NOT NULL,               -- annotator = 'gold' (adjudicated label of three annotators)
+    source_file VARCHAR NOT NULL,
+    source_line BIGINT NOT NULL
+);
+
+-- Every rejected annotation line, with where it came from and why (read = clean + quarantined).
+CREATE TABLE IF NOT EXISTS ingest.quarantined_annotations (
+    day          DATE NOT NULL,
+    source_file  VARCHAR NOT NULL,
+    source_line  BIGINT NOT NULL,
+    raw          VARCHAR,
+    event_id     VARCHAR,
+    reason       VARCHAR NOT NULL,
+    detail       VARCHAR NOT NULL
+);

@@ -1,0 +1,31 @@
+-- Calibration set of the defect model: the signals of every gold-annotated turn of the window
+-- [window_start, day], with its label. defective = gold failure_point <> 'correct'; where a turn has no gold
+-- failure_point, NOT gold goal_success (a weaker proxy). Day `day` is read from _signals_defect_features
+-- (not yet written), earlier days from signals.defect_signals.
+WITH gold AS (
+    SELECT
+        event_id,
+        any_value(json_extract_string(label, '$')) FILTER (WHERE task = 'failure_point') AS failure_point,
+        any_value(TRY_CAST(json_extract_string(label, '$') AS BOOLEAN)) FILTER (WHERE task = 'goal_success')
+            AS goal_success
+    FROM ingest.annotations
+    WHERE (is_gold OR annotator = 'gold')
+      AND task IN ('failure_point', 'goal_success')
+      AND day BETWEEN $window_start AND $day
+    GROUP BY event_id
+),
+features AS (
+    SELECT * FROM _signals_defect_features
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (defect_prob, defect_model_day)
+    FROM signals.defect_signals
+    WHERE day >= $window_start AND day < $day
+)
+SELECT
+    f.*,
+    CASE WHEN g.failure_point IS NOT NULL THEN g.failure_point <> 'correct' ELSE NOT g.goal_success END
+        AS defective
+FROM features AS f
+JOIN gold AS g USING (event_id)
+WHERE g.failure_point IS NOT NULL OR g.goal_success IS NOT NULL
+ORDER BY f.day, f.event_id

@@ -1,0 +1,119 @@
+"""Evaluation: how the rewrite table mined up to the day before does on this day, offline and in an A/B
+replay."""
+
+
+import json
+import os
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.evaluation.ab_stats import compare_arms
+from selflearn_assets.lib.evaluation.plots import markdown_image, rewrite_evaluation_png
+from selflearn_assets.lib.evaluation.rewrite_offline import judge_turns, offline_win_loss
+from selflearn_assets.lib.evaluation.rewrite_replay import load_simulator_config, replay_day
+from selflearn_assets.lib.rewrites import export_folder, read_export
+from selflearn_assets.lib.rewrites.export import EVALUATION, TABLE
+from selflearn_assets.lib.sql import query_pl
+
+
+class RewriteEvaluationConfig(dg.Config):
+    ab_replay: bool = True  # replay the day on the simulator (only for simulated raw roots)
+    treatment_fraction: float = 0.5
+
+
+def _write_json_atomic(path, value: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+@dg.asset(
+    deps=["rewrite_export", "annotations", "clean_turns"],
+    partitions_def=daily_partitions,
+    group_name="evaluation",
+    kinds={"polars", "parquet"},
+    pool="duckdb",
+)
+def rewrite_evaluation(
+    context: dg.AssetExecutionContext,
+    config: RewriteEvaluationConfig,
+    duckdb: DuckDBResource,
+    selflearn: SelflearnConfig,
+) -> dg.MaterializeResult:
+    """The rewrite table exported for the day before (window ending D-1) judged on day D: offline wins and
+    losses against D's gold annotations, and an A/B replay of D on the simulator with the table for a
+    treatment half of users. Written to `exports/rewrites/date=D-1/evaluation.json`."""
+    day = date.fromisoformat(context.partition_key)
+    table_day = day - timedelta(days=1)
+    folder = export_folder(selflearn.exports_root, table_day)
+    if not (folder / TABLE).exists():
+        context.log.warning(f"no rewrite table exported for {table_day}: nothing to evaluate on {day}")
+        return dg.MaterializeResult(metadata={"evaluated": False, "reason": f"no rewrite export for {table_day}"})
+    table, manifest = read_export(folder)
+
+    with duckdb.get_connection() as con:
+        gold = query_pl(con, "evaluation/gold_turns.sql", {"day": day})
+    judged = judge_turns(gold, table)
+    offline = offline_win_loss(judged)
+    by_type = (
+        judged.filter(pl.col("outcome").is_not_null()).group_by("failure_point", "outcome").len().rows()
+    )
+    outcomes: dict[str, dict[str, int]] = {}
+    for failure_point, outcome, n in by_type:
+        outcomes.setdefault(failure_point, {})[outcome] = n
+
+    result = {"table_date": table_day, "evaluated_on": day, "rewrites": table.height, **offline.as_dict()}
+    arms: dict[str, tuple[float, float]] = {}
+    base = load_simulator_config(selflearn.raw_root) if config.ab_replay else None
+    if base is None:
+        result["ab_replay"] = "skipped: the raw root was not written by the simulator" if config.ab_replay else "off"
+    elif table.height == 0:
+        result["ab_replay"] = "skipped: empty rewrite table"
+    else:
+        context.log.info(f"A/B replay of {day} with {table.height} rewrites for {config.treatment_fraction:.0%} of users")
+        turns = replay_day(base, day, folder / TABLE, config.treatment_fraction)
+        overall = compare_arms(turns, seed=0)
+        covered = compare_arms(turns.filter(pl.col("covered")), seed=0)
+        result.update(
+            ab_replay="done",
+            replay_turns=turns.height,
+            replay_rewritten_turns=int(turns["rewritten"].sum()),
+            defect_rate_control=overall.defect_rate_control,
+            defect_rate_treatment=overall.defect_rate_treatment,
+            relative_reduction=overall.relative_reduction,
+            relative_reduction_ci=list(overall.interval),
+            covered_turns_control=covered.turns_control,
+            covered_turns_treatment=covered.turns_treatment,
+            defect_rate_covered_control=covered.defect_rate_control,
+            defect_rate_covered_treatment=covered.defect_rate_treatment,
+            relative_reduction_covered=covered.relative_reduction,
+            relative_reduction_covered_ci=list(covered.interval),
+        )
+        arms = {
+            "all traffic": (overall.defect_rate_control, overall.defect_rate_treatment),
+            "covered": (covered.defect_rate_control, covered.defect_rate_treatment),
+        }
+    _write_json_atomic(folder / EVALUATION, result)
+    png = rewrite_evaluation_png(arms, outcomes)
+    (folder / "evaluation.png").write_bytes(png)
+
+    scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else v for k, v in scalars.items()},
+            "evaluated": True,
+            "table": dg.MetadataValue.path(str(folder)),
+            "ab_replay": str(result["ab_replay"]),
+            "summary": dg.MetadataValue.md(
+                markdown_table(["metric", "value"], [(k, v) for k, v in result.items()])
+                + "\n\n"
+                + markdown_image(png, "rewrite evaluation")
+            ),
+        }
+    )

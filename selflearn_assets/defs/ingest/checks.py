@@ -1,0 +1,118 @@
+"""Blocking data-quality gates on `clean_turns` (Great Expectations) and a warning check on volume.
+
+A failing blocking check stops the day's downstream assets in the same run; the check's metadata says why.
+"""
+
+
+import statistics
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.quality.turn_expectations import (
+    CHECKED_COLUMNS,
+    validate_accounting,
+    validate_clean_turns,
+)
+
+VOLUME_BAND = (0.5, 2.0)  # today's clean rows as a share of the trailing week's median
+
+
+def _suite_result(outcome, extra: dict | None = None) -> dg.AssetCheckResult:
+    failed = outcome.failures
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            "all expectations met"
+            if outcome.success
+            else "failed: " + "; ".join(f"{f.expectation}({f.column or ''})" for f in failed)
+        ),
+        metadata={
+            "expectations": len(outcome.outcomes),
+            "failed_expectations": len(failed),
+            "results": dg.MetadataValue.md(outcome.markdown()),
+            **(extra or {}),
+        },
+    )
+
+
+@dg.asset_check(asset="clean_turns", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def clean_turns_expectations(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """Great Expectations: schema, required fields not null, scores in 0..1, allowed values, unique event ids,
+    every timestamp inside the partition's UTC day."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        frame = con.execute(
+            f"SELECT {', '.join(CHECKED_COLUMNS)} FROM ingest.clean_turns WHERE day = ?", [day]
+        ).df()
+    return _suite_result(validate_clean_turns(frame, day), {"rows": len(frame)})
+
+
+@dg.asset_check(asset="clean_turns", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def ingest_accounting(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig
+) -> dg.AssetCheckResult:
+    """Great Expectations: lines read = clean + quarantined, and the quarantine rate under its threshold
+    (`max_quarantine_rate` of the `selflearn` resource)."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        row = con.execute(
+            "SELECT lines_read, clean_rows, quarantined_rows FROM ingest.partition_stats WHERE day = ?", [day]
+        ).fetchone()
+        clean_now = con.execute("SELECT count(*) FROM ingest.clean_turns WHERE day = ?", [day]).fetchone()[0]
+        quarantined_now = con.execute(
+            "SELECT count(*) FROM ingest.quarantined_turns WHERE day = ?", [day]
+        ).fetchone()[0]
+    if row is None:
+        return dg.AssetCheckResult(passed=False, description=f"no ingestion statistics for {day}")
+    lines_read = row[0]
+    outcome = validate_accounting(lines_read, clean_now, quarantined_now, selflearn.max_quarantine_rate)
+    return _suite_result(
+        outcome,
+        {
+            "lines_read": lines_read,
+            "clean_rows": clean_now,
+            "quarantined_rows": quarantined_now,
+            "max_quarantine_rate": selflearn.max_quarantine_rate,
+        },
+    )
+
+
+@dg.asset_check(asset="clean_turns", blocking=False, partitions_def=daily_partitions)
+def clean_turns_volume(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """Warning: the day's clean rows against the median of the trailing 7 days (band 0.5x..2x)."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        today = con.execute("SELECT clean_rows FROM ingest.partition_stats WHERE day = ?", [day]).fetchone()
+        week = con.execute(
+            "SELECT day, clean_rows FROM ingest.partition_stats "
+            "WHERE day < ? AND day >= ? - INTERVAL 7 DAY ORDER BY day",
+            [day, day],
+        ).fetchall()
+    rows_today = today[0] if today else 0
+    if not week:
+        return dg.AssetCheckResult(
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="no earlier day in the trailing week to compare with",
+            metadata={"rows": rows_today},
+        )
+    median = statistics.median(r[1] for r in week)
+    ratio = rows_today / median if median else float("inf")
+    low, high = VOLUME_BAND
+    return dg.AssetCheckResult(
+        passed=bool(low <= ratio <= high),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{rows_today} rows, {ratio:.2f}x the trailing median of {median:g}",
+        metadata={
+            "rows": rows_today,
+            "trailing_median": float(median),
+            "ratio": float(ratio),
+            "trailing_days": dg.MetadataValue.md(markdown_table(["day", "clean_rows"], week)),
+        },
+    )

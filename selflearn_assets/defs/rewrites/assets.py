@@ -1,0 +1,127 @@
+"""Rewrites: the absorbing-Markov rewrite table of the trailing window, and its export."""
+
+
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.markov import MarkovParams, mine_rewrites
+from selflearn_assets.lib.rewrites import latest_export, read_export, write_export
+from selflearn_assets.lib.rewrites.store import (
+    mining_report,
+    read_window,
+    rewrites_of_day,
+    write_rewrites_day,
+)
+
+PREVIEW = ["source_text", "rewrite_text", "source_success_prob", "rewrite_success_prob", "support_users"]
+
+
+class MarkovConfig(dg.Config):
+    """Thresholds of the rewrite miner (see `selflearn_assets/lib/markov/params.py` for their meaning)."""
+
+    window_days: int = 14
+    max_source_success: float = 0.5
+    min_target_success: float = 0.6
+    min_gain: float = 0.2
+    max_hops: int = 3
+    min_support_transitions: int = 10
+    min_users: int = 5
+    keep_threshold: float = 0.8
+    min_trials: int = 20
+
+    def params(self) -> MarkovParams:
+        return MarkovParams(**self.model_dump())
+
+
+@dg.asset(
+    deps=["markov_transitions"],
+    partitions_def=daily_partitions,
+    group_name="rewrites",
+    kinds={"duckdb", "scipy"},
+    pool="duckdb",
+)
+def markov_rewrites(
+    context: dg.AssetExecutionContext, config: MarkovConfig, duckdb: DuckDBResource, selflearn: SelflearnConfig
+) -> dg.MaterializeResult:
+    """The rewrite table of the window ending at the partition's day: for each utterance unlikely to end
+    in success, the reachable reformulation most likely to, from the absorbing Markov chain over the
+    window's transitions (sparse solve per component), supported by >= k distinct users; deployed
+    rewrites (the previous export) are kept or dropped by the self-aware Beta-posterior rule."""
+    day = date.fromisoformat(context.partition_key)
+    params = config.params()
+    with duckdb.get_connection() as con:
+        rows, window_start = read_window(con, day, params.window_days)
+    days_present = sorted(set(rows["day"].to_list())) if rows.height else []
+    if not days_present:
+        raise dg.Failure(
+            description=f"empty window: no markov_transitions rows between {window_start} and {day}; "
+            "materialize markov_transitions for those days first",
+        )
+    deployed_folder = latest_export(selflearn.exports_root, before=day)
+    deployed = read_export(deployed_folder)[0] if deployed_folder else None
+    context.log.info(
+        f"window {window_start}..{day}: {len(days_present)} days with transitions, {rows.height} rows; "
+        f"deployed table: {deployed_folder or 'none'}"
+    )
+    table, report = mine_rewrites(rows, params, deployed)
+    mining = {
+        "window_start": window_start,
+        "days_with_data": len(days_present),
+        "deployed_from": str(deployed_folder) if deployed_folder else None,
+        "report": report,
+    }
+    with duckdb.get_connection() as con:
+        write_rewrites_day(con, day, table, mining)
+    rejected = sorted(report["n_rejected_by_reason"].items())
+    return dg.MaterializeResult(
+        metadata={
+            **day_metadata(duckdb, "rewrites.markov_rewrites", context.partition_key, PREVIEW, limit=15),
+            "window": f"{window_start}..{day}",
+            "days_in_window_with_data": len(days_present),
+            "n_states": report["n_states"],
+            "n_components": report["n_components"],
+            "largest_component": report["largest_component"],
+            "solve_seconds": report["solve_seconds"],
+            "deployed_from": str(deployed_folder) if deployed_folder else "none",
+            "rejected_by_reason": dg.MetadataValue.md(markdown_table(["reason", "candidates"], rejected)),
+            "miner_report": dg.MetadataValue.json(report),
+        }
+    )
+
+
+@dg.asset(
+    deps=["markov_rewrites"],
+    partitions_def=daily_partitions,
+    group_name="rewrites",
+    kinds={"parquet"},
+)
+def rewrite_export(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig
+) -> dg.MaterializeResult:
+    """`exports/rewrites/date=D/rewrites.parquet` + `manifest.json`: the day's rewrite table for the
+    runtime, written only after the blocking checks on `markov_rewrites` passed, atomically."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        table = rewrites_of_day(con, day)
+        mining = mining_report(con, day)
+    if mining is None:
+        raise dg.Failure(description=f"no mined rewrite table for {day}; materialize markov_rewrites first")
+    folder = write_export(
+        selflearn.exports_root,
+        day,
+        table,
+        {"kind": "markov_rewrites", **mining, "dagster_run_id": context.run_id, "asset": "rewrite_export"},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "dagster/row_count": table.height,
+            "sources_covered": table.height,
+        }
+    )
+

@@ -1,0 +1,88 @@
+"""Signals: per-turn defect signals, rephrase candidates and the day's Markov transition counts."""
+
+
+import json
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.lib.signals import defect_signals as build_defect_signals
+from selflearn_assets.lib.signals import markov_transitions as build_markov_transitions
+from selflearn_assets.lib.signals import rephrase_candidates as build_rephrase_candidates
+
+COMMON = {"partitions_def": daily_partitions, "group_name": "signals", "kinds": {"duckdb"}, "pool": "duckdb"}
+
+
+def _json(value) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+@dg.asset(deps=["clean_turns", "annotations"], **COMMON)
+def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """One row per turn of the day with every implicit and explicit defect signal (barge-in, error /
+    unsupported / clarify responses, explicit feedback, abandonment, a similar request within seconds, low
+    confidences) and the combined `defect_prob`, calibrated on gold annotations where they exist."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        report = build_defect_signals(con, day)
+    calibration = report["calibration"] or {}
+    rates = sorted(report["signal_rates"].items())
+    metadata = {
+        **day_metadata(
+            duckdb, "signals.defect_signals", context.partition_key,
+            ["event_id", "norm_text", "response_status", "barge_in", "abandoned", "defect_prob"],
+        ),
+        "mean_defect_prob": float(report["mean_defect_prob"] or 0.0),
+        "defect_rate_at_0.5": float(report["defect_rate_at_half"] or 0.0),
+        "combination": report["model"]["source"],
+        "signal_rates": dg.MetadataValue.md(markdown_table(["signal", "rate"], [(k, f"{v:.4f}") for k, v in rates])),
+        "calibration": _json(calibration),
+    }
+    if calibration.get("fitted"):
+        metadata["brier_before"] = float(calibration["before"]["brier"])
+        metadata["brier_after"] = float(calibration["after"]["brier"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(deps=["defect_signals"], **COMMON)
+def rephrase_candidates(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Pairs (turn, later turn) of the same session within the time gap and turn distance, with lexical,
+    phonetic and interpretation features, the defect of the first and success of the second, and a score
+    (the learned rephrase detector's when a champion exists, else the documented heuristic)."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        report = build_rephrase_candidates(con, day)
+    metadata = {
+        **day_metadata(
+            duckdb, "signals.rephrase_candidates", context.partition_key,
+            ["first_text", "second_text", "time_gap_s", "heuristic_score", "score"],
+        ),
+        "rephrases_above_threshold": report["rephrases"],
+        "threshold": report["threshold"],
+        "scored_by": "model" if report["model_scored"] else "heuristic",
+    }
+    gold = (report.get("gold") or {}).get("score")
+    if gold:
+        metadata.update({f"gold_{k}": float(v) for k, v in gold.items() if isinstance(v, int | float)})
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(deps=["rephrase_candidates"], **COMMON)
+def markov_transitions(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """The day's counts of transitions between normalised utterances along reformulation chains and into
+    the absorbing __SUCCESS__ / __FAILURE__ states, with distinct users and sessions; a window sums days."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        report = build_markov_transitions(con, day)
+    return dg.MaterializeResult(
+        metadata={
+            **day_metadata(
+                duckdb, "signals.markov_transitions", context.partition_key,
+                ["src", "dst", "n_transitions", "n_sessions", "rewritten"],
+            ),
+            **{k: v for k, v in report.items() if isinstance(v, int)},
+        }
+    )

@@ -1,0 +1,86 @@
+"""A/B replay of a rewrite table on the embedded simulator.
+
+The simulator that wrote a raw root leaves its configuration in `<raw root>/_simulator.json`. A replay
+simulates one day of that same world again, with the rewrite table applied before the simulated NLU for
+a treatment half of users (hashed), annotates every session, ingests the result through the normal
+ingestion code into a scratch DuckDB, and returns one row per turn:
+user_id, arm, defective (gold failure_point != correct), covered (the table has the turn's text as a
+source, so it would fire), rewritten (it did fire). Real logs have no `_simulator.json`: no replay.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import fields
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from selflearn_assets.lib.ingest import ingest_turns
+from selflearn_assets.lib.ingest.annotations import ingest_annotations
+from selflearn_assets.lib.markov.normalize import normalize_expr
+from selflearn_assets.lib.simulator import SimConfig, simulate
+
+SIMULATOR_CONFIG = "_simulator.json"
+REPLAY_KEY = "replay"
+
+
+def save_simulator_config(config: SimConfig, out_dir: str | Path) -> Path:
+    """Record the configuration that wrote `out_dir`, so evaluations can replay its world."""
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    path = Path(out_dir) / SIMULATOR_CONFIG
+    path.write_text(json.dumps(values, indent=2, default=str) + "\n")
+    return path
+
+
+def load_simulator_config(raw_root: str | Path) -> SimConfig | None:
+    path = Path(raw_root) / SIMULATOR_CONFIG
+    if not path.exists():
+        return None
+    values = json.loads(path.read_text())
+    known = {f.name for f in fields(SimConfig)}
+    values = {k: v for k, v in values.items() if k in known}
+    values["start"] = date.fromisoformat(values["start"])
+    values.pop("rewrite_table", None)
+    return SimConfig(**values)
+
+
+def replay_day(base: SimConfig, day: date, rewrite_table: Path, treatment_fraction: float = 0.5) -> pl.DataFrame:
+    """Simulate `day` of the world of `base` with the table for treatment users; one row per turn."""
+    config = SimConfig(
+        **{
+            **{f.name: getattr(base, f.name) for f in fields(SimConfig)},
+            "start": day,
+            "days": 1,
+            "annotation_rate": 1.0,
+            "rewrite_table": Path(rewrite_table),
+            "treatment_fraction": treatment_fraction,
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="selflearn-replay-") as tmp:
+        raw = Path(tmp) / "raw"
+        simulate(config, raw, progress=False)
+        con = duckdb.connect()
+        try:
+            ingest_turns(con, raw, day, REPLAY_KEY)
+            ingest_annotations(con, raw, day)
+            turns = con.sql(
+                """
+                SELECT t.user_id, t.asr_text,
+                       coalesce(json_extract_string(t.extra, '$.ab_arm'), 'control') AS arm,
+                       t.rewrite_applied IS NOT NULL AS rewritten,
+                       json_extract_string(a.label, '$') <> 'correct' AS defective
+                FROM ingest.clean_turns t
+                JOIN ingest.annotations a
+                  ON a.event_id = t.event_id AND a.task = 'failure_point' AND a.is_gold
+                """
+            ).pl()
+        finally:
+            con.close()
+    sources = pl.read_parquet(rewrite_table, columns=["source_text"])
+    return turns.with_columns(
+        covered=normalize_expr("asr_text").is_in(sources["source_text"])
+    ).drop("asr_text")

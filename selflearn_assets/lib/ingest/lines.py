@@ -1,0 +1,141 @@
+"""The raw files of one partition as numbered lines, read without parsing, for validation in DuckDB.
+
+`read_lines` gives an Arrow table with one row per line of a file: `file_idx`, `line` (1-based), `text`,
+and `bad_utf8`. Plain `.jsonl` files are memory-mapped and split on `\\n` with numpy, so the text column
+points into the file without a copy; `.jsonl.gz` files are decompressed in memory first. A `.parquet`
+file gives one "line" per row, rendered as a JSON object by DuckDB.
+
+Line rules: a file of N newline characters has N lines (a final line without a newline counts too, a
+trailing newline does not start another); blank lines in the middle are lines; a leading UTF-8 byte-order
+mark is skipped; an empty file has no lines. A line that is not valid UTF-8 keeps its place, its text
+decoded with U+FFFD replacement characters and `bad_utf8` set.
+
+A file that cannot be read at all (corrupt gzip or Parquet, unreadable on disk) contributes one row with
+`line` 0 and `text` NULL, and an error message naming the file: ingestion quarantines it as
+`unreadable_file` rather than failing the whole day.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+RAW_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.parquet")
+BATCH_ROWS = 61_440  # Arrow batches of this size let DuckDB scan the lines on every core
+_NEWLINE_CHUNK = 1 << 22
+_BOM = b"\xef\xbb\xbf"
+
+LINES_SCHEMA = pa.schema(
+    [("file_idx", pa.int32()), ("line", pa.int64()), ("text", pa.large_string()), ("bad_utf8", pa.bool_())]
+)
+
+
+def list_raw_files(folder: Path) -> list[Path]:
+    """The raw files of a partition folder, sorted by name (the order that decides "first" for duplicates)."""
+    if not folder.is_dir():
+        return []
+    found = {p for pattern in RAW_PATTERNS for p in folder.glob(pattern) if p.is_file()}
+    return sorted(found, key=lambda p: p.name)
+
+
+def read_lines(path: Path, file_idx: int) -> tuple[pa.Table, str | None]:
+    """Every line of one file (LINES_SCHEMA), and why the file could not be read (None when it could)."""
+    try:
+        table = _parquet_lines(path) if path.name.endswith(".parquet") else _jsonl_lines(path)
+        error = None
+    except (OSError, EOFError, zlib.error, pa.ArrowException, duckdb.Error) as exc:
+        error = f"cannot read {path.name}: {type(exc).__name__}: {exc}"
+        table = pa.table(
+            {
+                "line": pa.array([0], pa.int64()),
+                "text": pa.nulls(1, pa.large_string()),
+                "bad_utf8": pa.array([False]),
+            }
+        )
+    table = table.add_column(0, "file_idx", pa.array(np.full(table.num_rows, file_idx, dtype=np.int32)))
+    table = table.select(LINES_SCHEMA.names).cast(LINES_SCHEMA)
+    return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), LINES_SCHEMA), error
+
+
+def _jsonl_lines(path: Path) -> pa.Table:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as f:
+            data = pa.py_buffer(f.read())
+    else:
+        data = pa.memory_map(str(path), "r").read_buffer()
+    return _split_lines(data)
+
+
+def _split_lines(data: pa.Buffer) -> pa.Table:
+    """Zero-copy split of a buffer into lines; each line keeps its trailing newline (JSON ignores it)."""
+    size = data.size
+    if size == 0:
+        return pa.table(
+            {
+                "line": pa.array([], pa.int64()),
+                "text": pa.array([], pa.large_string()),
+                "bad_utf8": pa.array([], pa.bool_()),
+            }
+        )
+    start = 3 if bytes(memoryview(data)[:3]) == _BOM else 0
+    offsets = np.concatenate([[start], _newline_ends(data, start)]).astype(np.int64)
+    if offsets[-1] < size:  # a last line without a newline
+        offsets = np.append(offsets, size)
+    n = len(offsets) - 1
+    text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data)
+    bad = np.zeros(n, dtype=bool)
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:  # some line is not UTF-8: decode line by line, replacing bad bytes
+        raw = memoryview(data)
+        decoded = []
+        for i in range(n):
+            chunk = bytes(raw[offsets[i] : offsets[i + 1]])
+            try:
+                decoded.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                decoded.append(chunk.decode("utf-8", errors="replace"))
+                bad[i] = True
+        text = pa.array(decoded, pa.large_string())
+    return pa.table({"line": pa.array(np.arange(1, n + 1)), "text": text, "bad_utf8": pa.array(bad)})
+
+
+def _newline_ends(data: pa.Buffer, start: int) -> np.ndarray:
+    """Offsets just past every newline, found chunk by chunk to keep the scratch memory small."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    scratch = np.empty(min(_NEWLINE_CHUNK, len(buf)), dtype=bool)
+    parts = []
+    for lo in range(start, len(buf), _NEWLINE_CHUNK):
+        chunk = buf[lo : lo + _NEWLINE_CHUNK]
+        hits = scratch[: len(chunk)]
+        np.equal(chunk, 10, out=hits)
+        parts.append(np.flatnonzero(hits) + (lo + 1))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def _parquet_lines(path: Path) -> pa.Table:
+    """One JSON object per Parquet row. A timestamp `ts` column becomes ISO-8601 text with an offset
+    (naive timestamps are taken as UTC), so it meets the same contract as JSON lines."""
+    rows = pq.read_table(path)
+    if "ts" in rows.column_names and pa.types.is_timestamp(rows.schema.field("ts").type):
+        ts = rows.column("ts").cast(pa.timestamp("us", "UTC"))
+        iso = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%S%z")
+        rows = rows.set_column(rows.column_names.index("ts"), "ts", iso)
+    with duckdb.connect() as con:  # a private in-memory connection: the warehouse is not needed here
+        con.register("parquet_rows", rows)
+        text = con.sql("SELECT to_json(r)::VARCHAR AS text FROM parquet_rows AS r").to_arrow_table()
+    n = rows.num_rows
+    return pa.table(
+        {
+            "line": pa.array(np.arange(1, n + 1)),
+            "text": text.column("text"),
+            "bad_utf8": pa.array(np.zeros(n, dtype=bool)),
+        }
+    )

@@ -1,0 +1,152 @@
+"""Raw turn logs of one day → `ingest.clean_turns` + `ingest.quarantined_turns` + `ingest.partition_stats`.
+
+Python finds the files and cuts them into lines (lines.py); DuckDB validates and types every line in one
+vectorised pass per file (validated_turns.sql). The whole day is one transaction: delete the day's rows
+from the three tables; per file, insert the valid lines into clean_turns and validate the few rejected
+ones again to quarantine them; move later copies of duplicate event ids to quarantine; record the counts
+and check lines read = clean + quarantined; commit. Any failure rolls back to the day's previous state.
+
+Policies (the reason codes are listed in validated_turns.sql):
+- every value must have the contract's JSON type (no coercion: "0.5" is not a score, 1.0 is not an
+  integer); a JSON null counts as absent; an empty string counts as missing for the four ids;
+- values outside the allowed sets (device_type, er_status, response_status, explicit_feedback) are
+  rejected (`bad_value`), not mapped to NULL or "other";
+- ts is ISO-8601 with a UTC offset (naive timestamps are ambiguous and rejected) or integer epoch ms;
+- duplicate event ids: the first valid copy by (file name, line) is kept, later ones are quarantined as
+  `duplicate_event_id` (same content) or `conflicting_duplicate_event_id` (different content);
+- a line longer than `max_line_bytes` (default 8 MiB) is quarantined as `line_too_long`; a 1 MB text
+  field is fine;
+- a file that cannot be read (corrupt gzip/Parquet) is one quarantined `unreadable_file` row at line 0
+  (it counts as one line read) and is named in `IngestStats.unreadable_files`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from selflearn_assets.lib.ingest.lines import LINES_SCHEMA, list_raw_files, read_lines
+from selflearn_assets.lib.ingest.partitions import turn_partition
+from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
+from selflearn_assets.lib.sql import run_sql, transaction
+
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestStats:
+    day: date
+    files: list[str]  # relative to the raw root, including empty and unreadable ones
+    lines_read: int
+    clean_rows: int
+    quarantined_rows: int
+    quarantined_by_reason: dict[str, int]
+    unreadable_files: list[str]
+
+
+def ingest_turns(
+    con: duckdb.DuckDBPyConnection,
+    raw_root: str | Path,
+    day: date,
+    pseudonym_key: str,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> IngestStats:
+    """Validate every line of `raw_root/date=DAY/` and replace the day in the ingest tables.
+
+    Works on its own cursor of `con`, so its temp tables and macros stay out of the caller's session.
+    """
+    root = Path(raw_root)
+    files = list_raw_files(turn_partition(root, day))
+    params = {
+        "day": day,
+        "pseudonym_key": pseudonym_key,
+        "max_line_bytes": max_line_bytes,
+        "files": len(files),
+    }
+    with con.cursor() as cur:
+        ensure_ingest_schema(cur)
+        with _registered(cur, "turn_lines", LINES_SCHEMA.empty_table()):  # the macros bind to this name
+            run_sql(cur, "ingest/macros.sql")
+            run_sql(cur, "ingest/validated_turns.sql")
+        with transaction(cur):
+            return _replace_day(cur, root, files, params)
+
+
+def _replace_day(cur: duckdb.DuckDBPyConnection, root: Path, files: list[Path], params: dict) -> IngestStats:
+    day = params["day"]
+    names = [f.relative_to(root).as_posix() for f in files]
+    lines_read, unreadable = 0, []
+    run_sql(cur, "ingest/delete_turns_day.sql", params)
+    for idx, (path, name) in enumerate(zip(files, names, strict=True)):  # one file's text in memory at a time
+        lines, read_error = read_lines(path, idx)
+        lines_read += lines.num_rows
+        if read_error:
+            unreadable.append(name)
+        file_params = {**params, "source_file": name, "read_error": read_error}
+        with _registered(cur, "turn_lines", lines):
+            taken = run_sql(cur, "ingest/clean_turns.sql", file_params).fetchnumpy()["source_line"]
+        rejected = lines.filter(pa.array(~np.isin(lines.column("line").to_numpy(), taken)))
+        if rejected.num_rows:  # validate again, just the rejected lines, to quarantine them
+            with _registered(cur, "turn_lines", rejected):
+                run_sql(cur, "ingest/quarantined_turns.sql", file_params)
+    _quarantine_duplicates(cur, root, params)
+    run_sql(cur, "ingest/partition_stats.sql", {**params, "lines_read": lines_read})
+    stats = _stats(cur, day, names, unreadable)
+    if stats.clean_rows + stats.quarantined_rows != lines_read:
+        raise RuntimeError(
+            f"{day}: {lines_read} lines read but {stats.clean_rows} clean + "
+            f"{stats.quarantined_rows} quarantined; nothing written"
+        )
+    return stats
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: dict) -> None:
+    """Later copies of duplicate event ids leave clean_turns for quarantine, with their raw text re-read."""
+    run_sql(con, "ingest/duplicate_turns.sql", params)
+    wanted = con.execute(
+        "SELECT source_file, list(source_line ORDER BY source_line) FROM duplicate_turns GROUP BY source_file"
+    ).fetchall()
+    if wanted:
+        picked = []
+        for source_file, line_numbers in wanted:
+            lines, _ = read_lines(root / source_file, 0)
+            rows = lines.take(pa.array([n - 1 for n in line_numbers]))
+            picked.append(
+                pa.table(
+                    {
+                        "source_file": pa.array([source_file] * rows.num_rows, pa.string()),
+                        "source_line": rows.column("line"),
+                        "text": rows.column("text"),
+                    }
+                )
+            )
+        with _registered(con, "duplicate_lines", pa.concat_tables(picked)):
+            run_sql(con, "ingest/quarantined_duplicates.sql", params)
+
+
+def _stats(con: duckdb.DuckDBPyConnection, day: date, files: list[str], unreadable: list[str]) -> IngestStats:
+    [(lines_read, clean, quarantined)] = con.execute(
+        "SELECT lines_read, clean_rows, quarantined_rows FROM ingest.partition_stats WHERE day = ?", [day]
+    ).fetchall()
+    by_reason = con.execute(
+        "SELECT reason, count(*) FROM ingest.quarantined_turns WHERE day = ? GROUP BY reason ORDER BY 2 DESC, 1",
+        [day],
+    ).fetchall()
+    return IngestStats(day, files, lines_read, clean, quarantined, dict(by_reason), unreadable)

@@ -1,0 +1,60 @@
+"""Every threshold of the Markov rewrite miner, with its default and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from selflearn_assets.lib.markov.posterior import QUADRATURE_NODES
+from selflearn_assets.lib.markov.solve import DENSE_MAX, LU_MAX
+
+
+@dataclass(frozen=True)
+class MarkovParams:
+    """Thresholds of `mine_rewrites`. Probabilities are P(chain ends in SUCCESS) from a state.
+
+    | field                   | default | meaning                                                        |
+    |-------------------------|---------|----------------------------------------------------------------|
+    | window_days             | 14      | days of per-day rows the caller passes (not read here)         |
+    | max_source_success      | 0.5     | only utterances at most this likely to succeed get a rewrite   |
+    | min_target_success      | 0.6     | a rewrite must be at least this likely to succeed              |
+    | min_gain                | 0.2     | and at least this much likelier than its source (always > 0)   |
+    | max_hops                | 3       | the target is reached from the source in at most this many     |
+    |                         |         | reformulations (src → … → target, self-repeats not counted)    |
+    | min_support_transitions | 10      | every edge on that path was taken at least this often          |
+    | min_users               | 5       | privacy (k-anonymity): every edge on the path was taken by,    |
+    |                         |         | and the target said by, at least this many distinct users      |
+    | keep_threshold          | 0.8     | self-aware: a deployed rewrite stays while P(θ_rewritten >     |
+    |                         |         | θ_source) is at least this                                     |
+    | min_trials              | 20      | self-aware: with fewer rewritten (or un-rewritten) turns of a  |
+    |                         |         | deployed rewrite, it stays with verdict "insufficient_evidence"|
+    | dense_max               | 64      | solver: components up to this size: batched dense solves       |
+    | lu_max                  | 2048    | solver: up to this size sparse LU, above it BiCGSTAB (checked) |
+    | quadrature_nodes        | 64      | Gauss–Legendre nodes of the Beta comparisons                   |
+    """
+
+    window_days: int = 14
+    max_source_success: float = 0.5
+    min_target_success: float = 0.6
+    min_gain: float = 0.2
+    max_hops: int = 3
+    min_support_transitions: int = 10
+    min_users: int = 5
+    keep_threshold: float = 0.8
+    min_trials: int = 20
+    dense_max: int = DENSE_MAX
+    lu_max: int = LU_MAX
+    quadrature_nodes: int = QUADRATURE_NODES
+
+    def __post_init__(self) -> None:
+        for name in ("max_source_success", "min_target_success", "min_gain", "keep_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"MarkovParams.{name} must be within [0, 1], got {value}")
+        for name in ("window_days", "max_hops", "min_support_transitions", "min_users", "dense_max", "lu_max"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MarkovParams.{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_trials < 0 or self.quadrature_nodes < 2:
+            raise ValueError("MarkovParams.min_trials must be >= 0 and quadrature_nodes >= 2")
+
+    def as_dict(self) -> dict:
+        return asdict(self)

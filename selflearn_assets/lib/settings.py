@@ -1,0 +1,64 @@
+"""Where selflearn reads and writes, from environment variables with defaults that work on a fresh checkout.
+
+| variable                  | default                         | meaning                                    |
+|---------------------------|---------------------------------|--------------------------------------------|
+| SELFLEARN_HOME            | ./.selflearn                    | warehouse, MLflow store, exports, Dagster  |
+| SELFLEARN_RAW_ROOT        | $SELFLEARN_HOME/raw             | raw logs: date=YYYY-MM-DD/*.jsonl[.gz]     |
+| SELFLEARN_PSEUDONYM_KEY   | a development key (warns)       | key of the user-id hash                    |
+| SELFLEARN_PARTITIONS_START| 2026-01-01                      | first daily partition                      |
+| DAGSTER_HOME              | $SELFLEARN_HOME/dagster         | run history, seeded from dagster.yaml      |
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+DEV_PSEUDONYM_KEY = "selflearn-development-key-change-me"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    raw_root: Path
+    pseudonym_key: str
+    partitions_start: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def exports(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("SELFLEARN_HOME") or Path.cwd() / ".selflearn").resolve()
+    raw_root = Path(os.environ.get("SELFLEARN_RAW_ROOT") or home / "raw").resolve()
+    return Settings(
+        home=home,
+        raw_root=raw_root,
+        pseudonym_key=os.environ.get("SELFLEARN_PSEUDONYM_KEY") or DEV_PSEUDONYM_KEY,
+        partitions_start=os.environ.get("SELFLEARN_PARTITIONS_START") or "2026-01-01",
+    )
+
+
+def ensure_dagster_home(settings: Settings | None = None) -> Path:
+    """Create DAGSTER_HOME (seeded with the project's dagster.yaml) and export it for this process."""
+    settings = settings or load_settings()
+    dagster_home = settings.dagster_home
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    source = PROJECT_ROOT / "dagster.yaml"
+    if source.exists() and (not target.exists() or target.read_text() != source.read_text()):
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home

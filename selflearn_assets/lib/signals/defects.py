@@ -1,0 +1,158 @@
+"""Per-turn defect signals and their combination into defect_prob, calibrated on gold when there is some."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from selflearn_assets.lib.signals.calibration import (
+    DefectModel,
+    calibration_metrics,
+    fit_map_logistic,
+    grouped_cv_predict,
+)
+from selflearn_assets.lib.signals.params import DEFECT_SIGNALS, SignalParams
+from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, table_exists, transaction
+from selflearn_assets.lib.signals.text import normalize_expr
+from selflearn_assets.lib.sql import query_pl, run_sql
+
+FEATURES_TABLE = "_signals_defect_features"
+
+
+def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
+    """Write `signals.defect_signals` for `day` (one row per turn of ingest.clean_turns) and return a report.
+
+    The combination is the model fitted on the gold of the window ending at `day` when there is enough
+    (then also written to `signals.defect_model`), else the latest model fitted on an earlier day, else
+    the default prior (see `params`). The report holds the signal rates, the model used and, when it was
+    fitted, the calibration before/after."""
+    params = params or SignalParams()
+    ensure_signals_schema(con)
+    texts = query_pl(con, "signals/turn_texts.sql", {"day": day})
+    con.register("_signals_norm_text", texts.select("event_id", norm_text=normalize_expr("asr_text")))
+    try:
+        run_sql(con, "signals/defect_features.sql", {"day": day, **_feature_params(params)})
+    finally:
+        con.unregister("_signals_norm_text")
+
+    try:
+        before = _model_before(con, day, params)
+        model, calibration = before, _calibrate(con, day, params, before)
+        if calibration and calibration.get("fitted"):
+            model = DefectModel.from_json(calibration["weights_after"], day)
+        with transaction(con):
+            delete_day(con, "signals.defect_signals", day)
+            run_sql(con, "signals/defect_signals.sql", model.sql_params())
+            delete_day(con, "signals.defect_model", day)
+            if model.day == day:
+                run_sql(
+                    con,
+                    "signals/defect_model_insert.sql",
+                    {
+                        "day": day,
+                        "fitted_on_days": calibration["fitted_on_days"],
+                        "weights": json.dumps(model.to_json()),
+                        "metrics": json.dumps(calibration, default=_json_default),
+                    },
+                )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {FEATURES_TABLE}")
+
+    row = query_pl(con, "signals/defect_summary.sql", {"day": day}).row(0, named=True)
+    return {
+        "day": day,
+        "turns": int(row.pop("turns")),
+        "mean_defect_prob": row.pop("mean_defect_prob"),
+        "defect_rate_at_half": row.pop("defect_rate_at_half"),
+        "signal_rates": row,
+        "model": {
+            "source": "default_prior"
+            if model.day is None
+            else ("fitted" if model.day == day else "earlier_fit"),
+            "day": model.day,
+            "weights": model.to_json(),
+        },
+        "calibration": calibration,
+    }
+
+
+def _feature_params(params: SignalParams) -> dict:
+    return {
+        "abandon_gap_s": params.abandon_gap_s,
+        "similar_gap_s": params.similar_gap_s,
+        "similar_max_turn_distance": params.similar_max_turn_distance,
+        "similar_threshold": params.similar_threshold,
+        "low_asr_confidence": params.low_asr_confidence,
+        "low_nlu_confidence": params.low_nlu_confidence,
+        "low_wake_score": params.low_wake_score,
+    }
+
+
+def _model_before(con, day: date, params: SignalParams) -> DefectModel:
+    """The latest model fitted on a day before `day`, else the default prior (no look-ahead on backfills)."""
+    rows = run_sql(con, "signals/defect_model_before.sql", {"day": day}).fetchall()
+    if not rows:
+        return DefectModel.prior(params)
+    model_day, weights = rows[0]
+    return DefectModel.from_json(json.loads(weights), model_day)
+
+
+def _calibrate(con, day: date, params: SignalParams, before: DefectModel) -> dict | None:
+    """Fit the combination on the window's gold turns; None when there are no annotations at all."""
+    if not table_exists(con, "ingest", "annotations"):
+        return None
+    window_start = day - timedelta(days=params.calibration_window_days - 1)
+    gold = query_pl(con, "signals/defect_gold.sql", {"day": day, "window_start": window_start})
+    if gold.is_empty():
+        return None
+    x = gold.select(pl.col(s).fill_null(False).cast(pl.Float64) for s in DEFECT_SIGNALS).to_numpy()
+    y = gold.get_column("defective").cast(pl.Float64).to_numpy()
+    report: dict = {
+        "n_gold": len(y),
+        "n_defective": int(y.sum()),
+        "window": [window_start, day],
+        "fitted": False,
+    }
+    if len(y) < params.min_gold_turns or y.min() == y.max():
+        report["reason"] = f"needs >= {params.min_gold_turns} gold turns of both classes"
+        return report
+
+    prior = DefectModel.prior(params)
+    theta = fit_map_logistic(x, y, prior.vector, params.calibration_l2)
+    fitted = DefectModel(float(theta[0]), dict(zip(DEFECT_SIGNALS, map(float, theta[1:]), strict=True)), day)
+    out_of_fold = grouped_cv_predict(
+        x,
+        y,
+        gold.get_column("session_id").to_numpy(),
+        prior.vector,
+        params.calibration_l2,
+        params.calibration_folds,
+    )
+    bins = params.calibration_bins
+    report.update(
+        fitted=True,
+        fitted_on_days=sorted(set(gold.get_column("day").to_list())),
+        before_model_day=before.day,
+        weights_before=before.to_json(),
+        weights_after=fitted.to_json(),
+        before=calibration_metrics(y, before.predict(x), bins),
+        after=calibration_metrics(y, out_of_fold if out_of_fold is not None else fitted.predict(x), bins),
+        after_evaluation=(
+            f"{params.calibration_folds}-fold cross-validation grouped by session"
+            if out_of_fold is not None
+            else f"in-sample (fewer than {params.calibration_folds} sessions)"
+        ),
+        after_in_sample=calibration_metrics(y, fitted.predict(x), bins),
+    )
+    return report
+
+
+def _json_default(value):
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,126 @@
+"""Rephrase candidate pairs with lexical, phonetic and interpretation features, and the seam for a learned
+rephrase detector (`model_scorer`, e.g. ContReph)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from selflearn_assets.lib.signals.params import SignalParams
+from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, table_exists, transaction
+from selflearn_assets.lib.signals.text import phonetic_keys
+from selflearn_assets.lib.sql import query_pl, run_sql
+
+PAIRS_TABLE = "_signals_rephrase_pairs"
+
+# Given the day's candidate pairs (every column of signals.rephrase_candidates except model_score and
+# score), return one probability in [0, 1] per row, in row order; NaN = no opinion (heuristic_score is used).
+ModelScorer = Callable[[pl.DataFrame], np.ndarray]
+
+
+def rephrase_candidates(
+    con, day: date, params: SignalParams | None = None, model_scorer: ModelScorer | None = None
+) -> dict:
+    """Write `signals.rephrase_candidates` for `day` (needs that day's signals.defect_signals) and report.
+
+    With gold `rephrase_of` annotations for the day, the report has precision/recall/F1 of
+    `score >= rephrase_threshold` (and of each of heuristic_score and model_score) against them."""
+    params = params or SignalParams()
+    ensure_signals_schema(con)
+    texts = query_pl(con, "signals/rephrase_texts.sql", {"day": day})
+    con.register("_signals_phonetic", phonetic_keys(texts.get_column("norm_text")))
+    try:
+        run_sql(con, "signals/rephrase_pairs.sql", _pair_params(day, params))
+    finally:
+        con.unregister("_signals_phonetic")
+
+    try:
+        scores = _model_scores(con, model_scorer)
+        con.register("_signals_model_scores", scores)
+        try:
+            with transaction(con):
+                delete_day(con, "signals.rephrase_candidates", day)
+                run_sql(con, "signals/rephrase_candidates.sql")
+        finally:
+            con.unregister("_signals_model_scores")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {PAIRS_TABLE}")
+
+    summary = query_pl(
+        con, "signals/rephrase_summary.sql", {"day": day, "threshold": params.rephrase_threshold}
+    )
+    n, n_rephrases = summary.row(0)
+    return {
+        "day": day,
+        "candidates": int(n),
+        "rephrases": int(n_rephrases),
+        "threshold": params.rephrase_threshold,
+        "model_scored": model_scorer is not None,
+        "gold": _gold_report(con, day, params.rephrase_threshold),
+    }
+
+
+def _pair_params(day: date, params: SignalParams) -> dict:
+    return {
+        "day": day,
+        "max_gap_s": params.rephrase_max_gap_s,
+        "max_turn_distance": params.rephrase_max_turn_distance,
+        **params.rephrase_weights,
+    }
+
+
+def _model_scores(con, model_scorer: ModelScorer | None) -> pl.DataFrame:
+    """(first_event_id, second_event_id, model_score) of every pair; empty without a scorer."""
+    if model_scorer is None:
+        return pl.DataFrame(
+            schema={"first_event_id": pl.String, "second_event_id": pl.String, "model_score": pl.Float64}
+        )
+    pairs = con.sql(
+        f"SELECT * EXCLUDE (heuristic_score) FROM {PAIRS_TABLE} ORDER BY first_event_id, second_event_id"
+    ).pl()
+    scores = np.asarray(model_scorer(pairs), dtype=np.float64).reshape(-1)
+    if len(scores) != pairs.height:
+        raise ValueError(f"model_scorer returned {len(scores)} scores for {pairs.height} pairs")
+    if np.any((scores < 0) | (scores > 1)):  # NaN compares false: allowed
+        raise ValueError("model_scorer scores must lie in [0, 1]")
+    return pairs.select("first_event_id", "second_event_id", model_score=pl.Series(scores).fill_nan(None))
+
+
+def _gold_report(con, day: date, threshold: float) -> dict | None:
+    """Pairwise precision/recall/F1 against gold rephrase_of of the day; None without gold."""
+    if not table_exists(con, "ingest", "annotations"):
+        return None
+    gold = query_pl(con, "signals/rephrase_gold.sql", {"day": day})
+    if gold.is_empty():
+        return None
+    annotated = gold.unique("second_event_id")
+    gold_pairs = annotated.filter(pl.col("rephrase_of").is_not_null())
+    in_window = gold.filter(pl.col("first_event_id") == pl.col("rephrase_of")).height
+    report = {
+        "annotated_turns": annotated.height,
+        "gold_rephrases": gold_pairs.height,
+        "gold_rephrases_outside_candidate_window": gold_pairs.height - in_window,
+    }
+    columns = ["score", "heuristic_score"] + (
+        ["model_score"] if gold["model_score"].is_not_null().any() else []
+    )
+    for column in columns:
+        predicted = gold.filter(pl.col(column) >= threshold)
+        tp = predicted.filter(pl.col("first_event_id") == pl.col("rephrase_of")).height
+        precision = tp / predicted.height if predicted.height else None
+        recall = tp / gold_pairs.height if gold_pairs.height else None
+        if recall is None:
+            f1 = None
+        else:
+            f1 = 2 * precision * recall / (precision + recall) if precision and recall else 0.0
+        report[column] = {
+            "predicted": predicted.height,
+            "true_positives": tp,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
+    return report

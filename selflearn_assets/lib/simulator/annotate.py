@@ -1,0 +1,85 @@
+"""Ground truth for the audit sample: one `gold` label and one noisy single-annotator label per task.
+
+`gold` is what the simulator knows (the adjudicated label of three annotators, in the contract's
+terms). A false wake has intent `system.false_wake`, no slots and intended text "" (nothing was said to
+the assistant). `ann_1` is a single annotator who gets each label right with probability `accuracy` and
+otherwise makes a plausible mistake: ASR and ER blamed for each other, NLU for the result, a
+correct turn called a result error, a flipped goal boundary, a sibling intent of the same domain,
+a missed slot, a missed or invented rephrase, the recogniser's text taken for what was said.
+"""
+
+from __future__ import annotations
+
+import random
+
+from selflearn_assets.lib.simulator.intents import INTENTS
+from selflearn_assets.lib.simulator.text import stable_unit
+
+TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text")
+FAILURE_POINTS = ("false_wake", "asr", "nlu", "er", "result", "correct")
+GOLD = "gold"
+SINGLE_ANNOTATOR = "ann_1"
+FAILURE_MISTAKES = {
+    "asr": ("er",),
+    "er": ("asr",),
+    "nlu": ("result",),
+    "result": ("nlu", "correct"),
+    "correct": ("result",),
+    "false_wake": ("asr", "correct"),
+}
+_SIBLINGS = {i.key: [j.key for j in INTENTS if j.domain == i.domain and j.key != i.key] for i in INTENTS}
+_ALL_INTENTS = [i.key for i in INTENTS]
+
+
+def in_audit_sample(seed: int, session_id: str, rate: float) -> bool:
+    """Whether a session is annotated: a hash of (seed, session id) below `rate`. The traffic does not
+    depend on it, so the same seed with another rate gives the same turns and a different sample."""
+    return rate >= 1.0 or (rate > 0.0 and stable_unit(seed, "audit", session_id) < rate)
+
+
+def gold_labels(gold) -> tuple:
+    return (
+        gold.failure,
+        gold.goal_start,
+        gold.goal_success,
+        gold.intent,
+        gold.slots,
+        gold.rephrase_of,
+        gold.intended_text,
+    )
+
+
+def annotation_records(gold, rng: random.Random, accuracy: float) -> list[dict]:
+    """The 2 x 7 annotation records of one turn."""
+    labels = gold_labels(gold)
+    eid = gold.event_id
+    out = [
+        {"event_id": eid, "task": task, "annotator": GOLD, "label": label}
+        for task, label in zip(TASKS, labels, strict=True)
+    ]
+    for task, label in zip(TASKS, labels, strict=True):
+        if rng.random() >= accuracy:
+            label = _mistake(task, label, gold, rng)
+        out.append({"event_id": eid, "task": task, "annotator": SINGLE_ANNOTATOR, "label": label})
+    return out
+
+
+def _mistake(task: str, label, gold, rng: random.Random):
+    if task == "failure_point":
+        options = FAILURE_MISTAKES[label]
+        return options[rng.randrange(len(options))]
+    if task in ("goal_start", "goal_success"):
+        return not label
+    if task == "intent":
+        options = _SIBLINGS.get(label) or _ALL_INTENTS
+        return options[rng.randrange(len(options))]
+    if task == "slots":
+        return label[:-1] if label else label
+    if task == "rephrase_of":
+        return None if label is not None else gold.prev_event_id
+    if task == "intended_text":
+        if gold.asr_text != label:
+            return gold.asr_text
+        words = label.split()
+        return " ".join(words[:-1]) if len(words) > 1 else label
+    raise ValueError(task)

@@ -1,0 +1,356 @@
+"""The simulated assistant: wake word -> ASR -> (rewrite) -> NLU -> ER -> fulfilment -> response.
+
+Each stage fails the way real ones do, and recurringly:
+
+- wake: background speech (`vocab.TV_CHATTER`, or nothing) wakes the device, with lower wake scores;
+- ASR: an entity's name is misheard as its one fixed confusion ("maj and dragons"), a word is
+  dropped, or a common word is misheard ("turn of the lights");
+- rewrite: for treatment users a rewrite table replaces the heard text before NLU;
+- NLU (`nlu.py`): uncovered phrasings, colliding patterns, context-blind ambiguity;
+- ER: partial titles and nicknames, namesakes;
+- fulfilment: the wrong item (a random error, or an entity it always gets wrong without detail).
+
+`first_failure` is the first stage that failed irrecoverably: the ASR is to blame when what it heard
+parses differently from what was said (and no rewrite restored it); a rewrite that changed the
+meaning of a well-heard request counts as NLU. A clarifying question for a preference the user never
+taught ("which team?") is the right behaviour, labelled `correct`.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+from selflearn_assets.lib.simulator import vocab
+from selflearn_assets.lib.simulator.catalog import Catalog
+from selflearn_assets.lib.simulator.config import SimConfig
+from selflearn_assets.lib.simulator.intents import SCREEN_DEVICES
+from selflearn_assets.lib.simulator.nlu import FALLBACK_INTENT, Nlu, Parse
+from selflearn_assets.lib.simulator.text import noise, normalize_text, stable_unit
+
+# fmt: off
+NLU_CONFIDENCE = {"typed": 0.9, "ambiguous": 0.68, "untyped": 0.6, "fixed": 0.93, "keyword": 0.5,
+                  "fallback": 0.3, "empty": 0.05}
+CONDITIONS = ["sunny skies", "light rain", "clouds", "snow showers", "clear skies", "fog", "scattered showers"]
+RESPONSES = {
+    "music.play_artist": "Playing songs by {e}.",
+    "music.play_song": "Playing {e} by {p}.",
+    "music.play_genre": "Playing a {e} station.",
+    "music.pause": "",
+    "music.next": "",
+    "music.volume_up": "",
+    "video.play_film": "Here's {e}.",
+    "video.play_show": "Playing {e}, season {n1}, episode {n2}.",
+    "audiobooks.play_book": "Here's {e}, the audiobook.",
+    "audiobooks.resume_book": "Resuming your book.",
+    "weather.get_weather": "Right now in {c}, it's {deg} degrees with {cond}.",
+    "weather.get_temperature": "It's {deg} degrees in {c}.",
+    "smart_home.turn_on": "Okay.",
+    "smart_home.turn_off": "Okay.",
+    "smart_home.set_thermostat": "The thermostat is set to {e}.",
+    "smart_home.oven_temperature": "The oven is at {oven} degrees.",
+    "timers.set_timer": "{E} timer, starting now.",
+    "timers.set_alarm": "Your alarm is set for {e}.",
+    "timers.cancel": "Cancelled.",
+    "shopping.add_to_list": "I've added {e} to your shopping list.",
+    "shopping.order": "Okay, I've ordered {e}. It arrives tomorrow.",
+    "knowledge.who_is": "{e} is a writer and public speaker, best known for work in the arts.",
+    "knowledge.birth_date": "{e} was born on March {n2}, 19{n3}.",
+    "knowledge.height": "{e} is {n3}0 meters tall.",
+    "knowledge.author_of": "{e} was written by {author}.",
+    "news.get_news": "Here's the latest {t}news. {headline}",
+    "sports.get_score": "The {e} won {n3} to {n4} last night.",
+    "local.find_restaurant": "Here are some {cu}restaurants near you. The closest is {restaurant}.",
+    "preferences.set_team": "Got it, I'll remember you're a {e} fan.",
+    "preferences.set_cuisine": "Okay, I'll remember that you like {e} food.",
+}
+CLARIFY = {"timers.set_timer": "For how long?", "timers.set_alarm": "For what time?",
+           "sports.get_score": "Which team? You can tell me your favorite, for example say: I'm a Warriors fan."}
+HEADLINES = ["Markets closed higher on Tuesday.", "A storm is moving up the coast.", "The city council passed the budget.",
+             "Scientists report a new comet sighting.", "The championship series starts tonight."]
+# fmt: on
+_FIELDS = {k: [f for _, f, _, _ in string.Formatter().parse(v) if f] for k, v in RESPONSES.items()}
+
+
+class Turn:
+    """What the assistant logged for one turn, and what the simulator knows about it."""
+
+    __slots__ = ("asr_text", "asr_confidence", "nbest", "wake_score", "parse", "rewrite", "nlu_confidence",
+                 "er_status", "er_entity_id", "response_text", "status", "duration_ms", "success", "failure",
+                 "ask_pref", "wrong_media")  # fmt: skip
+
+
+class Assistant:
+    """The assistant's pipeline for one run (its caches are per run; the world is shared)."""
+
+    def __init__(self, catalog: Catalog, nlu: Nlu, cfg: SimConfig, rewrites: dict[str, tuple[str, str, str]]):
+        self.cat = catalog
+        self.ents = catalog.entities
+        self.nlu = nlu
+        self.cfg = cfg
+        self.rewrites = rewrites  # normalised source text -> (rewrite_id, source_text, rewrite_text)
+        self._norm: dict[str, str] = {}
+        self._alt: dict[str, str] = {}
+        self._qa: dict[str, bool] = {}
+        # the item fulfilment returns by mistake: the next entity of the same kind in popularity order
+        self.wrong = {}
+        for idxs in catalog.by_kind.values():
+            for pos, idx in enumerate(idxs):
+                self.wrong[idx] = idxs[(pos + 1) % len(idxs)]
+
+    # -- speech --------------------------------------------------------------------------------
+    def recognise(self, rng: random.Random, spoken: str, confusion: tuple[str, str] | None, factor: float):
+        """(heard text, an entity name was misheard) for what the user said."""
+        cfg = self.cfg
+        heard = spoken
+        entity_error = False
+        if confusion is not None and rng.random() < min(0.95, cfg.asr_entity_confusion_rate * factor):
+            heard = heard.replace(confusion[0], confusion[1], 1)
+            entity_error = True
+        if rng.random() < cfg.asr_drop_rate * factor:
+            words = heard.split()
+            if len(words) > 1:
+                del words[int(rng.random() * len(words))]
+                heard = " ".join(words)
+        if rng.random() < cfg.asr_word_error_rate * factor:
+            words = heard.split()
+            spots = [i for i, w in enumerate(words) if w in vocab.WORD_CONFUSIONS]
+            if spots:
+                i = spots[int(rng.random() * len(spots))]
+                words[i] = vocab.WORD_CONFUSIONS[words[i]]
+                heard = " ".join(words)
+        return heard, entity_error
+
+    def _asr_scores(self, rng: random.Random, spoken: str, heard: str, entity_error: bool):
+        rand = rng.random
+        if heard == spoken:
+            conf = 0.88 + 0.07 * noise(rand)
+        elif entity_error:
+            conf = 0.74 + 0.12 * noise(rand)  # confidently wrong
+        else:
+            conf = 0.62 + 0.14 * noise(rand)
+        conf = _score(min(0.99, max(0.02, conf)))
+        nbest = [{"text": heard, "score": conf}]
+        if heard != spoken and rand() < 0.7:
+            nbest.append({"text": spoken, "score": _score(conf * (0.55 + 0.42 * rand()))})
+        elif heard:
+            alt = self._alt.get(heard)
+            if alt is None:
+                alt = self._alt[heard] = _alternative(heard)
+            nbest.append({"text": alt, "score": _score(conf * (0.2 + 0.6 * rand()))})
+        return conf, nbest
+
+    def _web_answer(self, query: str) -> bool:
+        """Whether the web-search fallback finds something for `query` (fixed per query, ~30%)."""
+        hit = self._qa.get(query)
+        if hit is None:
+            hit = self._qa[query] = stable_unit("qa", query) < 0.3
+        return hit
+
+    def normalize(self, text: str) -> str:
+        out = self._norm.get(text)
+        if out is None:
+            if len(self._norm) > 400_000:
+                self._norm.clear()
+            out = self._norm[text] = normalize_text(text)
+        return out
+
+    # -- one request ----------------------------------------------------------------------------
+    def request(
+        self,
+        rng: random.Random,
+        spoken: str,
+        confusion,
+        user,
+        device_type: str,
+        state: dict,
+        goal_intent: str,
+        goal_slots: tuple,
+        treated: bool,
+    ) -> Turn:
+        """Run a real request through the pipeline and judge it against the user's goal."""
+        t = Turn()
+        heard, entity_error = self.recognise(
+            rng, spoken, confusion, user.asr_factor * (1.5 if device_type == "car" else 1.0)
+        )
+        t.asr_text = heard
+        t.asr_confidence, t.nbest = self._asr_scores(rng, spoken, heard, entity_error)
+        t.wake_score = _score(min(1.0, max(0.45, 0.9 + 0.06 * noise(rng.random))))
+        text = heard
+        t.rewrite = None
+        if treated and self.rewrites:
+            hit = self.rewrites.get(self.normalize(heard))
+            if hit is not None:
+                t.rewrite = hit
+                text = hit[2]
+        p = t.parse = self.nlu.parse(text)
+        resolved, unresolved, missing_pref = self.fulfil(rng, t, p, user, device_type, state, heard != spoken)
+
+        # judge: did this turn serve the goal, and if not, which stage failed first?
+        my_kind = p.my_kind
+        if my_kind is not None and all(k != my_kind for k, _ in goal_slots):
+            resolved = tuple(
+                r for r in resolved if r[0] != my_kind
+            )  # asked generically: personalising is fine
+            missing_pref = None
+        t.success = (
+            p.intent == goal_intent
+            and unresolved is None
+            and t.status == "success"
+            and resolved == goal_slots
+            and not t.wrong_media
+        )
+        t.ask_pref = None
+        if t.success:
+            t.failure = "correct"
+        elif missing_pref == "team" and p.intent == goal_intent:
+            t.failure, t.ask_pref = "correct", "team"
+        else:
+            t.failure = self._first_failure(
+                spoken, heard, t.rewrite, p, goal_intent, goal_slots, unresolved, resolved
+            )
+            if t.failure == "er" and missing_pref is not None and unresolved is None:
+                t.failure = "result"  # generic results where the user wanted their preference
+        return t
+
+    def _first_failure(
+        self, spoken, heard, rewrite, p: Parse, goal_intent, goal_slots, unresolved, resolved
+    ) -> str:
+        parse = self.nlu.parse
+        p_spoken = parse(spoken)
+        p_heard = parse(heard) if rewrite else p
+        heard_differs = heard != spoken and p_heard.meaning != p_spoken.meaning
+        restored = rewrite is not None and p.meaning == p_spoken.meaning
+        if heard_differs and not restored:
+            return "asr"
+        if rewrite is not None and not heard_differs and p.meaning != p_heard.meaning:
+            return "nlu"  # the rewrite changed the meaning of a well-heard request
+        if p.intent != goal_intent or p.kinds != {k for k, _ in goal_slots}:
+            return "nlu"
+        if unresolved is not None or resolved != goal_slots:
+            return "er"
+        return "result"
+
+    def fulfil(self, rng, t: Turn, p: Parse, user, device_type: str, state: dict, heard_wrong: bool):
+        """Fill the NLU/ER/response fields of `t`; returns ER's (resolved, unresolved, missing_pref)."""
+        intent = p.intent
+        t.nlu_confidence = _score(
+            min(
+                0.99,
+                max(
+                    0.01,
+                    NLU_CONFIDENCE[p.quality] + 0.07 * noise(rng.random) - (0.05 if heard_wrong else 0.0),
+                ),
+            )
+        )
+        resolved, main, unresolved, missing_pref = self.nlu.resolve(p, user.memory)
+        if p.kinds:
+            t.er_status = "unresolved" if unresolved or missing_pref else "resolved"
+        else:
+            t.er_status = "not_applicable"
+        t.er_entity_id = self.ents[main].id if main is not None else None
+        t.wrong_media = False
+        if intent is None:
+            t.response_text, t.status = "", "no_response"
+        elif intent == FALLBACK_INTENT:
+            if self._web_answer(p.slots[0][1]):
+                t.response_text, t.status = "Here's something I found on the web.", "success"
+            else:
+                t.response_text, t.status = "Sorry, I don't know that one.", "unsupported"
+        elif intent.startswith("video.") and device_type not in SCREEN_DEVICES:
+            t.response_text, t.status = "Sorry, I can't play videos on this device.", "error"
+        elif p.incomplete:
+            t.response_text, t.status = CLARIFY.get(intent, "Sorry, what was that?"), "clarify"
+        elif missing_pref == "team":
+            t.response_text, t.status = CLARIFY["sports.get_score"], "clarify"
+        elif unresolved is not None:
+            t.response_text, t.status = f"Sorry, I couldn't find {unresolved}.", "error"
+        else:
+            t.response_text, t.status = self._success_text(rng, t, intent, resolved, main, state), "success"
+        n = len(t.response_text)
+        t.duration_ms = int(350 + 62 * n + rng.random() * 400) if n else 0
+        return resolved, unresolved, missing_pref
+
+    def _success_text(self, rng, t: Turn, intent: str, resolved, main, state: dict) -> str:
+        ents = self.ents
+        rand = rng.random
+        if main is not None and (
+            (ents[main].result_bug and len(resolved) == 1) or rand() < self.cfg.result_error_rate
+        ):
+            main = self.wrong[main]
+            t.wrong_media = True  # what the response names (and plays) is not what was asked for
+        template = RESPONSES.get(intent, "Okay.")
+        fields = _FIELDS.get(intent)
+        if not fields:
+            return template
+        e = ents[main] if main is not None else None
+        name = e.display if e is not None else ""
+        v = {}
+        for f in fields:
+            if f == "e":
+                v[f] = name
+            elif f == "E":
+                v[f] = name.capitalize()
+            elif f == "p":
+                v[f] = (
+                    ents[e.parent].display
+                    if e is not None and e.parent is not None
+                    else "the original artist"
+                )
+            elif f == "c":
+                city = next((i for k, i in resolved if k == "city"), None)
+                v[f] = (
+                    ents[self.wrong[city] if t.wrong_media else city].display
+                    if city is not None
+                    else "your area"
+                )
+            elif f == "cond":
+                v[f] = CONDITIONS[int(rand() * len(CONDITIONS))]
+            elif f == "oven":
+                v[f] = 350 + 25 * int(rand() * 4) if state.get("oven") == "on" else 0
+            elif f == "author":
+                persons = self.cat.by_kind["person"]
+                v[f] = ents[persons[e.idx % len(persons)]].display if e is not None else "an unknown author"
+            elif f == "t":
+                v[f] = (name.lower() + " ") if name else ""
+            elif f == "headline":
+                v[f] = HEADLINES[int(rand() * len(HEADLINES))]
+            elif f == "cu":
+                cuisine = next((i for k, i in resolved if k == "cuisine"), None)
+                v[f] = (ents[cuisine].display + " ") if cuisine is not None else ""
+            elif f == "restaurant":
+                v[f] = f"{vocab.LAST_NAMES[int(rand() * len(vocab.LAST_NAMES))].title()}'s Kitchen"
+            else:  # deg, n1..n4: small numbers
+                v[f] = 10 + int(rand() * 85)
+        return template.format_map(v)
+
+    # -- background speech ------------------------------------------------------------------------
+    def false_wake(self, rng: random.Random, user, device_type: str, state: dict) -> Turn:
+        t = Turn()
+        chatter = "" if rng.random() < 0.3 else vocab.TV_CHATTER[int(rng.random() * len(vocab.TV_CHATTER))]
+        t.asr_text = chatter
+        conf = _score(min(0.95, max(0.02, 0.45 + 0.15 * noise(rng.random)))) if chatter else 0.0
+        t.asr_confidence = conf
+        t.nbest = [{"text": chatter, "score": conf}] if chatter else []
+        t.wake_score = _score(min(0.99, max(0.05, 0.58 + 0.14 * noise(rng.random))))
+        t.rewrite = None
+        p = t.parse = self.nlu.parse(chatter)
+        self.fulfil(rng, t, p, user, device_type, state, True)
+        t.success, t.failure, t.ask_pref = False, "false_wake", None
+        return t
+
+
+def _alternative(text: str) -> str:
+    """A plausible runner-up hypothesis of the recogniser for `text`."""
+    words = text.split()
+    for i, w in enumerate(words):
+        if w in vocab.WORD_CONFUSIONS:
+            return " ".join(words[:i] + [vocab.WORD_CONFUSIONS[w]] + words[i + 1 :])
+    for i, w in enumerate(words):
+        if w in vocab.CONFUSIONS:
+            return " ".join(words[:i] + [vocab.CONFUSIONS[w]] + words[i + 1 :])
+    return " ".join(words[:-1]) if len(words) > 1 else text + "s"
+
+
+def _score(x: float) -> float:
+    return int(x * 1000.0 + 0.5) / 1000.0

@@ -1,0 +1,404 @@
+"""How users talk to the assistant over a day: sessions, goals, retries, barge-ins, feedback, teaching.
+
+A session is one device picked up at one moment: a false wake (background speech, nothing meant), or
+one or more goals. For each goal the user says a request; after a failure they barge in, then
+rephrase a few seconds later (repeat it, reword it, add detail, or use the full name instead of a
+nickname) or give up. When the assistant asks for a preference it was never taught ("which team?"),
+the user may teach it ("i'm a warriors fan") and ask again. After a success they sometimes move on to
+another goal. Turns are logged in the raw-log contract; what the simulator knows (first failing
+stage, intended text, goal structure) goes to `Gold` only.
+"""
+
+from __future__ import annotations
+
+import random
+
+from selflearn_assets.lib.simulator.annotate import in_audit_sample
+from selflearn_assets.lib.simulator.assistant import Assistant, Turn
+from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
+from selflearn_assets.lib.simulator.config import SimConfig
+from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, Intent
+from selflearn_assets.lib.simulator.text import mix64, noise, pick_cumulative, stable_int
+from selflearn_assets.lib.simulator.users import COMMUTE_HOURS, Population, User
+
+DAY_S = 86_400.0
+LAST_SESSION_START_S = DAY_S - 900.0  # sessions are kept under 10 minutes, so none crosses midnight
+MAX_SESSION_S = 480.0
+MAX_GOALS = 6
+TEACH_INTENT = {"team": "preferences.set_team", "cuisine": "preferences.set_cuisine"}
+# rephrase style by the stage that failed: (repeat, reword, add detail, full name)
+STYLES = {
+    "asr": (0.45, 0.25, 0.3, 0.0),
+    "nlu": (0.15, 0.5, 0.35, 0.0),
+    "er": (0.15, 0.2, 0.0, 0.65),
+    "result": (0.5, 0.0, 0.5, 0.0),
+    "correct": (0.3, 0.4, 0.3, 0.0),
+}
+
+
+class Gold:
+    """What the simulator knows about one turn; becomes annotation records (never a log field)."""
+
+    __slots__ = ("event_id", "failure", "goal_start", "goal_success", "intent", "slots", "rephrase_of",
+                 "intended_text", "asr_text", "prev_event_id")  # fmt: skip
+
+    def __init__(
+        self, event_id, failure, goal_start, intent, slots, rephrase_of, intended_text, asr_text, prev
+    ):
+        self.event_id = event_id
+        self.failure = failure
+        self.goal_start = goal_start
+        self.goal_success = False
+        self.intent = intent
+        self.slots = slots  # [{"name", "value"}] with canonical entity names
+        self.rephrase_of = rephrase_of
+        self.intended_text = intended_text
+        self.asr_text = asr_text
+        self.prev_event_id = prev
+
+
+class Session:
+    """The fixed fields of a session's records, its event counter, and the turns of the goal in progress."""
+
+    __slots__ = ("id", "key", "user", "device_id", "device_type", "state", "arm", "turn_no", "last_event",
+                 "annotated", "pending")  # fmt: skip
+
+
+class DaySimulator:
+    """Generates users' days of sessions; `emit(record, gold_or_None)` receives every turn, in order."""
+
+    def __init__(
+        self,
+        cfg: SimConfig,
+        catalog: Catalog,
+        population: Population,
+        assistant: Assistant,
+        ab_configured: bool,
+    ) -> None:
+        self.cfg = cfg
+        self.cat = catalog
+        self.ents = catalog.entities
+        self.pop = population
+        self.assistant = assistant
+        self.ab = ab_configured
+        self.salt = stable_int(cfg.seed, "ids")
+        self.stage_counts = dict.fromkeys(("false_wake", "asr", "nlu", "er", "result", "correct"), 0)
+        self.sessions = 0
+        self._emit = None
+        self._prefix = ""
+
+    # -- a day ----------------------------------------------------------------------------------
+    def user_day(self, u: User, day_ordinal: int, day_prefix: str, rng: random.Random, emit) -> None:
+        """All sessions of user `u` on one day; `day_prefix` is "YYYY-MM-DDT"."""
+        self._emit, self._prefix = emit, day_prefix
+        n = _poisson(rng, u.session_rate)
+        starts = []
+        for _ in range(min(n, 255)):
+            local = (pick_cumulative(u.hour_cum, rng.random()) + rng.random()) * 3600.0
+            starts.append((local - u.tz * 3600.0) % DAY_S)
+        starts.sort()
+        cursor = 0.0
+        for sno, start in enumerate(starts):
+            start = max(start, cursor)
+            if start > LAST_SESSION_START_S:
+                break
+            key = (((u.idx << 20) | (day_ordinal & 0xFFFFF)) << 8) | sno
+            cursor = self.session(u, rng, start, key) + 60.0 + rng.random() * 600.0
+
+    def session(self, u: User, rng: random.Random, t: float, key: int) -> float:
+        """One session starting at `t` (seconds into the UTC day); returns when it ended."""
+        cfg = self.cfg
+        s = Session()
+        s.key = key
+        s.id = f"s{mix64(key ^ self.salt):016x}"
+        s.user = u
+        local_hour = int((t / 3600.0 + u.tz) % 24)
+        cum = u.device_cum_commute if local_hour in COMMUTE_HOURS else u.device_cum
+        s.device_id, s.device_type = u.devices[pick_cumulative(cum, rng.random())]
+        s.state = _device_state(rng, u, local_hour, s.device_type)
+        s.arm = ("treatment" if u.treated else "control") if self.ab else None
+        s.turn_no = 0
+        s.last_event = None
+        s.annotated = in_audit_sample(cfg.seed, s.id, cfg.annotation_rate)
+        s.pending = []
+        self.sessions += 1
+        if rng.random() < cfg.false_wake_rate:
+            turn = self.assistant.false_wake(rng, u, s.device_type, s.state)
+            rec = self._record(s, turn, t)
+            rec["barge_in"] = rng.random() < 0.3
+            gold = None
+            if s.annotated:
+                gold = Gold(
+                    rec["event_id"], "false_wake", True, FALSE_WAKE_INTENT, [], None, "", turn.asr_text, None
+                )
+            s.pending.append((rec, "false_wake", gold))
+            self._flush(s)
+            return t + 3.0 + turn.duration_ms / 1000.0
+        # goals, while the session is young: a goal takes under 3 minutes, so no session crosses midnight
+        start, goals, follow_up = t, 0, None
+        while goals < MAX_GOALS and t - start < MAX_SESSION_S:
+            if follow_up is not None:  # what the previous goal led to (teaching the preference it lacked)
+                intent, slots = follow_up
+                habit = None
+            else:
+                intent, slots, habit = self.pop.goal(u, rng, local_hour, s.device_type, s.state)
+            t, success, follow_up = self.pursue(s, rng, t, intent, slots, habit)
+            goals += 1
+            go_on = cfg.continue_prob if success else cfg.continue_prob * 0.5
+            if follow_up is None and rng.random() >= go_on:
+                break
+            t += 4.0 + 36.0 * rng.random()
+        return t
+
+    # -- a goal ---------------------------------------------------------------------------------
+    def pursue(
+        self, s: Session, rng: random.Random, t: float, intent: Intent, slots: tuple, habit: str | None
+    ):
+        """Pursue one goal until success or giving up; returns (end time, success, follow-up goal)."""
+        cfg = self.cfg
+        u = s.user
+        template = habit or self._phrasing(rng, intent, slots, u)
+        surfaces = self._surfaces(rng, slots)
+        rephrase_of = None
+        attempt, success, follow_up = 0, False, None
+        while True:
+            spoken, confusion = self._render(template, surfaces, slots)
+            turn, rec = self._say(s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of)
+            if turn.success:
+                success = True
+                rec["barge_in"] = rng.random() < cfg.barge_in_success
+                if intent.domain == "preferences":
+                    u.memory[slots[0][0]] = slots[0][1]
+                elif attempt and self._teachable(intent, slots, u) and rng.random() < cfg.teach_prob * 0.5:
+                    kind = intent.implicit_slot  # had to spell out a preference: teach it next
+                    follow_up = (INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, dict(slots)[kind]),))
+                t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
+                break
+            barge = rng.random() < min(0.95, cfg.barge_in_failure * (1.8 if turn.wrong_media else 1.0))
+            rec["barge_in"] = barge
+            attempt += 1
+            t += _retry_gap(rng, spoken, turn, barge)
+            if turn.ask_pref is not None and u.team is not None and rng.random() < cfg.teach_prob:
+                # "which team?" -> "i'm a warriors fan" -> the same request again, now that it knows
+                t_slots = ((turn.ask_pref, u.team),)
+                teach = INTENT_BY_KEY[TEACH_INTENT[turn.ask_pref]]
+                t_spoken, t_confusion = self._render(
+                    self._phrasing(rng, teach, t_slots, u), self._surfaces(rng, t_slots), t_slots
+                )
+                t_turn, t_rec = self._say(s, rng, t, teach, t_slots, t_spoken, t_confusion, False, None)
+                t_rec["barge_in"] = rng.random() < (
+                    cfg.barge_in_success if t_turn.success else cfg.barge_in_failure
+                )
+                if not t_turn.success:
+                    t += _speak_s(t_spoken) + 1.0 + t_turn.duration_ms / 1000.0
+                    break
+                u.memory[turn.ask_pref] = u.team
+                t += _retry_gap(rng, t_spoken, t_turn, False)
+                rephrase_of = rec["event_id"]
+                continue
+            if attempt >= cfg.max_attempts or rng.random() >= cfg.rephrase_prob * cfg.rephrase_decay ** (
+                attempt - 1
+            ):
+                break  # gives up
+            rephrase_of = rec["event_id"]
+            template, slots, surfaces = self._rephrase(rng, turn, intent, slots, template, surfaces, u)
+        if s.annotated:
+            for _, _, gold in s.pending:
+                gold.goal_success = success
+        if rng.random() < cfg.feedback_rate:
+            positive = rng.random() < (0.92 if success else 0.15)
+            s.pending[-1][0]["explicit_feedback"] = "positive" if positive else "negative"
+        self._flush(s)
+        return t, success, follow_up
+
+    def _say(
+        self,
+        s: Session,
+        rng,
+        t: float,
+        intent: Intent,
+        slots,
+        spoken: str,
+        confusion,
+        goal_start: bool,
+        rephrase_of: str | None,
+    ) -> tuple[Turn, dict]:
+        """One request to the assistant; its record (and gold) wait in `s.pending` for the goal's end."""
+        turn = self.assistant.request(
+            rng, spoken, confusion, s.user, s.device_type, s.state, intent.key, slots, s.user.treated
+        )
+        rec = self._record(s, turn, t)
+        gold = None
+        if s.annotated:
+            gold = Gold(
+                rec["event_id"],
+                turn.failure,
+                goal_start,
+                intent.key,
+                self._named(slots),
+                rephrase_of,
+                spoken,
+                turn.asr_text,
+                s.last_event,
+            )
+        s.pending.append((rec, turn.failure, gold))
+        s.last_event = rec["event_id"]
+        return turn, rec
+
+    @staticmethod
+    def _teachable(intent: Intent, slots, u: User) -> bool:
+        """The goal named a preference the assistant could have filled in, had it been taught."""
+        kind = intent.implicit_slot
+        return kind is not None and kind not in u.memory and any(k == kind for k, _ in slots)
+
+    def _rephrase(self, rng, turn: Turn, intent: Intent, slots, template: str, surfaces: dict, u: User):
+        stage = "correct" if turn.ask_pref else turn.failure
+        repeat, reword, detail, _ = STYLES[stage]
+        r = rng.random()
+        if turn.ask_pref is not None or template in intent.my_phrasings:
+            template = self._phrasing(rng, intent, slots, u, allow_my=False)
+        elif r < repeat:
+            pass
+        elif r < repeat + reword:
+            template = self._phrasing(rng, intent, slots, u, exclude=template, allow_my=False)
+        elif r < repeat + reword + detail:
+            if intent.key == "music.play_song" and len(slots) == 1:
+                song = slots[0][1]
+                slots = (("artist", self.ents[song].parent), ("song", song))
+                surfaces = {**surfaces, "artist": self.ents[self.ents[song].parent].name}
+            template = self._phrasing(rng, intent, slots, u, exclude=template, detail=True, allow_my=False)
+        if stage == "er" or rng.random() < 0.5:
+            surfaces = {kind: self.ents[idx].name for kind, idx in slots}  # the full, proper name
+        return template, slots, surfaces
+
+    # -- words ----------------------------------------------------------------------------------
+    def _phrasing(
+        self, rng, intent: Intent, slots, u: User, exclude=None, detail=False, allow_my=True
+    ) -> str:
+        kinds = tuple(k for k, _ in slots)
+        if allow_my and intent.my_phrasings and rng.random() < 0.5:
+            implicit = intent.implicit_slot
+            mine = u.team if implicit == "team" else u.cuisine
+            if kinds == () or (kinds == (implicit,) and slots[0][1] == mine):
+                return intent.my_phrasings[int(rng.random() * len(intent.my_phrasings))]
+        phrasings, cum = self.pop.phrasing_cum[(intent.key, kinds)]
+        if exclude is None and not detail:
+            return phrasings[pick_cumulative(cum, rng.random())].template
+        options = [p for p in phrasings if p.template != exclude and (p.detail or not detail)]
+        if not options:
+            options = [p for p in phrasings if p.template != exclude] or phrasings
+        return rng.choices(options, weights=[p.weight for p in options])[0].template
+
+    def _surfaces(self, rng, slots) -> dict[str, str]:
+        out = {}
+        rate = self.cfg.er_alias_rate
+        for kind, idx in slots:
+            ent = self.ents[idx]
+            if kind in OPEN_KINDS and rng.random() < rate and (ent.aliases_unknown or ent.aliases_known):
+                if ent.aliases_unknown and (not ent.aliases_known or rng.random() < 0.75):
+                    out[kind] = ent.aliases_unknown[0]
+                else:
+                    out[kind] = ent.aliases_known[0]
+            else:
+                out[kind] = ent.name
+        return out
+
+    def _render(self, template: str, surfaces: dict, slots) -> tuple[str, tuple[str, str] | None]:
+        spoken = template.format_map(surfaces) if "{" in template else template
+        confusion = None
+        for kind, idx in slots:
+            ent = self.ents[idx]
+            if ent.confusion is not None and surfaces.get(kind) == ent.name and ent.name in spoken:
+                confusion = (ent.name, ent.confusion)
+                break
+        return spoken, confusion
+
+    def _named(self, slots) -> list[dict[str, str]]:
+        return [{"name": kind, "value": self.ents[idx].name} for kind, idx in slots]
+
+    # -- records --------------------------------------------------------------------------------
+    def _record(self, s: Session, turn: Turn, t: float) -> dict:
+        s.turn_no += 1
+        p = turn.parse
+        rec = {
+            "event_id": f"e{mix64(((s.key << 7) | s.turn_no) ^ ~self.salt):016x}",
+            "session_id": s.id,
+            "user_id": s.user.id,
+            "device_id": s.device_id,
+            "ts": _ts(self._prefix, t),
+            "asr_text": turn.asr_text,
+            "device_type": s.device_type,
+            "locale": s.user.locale,
+            "wake_score": turn.wake_score,
+            "asr_confidence": turn.asr_confidence,
+            "asr_nbest": turn.nbest,
+            "nlu_domain": p.domain,
+            "nlu_intent": p.name,
+            "nlu_slots": p.slot_list,
+            "nlu_confidence": turn.nlu_confidence,
+            "er_status": turn.er_status,
+            "er_entity_id": turn.er_entity_id,
+            "response_text": turn.response_text,
+            "response_status": turn.status,
+            "response_duration_ms": turn.duration_ms,
+            "barge_in": False,
+            "device_state": s.state,
+        }
+        if turn.rewrite is not None:
+            rid, source, target = turn.rewrite
+            rec["rewrite_applied"] = {
+                "rewrite_id": rid,
+                "source_text": source,
+                "rewrite_text": target,
+                "layer": "global",
+            }
+        if s.arm is not None:
+            rec["ab_arm"] = s.arm
+        return rec
+
+    def _flush(self, s: Session) -> None:
+        counts = self.stage_counts
+        emit = self._emit
+        for rec, failure, gold in s.pending:
+            counts[failure] += 1
+            emit(rec, gold)
+        s.pending.clear()
+
+
+_HH_MM = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(24 * 60)]
+
+
+def _ts(prefix: str, t: float) -> str:
+    """ISO-8601 in UTC of `t` seconds into the day whose date is `prefix` ("YYYY-MM-DDT")."""
+    minute, ms = divmod(int(t * 1000.0), 60_000)
+    return f"{prefix}{_HH_MM[minute]}{ms // 1000:02d}.{ms % 1000:03d}+00:00"
+
+
+def _speak_s(text: str) -> float:
+    return 0.3 + 0.33 * (text.count(" ") + 1)
+
+
+def _retry_gap(rng: random.Random, spoken: str, turn: Turn, barge: bool) -> float:
+    """Seconds from the start of a failed request to the start of the user's next one (2 to 20)."""
+    rand = rng.random
+    heard = turn.duration_ms / 1000.0 * ((0.15 + 0.35 * rand()) if barge else 1.0)
+    think = 1.8 ** (1.0 + noise(rand))  # log-normal-ish, median ~1.8 s
+    return min(20.0, max(2.0, _speak_s(spoken) + 0.4 + 0.6 * rand() + heard + think))
+
+
+def _device_state(rng: random.Random, u: User, local_hour: int, device_type: str) -> dict[str, str]:
+    r = rng.random()
+    state = {"media": "playing" if r < 0.22 else "paused" if r < 0.3 else "idle"}
+    if u.has_oven:
+        state["oven"] = "on" if rng.random() < (0.35 if 16 <= local_hour <= 20 else 0.04) else "off"
+    if device_type != "car" and rng.random() < 0.1:
+        state["timer"] = "running"
+    return state
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    limit, k, p = 2.718281828459045**-lam, 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k

@@ -1,0 +1,248 @@
+"""Entity catalogs of the simulated world: artists, songs, films, shows, books, cities, teams, products...
+
+Names are combined from the word lists in `vocab.py` with a fixed world seed, so every run of the
+simulator (whatever its traffic seed) talks about the same world. Each entity carries what the other
+stages need to misbehave in a recurring way:
+
+- `aliases_known`: other names the assistant's entity resolver (ER) knows ("silver lanterns" for
+  "the silver lanterns");
+- `aliases_unknown`: partial titles and nicknames users say that ER does not know ("marlow" for
+  "jenna marlow"); when such an alias is another entity's name, ER resolves the wrong entity;
+- `confusion`: for a fraction of entities, the one fixed text ASR hears instead of the name;
+- `result_bug`: for a few entities, fulfilment returns the wrong item (a cover version, a namesake).
+
+Entities of each kind are listed in popularity order; requests pick them with a Zipf law.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from selflearn_assets.lib.simulator import vocab
+from selflearn_assets.lib.simulator.text import plural, stable_unit, zipf_cumulative
+
+# fmt: off
+OPEN_KINDS = ("artist", "song", "film", "show", "book", "city", "team", "product", "person", "landmark")
+CLOSED_KINDS = ("genre", "cuisine", "topic", "room", "appliance", "duration", "time", "temperature")
+SIZES = {"artist": 320, "song": 900, "film": 300, "show": 120, "book": 320, "city": 240, "team": 72,
+         "person": 150, "landmark": 100}
+SHARED_FILM_BOOK_TITLES = 45  # books that also exist as a film: "play <title>" is ambiguous
+RESULT_BUG_KINDS = ("song", "city", "product", "person", "landmark")
+ZIPF_EXPONENT = 1.05
+# how names and titles are formed (a form listed twice is twice as frequent)
+ARTIST_FORMS = ["the {adj} {nouns}", "the {adj} {nouns}", "{first} {last}", "{first} {last}", "{noun} {nouns}",
+                "{first} {last} and the {nouns}", "{adj} {noun}"]
+SONG_FORMS = ["{adj} {noun}", "{adj} {noun}", "{adj} {nouns}", "the {adj} {noun}", "{noun} of the {noun2}",
+              "{nouns} in the {noun2}", "my {adj} {noun}", "{adj} {noun} {noun2}"]
+FILM_FORMS = ["the {adj} {noun}", "{noun} of the {noun2}", "{adj} {noun}", "the {noun} of {root}",
+              "return of the {noun}", "the last {noun}", "{first} and the {adj} {noun}"]
+BOOK_FORMS = ["the {adj} {noun}", "{noun} of the {noun2}", "the {noun} of {root}", "a {adj} {noun}",
+              "the {adj} {noun} of {root}", "{first} {last} and the {noun} of {noun2}"]
+SHOW_FORMS = ["the {nouns}", "{root} {nouns}", "the {adj} {nouns}", "{nouns} of {root}", "{adj} {noun}"]
+# fmt: on
+
+
+class Entity:
+    __slots__ = ("idx", "id", "kind", "name", "display", "aliases_known", "aliases_unknown", "confusion",
+                 "result_bug", "parent")  # fmt: skip
+
+    def __init__(self, idx: int, kind: str, rank: int, name: str) -> None:
+        self.idx = idx
+        self.id = f"{kind}:{rank:04d}"
+        self.kind = kind
+        self.name = name
+        self.display = name.title()
+        self.aliases_known: list[str] = []
+        self.aliases_unknown: list[str] = []
+        self.confusion: str | None = None
+        self.result_bug = False
+        self.parent: int | None = None  # a song's artist
+
+    def __repr__(self) -> str:
+        return f"Entity({self.id!r}, {self.name!r})"
+
+
+@dataclass
+class Catalog:
+    entities: list[Entity] = field(default_factory=list)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # popularity order
+    zipf: dict[str, list[float]] = field(default_factory=dict)
+    by_name: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name) -> idx
+
+    def add(self, kind: str, name: str) -> Entity:
+        ent = Entity(len(self.entities), kind, len(self.by_kind.setdefault(kind, [])), name)
+        self.entities.append(ent)
+        self.by_kind[kind].append(ent.idx)
+        self.by_name[(kind, name)] = ent.idx
+        return ent
+
+    def get(self, kind: str, name: str) -> Entity:
+        return self.entities[self.by_name[(kind, name)]]
+
+
+def _titles(rng: random.Random, n: int, used: set[str], forms: list[str]) -> list[str]:
+    out: list[str] = []
+    while len(out) < n:
+        form = rng.choice(forms)
+        name = form.format(
+            adj=rng.choice(vocab.ADJECTIVES),
+            adj2=rng.choice(vocab.ADJECTIVES),
+            noun=rng.choice(vocab.NOUNS),
+            noun2=rng.choice(vocab.NOUNS),
+            nouns=plural(rng.choice(vocab.NOUNS), vocab.IRREGULAR_PLURALS),
+            first=rng.choice(vocab.FIRST_NAMES),
+            last=rng.choice(vocab.LAST_NAMES),
+            root=rng.choice(vocab.CITY_ROOTS),
+        )
+        words = name.split()
+        if len(set(words)) < len(words) or name in used or " by " in f" {name} ":
+            continue
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def _title_aliases(ent: Entity) -> None:
+    """Known alias: the title without a leading "the". Unknown: a partial or misremembered title."""
+    words = ent.name.split()
+    if words[0] == "the" and len(words) > 2:
+        ent.aliases_known.append(" ".join(words[1:]))
+    if len(words) >= 4 and words[1] not in _FUNCTION_WORDS:
+        ent.aliases_unknown.append(" ".join(words[:2]))
+    else:
+        flipped = _flip_number(words[-1])
+        if flipped:
+            ent.aliases_unknown.append(" ".join([*words[:-1], flipped]))
+
+
+_FUNCTION_WORDS = {"of", "and", "the", "in", "a"}
+_PLURALS = {plural(n, vocab.IRREGULAR_PLURALS): n for n in vocab.NOUNS}
+
+
+def _flip_number(word: str) -> str | None:
+    """ "lantern" -> "lanterns" and back: how people misremember a title."""
+    if word in _PLURALS:
+        return _PLURALS[word]
+    if word in vocab.NOUNS:
+        return plural(word, vocab.IRREGULAR_PLURALS)
+    return None
+
+
+def _person_aliases(ent: Entity) -> None:
+    """People are called by their last name, which ER does not resolve."""
+    ent.aliases_unknown.append(ent.name.split()[1])
+
+
+def _confusion_for(name: str, u: float) -> str | None:
+    """The name with one of its words (picked by `u` in [0, 1)) replaced by what ASR hears instead."""
+    words = name.split()
+    candidates = [i for i, w in enumerate(words) if w in vocab.CONFUSIONS and w != "the"]
+    if not candidates:
+        return None
+    i = candidates[int(u * len(candidates))]
+    wrong = " ".join(words[:i] + [vocab.CONFUSIONS[words[i]]] + words[i + 1 :])
+    return wrong if wrong != name else None
+
+
+def build_catalog(world_seed: int, confusable_fraction: float, result_bug_fraction: float) -> Catalog:
+    """All entities of the world; deterministic for (world_seed, fractions)."""
+    rng = random.Random(world_seed)
+    cat = Catalog()
+    used: set[str] = set(vocab.GENRES) | set(vocab.CUISINES) | set(vocab.APPLIANCES) | set(vocab.ROOMS)
+
+    # music: a few well-known heads, then generated bands and singers
+    heads = ["imagine dragons", "the silver lanterns", "jenna marlow", "the electric foxes"]
+    used.update(heads)
+    artists = heads + _titles(rng, SIZES["artist"] - len(heads), used, ARTIST_FORMS)
+    for name in artists:
+        ent = cat.add("artist", name)
+        words = name.split()
+        if words[0] == "the":
+            ent.aliases_known.append(" ".join(words[1:]))
+            ent.aliases_unknown.append("the " + words[-1])
+        elif " and the " in name:
+            ent.aliases_unknown.append(name.split(" and the ")[0])
+        elif len(words) == 2 and words[0] in vocab.FIRST_NAMES:
+            _person_aliases(ent)
+        elif name == "imagine dragons":
+            ent.aliases_unknown.append("the dragons")
+
+    for name in _titles(rng, SIZES["song"], used, SONG_FORMS):
+        ent = cat.add("song", name)
+        _title_aliases(ent)
+        ent.parent = cat.by_kind["artist"][min(int(rng.paretovariate(1.1)) - 1, SIZES["artist"] - 1)]
+
+    # films and books share some titles (adaptations), which is what makes "play <title>" ambiguous
+    film_titles = ["harry potter"] + _titles(rng, SIZES["film"] - 1, used, FILM_FORMS)
+    shared = film_titles[:SHARED_FILM_BOOK_TITLES]
+    book_titles = shared + _titles(rng, SIZES["book"] - len(shared), used, BOOK_FORMS)
+    rng.shuffle(book_titles)
+    book_titles.remove("harry potter")
+    book_titles.insert(0, "harry potter")
+    for kind, titles in (("film", film_titles), ("book", book_titles)):
+        for name in titles:
+            _title_aliases(cat.add(kind, name))
+    for name in _titles(rng, SIZES["show"], used, SHOW_FORMS):
+        _title_aliases(cat.add("show", name))
+
+    cities = [f"{p} {r}" for p in vocab.CITY_PREFIXES for r in vocab.CITY_ROOTS] + list(vocab.CITY_ROOTS)
+    rng.shuffle(cities)
+    for name in cities[: SIZES["city"]]:
+        ent = cat.add("city", name)
+        if " " in name:
+            ent.aliases_unknown.append(name.split(" ", 1)[1])
+    teams = [f"{r} {m}" for r in vocab.CITY_ROOTS for m in vocab.MASCOTS]
+    rng.shuffle(teams)
+    teams = ["oakridge warriors"] + [t for t in teams if t != "oakridge warriors"]
+    for name in teams[: SIZES["team"]]:
+        cat.add("team", name).aliases_known.append(name.split(" ", 1)[1])
+    for name in _titles(rng, SIZES["person"], used, ["{first} {last}"]):
+        _person_aliases(cat.add("person", name))
+    for name in _titles(rng, SIZES["landmark"], used, vocab.LANDMARK_FORMS):
+        _title_aliases(cat.add("landmark", name))
+    products = list(vocab.PRODUCT_ITEMS) + [
+        f"{b} {i}" for b in vocab.BRANDS for i in vocab.PRODUCT_ITEMS[:16]
+    ]
+    for name in products:
+        cat.add("product", name)
+
+    for kind, values in (
+        ("genre", vocab.GENRES),
+        ("cuisine", vocab.CUISINES),
+        ("topic", vocab.NEWS_TOPICS),
+        ("room", vocab.ROOMS),
+        ("appliance", vocab.APPLIANCES),
+        ("duration", [_duration(m) for m in vocab.TIMER_MINUTES]),
+        (
+            "time",
+            [f"{vocab.NUMBER_WORDS[h]} {m}" for h in vocab.ALARM_HOURS for m in ("am", "thirty am", "pm")],
+        ),
+        ("temperature", [f"{vocab.NUMBER_WORDS[d]} degrees" for d in vocab.THERMOSTAT_DEGREES]),
+    ):
+        for name in values:
+            cat.add(kind, name)
+
+    # fixed failure properties, the same for every user, hashed so that a larger fraction extends a
+    # smaller one's set. ASR mishears a name (entities sharing a name share it); fulfilment bugs live
+    # in the tail (a head item's bug would have been fixed)
+    for ent in cat.entities:
+        if ent.name in vocab.HEAD_CONFUSIONS and confusable_fraction > 0:
+            ent.confusion = vocab.HEAD_CONFUSIONS[ent.name]
+        elif ent.kind in OPEN_KINDS:
+            if stable_unit(world_seed, "confusable", ent.name) < confusable_fraction:
+                ent.confusion = _confusion_for(ent.name, stable_unit(world_seed, "confused word", ent.name))
+        if ent.kind in RESULT_BUG_KINDS and int(ent.id.split(":")[1]) >= 5:
+            ent.result_bug = stable_unit(world_seed, "result bug", ent.id) < result_bug_fraction
+    for kind, idxs in cat.by_kind.items():
+        cat.zipf[kind] = zipf_cumulative(len(idxs), ZIPF_EXPONENT)
+    return cat
+
+
+def _duration(minutes: int) -> str:
+    if minutes == 90:
+        return "an hour and a half"
+    if minutes == 60:
+        return "an hour"
+    words = vocab.NUMBER_WORDS[minutes]
+    return f"{words} minute" if minutes == 1 else f"{words} minutes"

@@ -1,0 +1,136 @@
+"""Knobs of a simulation run, and its summary.
+
+Failure knobs are per-opportunity probabilities (the chance that a stage fails when it gets the
+chance), not per-turn rates: the per-turn rate of a stage also depends on how often the opportunity
+arises and on how users retry (a misheard name is often misheard again). At the defaults about 15% of
+turns are defective (first failing stage != correct); measured on 200k turns (seed 7, one day, 43,478 users):
+
+| stage      | share of turns | driven by                                                                  |
+|------------|----------------|----------------------------------------------------------------------------|
+| false_wake | 1.9%           | `false_wake_rate`                                                          |
+| asr        | 4.5%           | `asr_confusable_fraction` x `asr_entity_confusion_rate`, `asr_drop_rate`, `asr_word_error_rate`, the user's accent |
+| nlu        | 4.4%           | `nlu_miss_scale` (wordings the grammar gets wrong), context-blind ambiguity |
+| er         | 2.1%           | `er_alias_rate` (partial titles, nicknames, namesakes)                     |
+| result     | 2.1%           | `result_error_rate`, `result_bug_fraction`                                 |
+| correct    | 85.0%          |                                                                            |
+
+`SimSummary.defect_rate_by_stage` reports the figures of a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+# Mean turns per user and day at the default behaviour knobs (measured; see `users_for_turns`).
+TURNS_PER_USER_DAY = 4.6
+
+
+_PROBABILITIES = (
+    "routine_share false_wake_rate asr_confusable_fraction asr_entity_confusion_rate asr_drop_rate "
+    "asr_word_error_rate er_alias_rate result_error_rate result_bug_fraction rephrase_prob rephrase_decay "
+    "continue_prob barge_in_failure barge_in_success feedback_rate teach_prob annotation_rate "
+    "annotator_accuracy treatment_fraction"
+).split()
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """What to simulate. Every field has a default that works; see the module docstring for the rates."""
+
+    seed: int = 7
+    users: int = 5000
+    start: date = date(2026, 1, 1)
+    days: int = 1
+    # the catalogs; kept apart from `seed` so that all runs (and rewrite tables) share one world
+    world_seed: int = 20260101
+
+    # traffic
+    sessions_per_user_day: float = 3.0  # mean; each user has their own rate around it
+    # P(trying one of the user's own recurring requests; kept when it fits the time of day)
+    routine_share: float = 0.5
+
+    # failures, per opportunity
+    false_wake_rate: float = 0.03  # share of sessions that are background speech, not a request
+    asr_confusable_fraction: float = 0.25  # entities whose name ASR mishears, always the same way
+    asr_entity_confusion_rate: float = 0.22  # P(it is misheard | such a name is said), x the user's accent
+    asr_drop_rate: float = 0.006  # P(a word is dropped) per utterance
+    asr_word_error_rate: float = 0.008  # P(a common word is misheard: for -> four) per utterance
+    # weight of the wordings the NLU grammar gets wrong (0: users only say what it covers)
+    nlu_miss_scale: float = 1.0
+    er_alias_rate: float = 0.08  # P(an entity is named by a partial title or nickname)
+    result_error_rate: float = 0.008  # P(fulfilment returns the wrong item) per understood request
+    result_bug_fraction: float = 0.04  # entities fulfilment always gets wrong unless given more detail
+
+    # user behaviour
+    rephrase_prob: float = 0.8  # P(retry) after the first failure of a goal ...
+    rephrase_decay: float = 0.7  # ... multiplied by this for every further failure
+    max_attempts: int = 4
+    continue_prob: float = 0.3  # P(another goal in the same session) after a success
+    barge_in_failure: float = 0.35  # P(barge-in) on a failing turn (x1.8 when the wrong media plays)
+    barge_in_success: float = 0.03
+    feedback_rate: float = 0.05  # P(the user answers a satisfaction prompt) per goal
+    teach_prob: float = 0.55  # P(the user teaches the preference when the assistant asks for it)
+
+    # ground truth
+    annotation_rate: float = 0.10  # share of sessions (by a hash of the session id) with labels
+    annotator_accuracy: float = 0.87  # per-label accuracy of the single annotator `ann_1`
+
+    # rewrite hook and A/B split (records carry `ab_arm` when a table is given)
+    rewrite_table: Path | None = None  # parquet in the rewrite export format
+    treatment_fraction: float = 0.5  # share of users (by a hash of seed and user id) who get rewrites
+
+    shard_lines: int = 250_000  # lines per part file
+    workers: int = 1  # processes simulating chunks of users; the files do not depend on it
+
+    def __post_init__(self) -> None:
+        # accept what a command line gives: an ISO date, a path string
+        if isinstance(self.start, str):
+            object.__setattr__(self, "start", date.fromisoformat(self.start))
+        if isinstance(self.rewrite_table, str):
+            object.__setattr__(self, "rewrite_table", Path(self.rewrite_table))
+        if min(self.users, self.days, self.shard_lines, self.workers) < 1:
+            raise ValueError("users, days, shard_lines and workers must be >= 1")
+        if not 1 <= self.max_attempts <= 16:
+            raise ValueError("max_attempts must be in 1..16")
+        for name in _PROBABILITIES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
+        if self.sessions_per_user_day <= 0 or self.nlu_miss_scale < 0:
+            raise ValueError("sessions_per_user_day must be > 0 and nlu_miss_scale >= 0")
+
+    @classmethod
+    def for_turns(cls, turns_per_day: int, **kwargs) -> SimConfig:
+        """A config whose days have about `turns_per_day` turns."""
+        return replace(cls(**kwargs), users=users_for_turns(turns_per_day))
+
+
+def users_for_turns(turns_per_day: int) -> int:
+    """Users needed for about `turns_per_day` turns a day at the default behaviour knobs.
+
+    >>> users_for_turns(1_000_000)
+    217391
+    """
+    return max(1, round(turns_per_day / TURNS_PER_USER_DAY))
+
+
+@dataclass
+class SimSummary:
+    turns_per_day: dict[str, int]
+    sessions: int
+    users: int
+    defect_rate_by_stage: dict[str, float]  # share of all turns whose first failing stage is this one
+    defect_rate: float
+    files: list[Path]
+    annotation_files: list[Path]
+    annotated_turns: int
+    seconds: float
+
+    @property
+    def turns(self) -> int:
+        return sum(self.turns_per_day.values())
+
+    @property
+    def turns_per_second(self) -> float:
+        return self.turns / self.seconds if self.seconds else 0.0

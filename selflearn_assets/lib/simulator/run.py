@@ -1,0 +1,175 @@
+"""`simulate`: write days of raw turn logs and audit annotations, streaming, in chunks of users.
+
+A day is simulated in fixed chunks of `CHUNK_USERS` users, in order; each chunk is a pure function of
+(config, day, its users, what they taught the assistant on earlier days), so the files are the same
+byte for byte whether chunks run in this process or in `workers` processes, and memory stays bounded
+(a chunk's lines, never a whole day).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import time
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+from selflearn_assets.lib.simulator.annotate import annotation_records
+from selflearn_assets.lib.simulator.assistant import Assistant
+from selflearn_assets.lib.simulator.behaviour import DaySimulator
+from selflearn_assets.lib.simulator.catalog import Catalog, build_catalog
+from selflearn_assets.lib.simulator.config import SimConfig, SimSummary
+from selflearn_assets.lib.simulator.nlu import Nlu
+from selflearn_assets.lib.simulator.rewrites import in_treatment, load_rewrite_table
+from selflearn_assets.lib.simulator.text import mix64, stable_int
+from selflearn_assets.lib.simulator.users import Population
+from selflearn_assets.lib.simulator.writer import DayWriter
+
+STAGES = ("false_wake", "asr", "nlu", "er", "result", "correct")
+CHUNK_USERS = 1024
+_ROWS_PER_ANNOTATED_TURN = 14  # 7 tasks x (gold, ann_1)
+
+
+@lru_cache(maxsize=4)
+def build_world(
+    world_seed: int, confusable_fraction: float, result_bug_fraction: float
+) -> tuple[Catalog, Nlu]:
+    """The catalog and the assistant's NLU over it (cached: they only depend on these arguments)."""
+    catalog = build_catalog(world_seed, confusable_fraction, result_bug_fraction)
+    return catalog, Nlu(catalog)
+
+
+class _Chunks:
+    """Simulates chunks of users for one config (one per process)."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        catalog, nlu = build_world(cfg.world_seed, cfg.asr_confusable_fraction, cfg.result_bug_fraction)
+        rewrites = load_rewrite_table(cfg.rewrite_table) if cfg.rewrite_table is not None else {}
+        self.ab = cfg.rewrite_table is not None
+        self.population = Population(catalog, nlu, cfg, cfg.seed)
+        self.sim = DaySimulator(
+            cfg, catalog, self.population, Assistant(catalog, nlu, cfg, rewrites), self.ab
+        )
+        self.user_salt = stable_int(cfg.seed, "user")
+        self.rng = random.Random()
+
+    def run(self, d: int, lo: int, hi: int, memories: dict[int, dict]):
+        """Users lo..hi-1 on day d: (turn lines, annotation lines, their memories, stage counts, sessions)."""
+        cfg, sim, rng = self.cfg, self.sim, self.rng
+        day = (cfg.start + timedelta(days=d)).isoformat()
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        lines: list[bytes] = []
+        labels: list[bytes] = []
+        annotator = random.Random(stable_int(cfg.seed, "annotator", day, lo))
+        accuracy = cfg.annotator_accuracy
+
+        def emit(rec: dict, gold) -> None:
+            lines.append(dumps(rec, option=newline))
+            if gold is not None:
+                labels.extend(
+                    dumps(row, option=newline) for row in annotation_records(gold, annotator, accuracy)
+                )
+
+        day_salt = stable_int(cfg.seed, "day", day)
+        ordinal = (cfg.start + timedelta(days=d)).toordinal()
+        sim.stage_counts = dict.fromkeys(STAGES, 0)
+        sim.sessions = 0
+        taught = {}
+        for idx in range(lo, hi):
+            rng.seed(mix64(idx ^ self.user_salt))  # the user's profile: the same every day
+            u = self.population.make_user(idx, rng)
+            if idx in memories:
+                u.memory = memories[idx]
+            u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
+            rng.seed(mix64(idx ^ day_salt))  # what they do today
+            sim.user_day(u, ordinal, f"{day}T", rng, emit)
+            if u.memory:
+                taught[idx] = u.memory
+        return lines, labels, taught, sim.stage_counts, sim.sessions
+
+
+_worker: _Chunks | None = None
+
+
+def _init_worker(cfg: SimConfig) -> None:
+    global _worker
+    _worker = _Chunks(cfg)
+
+
+def _run_chunk(args):
+    return _worker.run(*args)
+
+
+def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> SimSummary:
+    """Write `out_dir/date=D/part-*.jsonl` (turns) and `out_dir/annotations/date=D/part-*.jsonl` for
+    each day of the config. Deterministic: the same config writes byte-identical files (whatever
+    `config.workers`)."""
+    began = time.perf_counter()
+    cfg = config
+    out = Path(out_dir)
+    local = _Chunks(cfg)  # also builds (and caches) the world before any worker forks
+    pool = None
+    if cfg.workers > 1:
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
+    memories: dict[int, dict] = {}  # what each user taught the assistant, across days
+    counts = dict.fromkeys(STAGES, 0)
+    sessions = 0
+    turns_per_day: dict[str, int] = {}
+    files: list[Path] = []
+    annotation_files: list[Path] = []
+    annotated = 0
+    bar = tqdm(total=cfg.users * cfg.days, disable=not progress, unit="user-day", desc="simulate")
+    try:
+        for d in range(cfg.days):
+            day = (cfg.start + timedelta(days=d)).isoformat()
+            turns = DayWriter(out / f"date={day}", cfg.shard_lines)
+            labels = DayWriter(out / "annotations" / f"date={day}", cfg.shard_lines)
+            chunks = [
+                (d, lo, min(lo + CHUNK_USERS, cfg.users), {i: memories[i] for i in range(lo, lo + CHUNK_USERS) if i in memories})
+                for lo in range(0, cfg.users, CHUNK_USERS)
+            ]  # fmt: skip
+            try:
+                results = pool.imap(_run_chunk, chunks) if pool else (local.run(*c) for c in chunks)
+                for (_, lo, hi, _), (lines, label_lines, taught, chunk_counts, chunk_sessions) in zip(
+                    chunks, results, strict=True
+                ):
+                    turns.write_many(lines)
+                    labels.write_many(label_lines)
+                    memories.update(taught)
+                    for stage, n in chunk_counts.items():
+                        counts[stage] += n
+                    sessions += chunk_sessions
+                    bar.update(hi - lo)
+                    bar.set_postfix(day=day, turns=turns.lines, refresh=False)
+            except BaseException:
+                turns.abort()
+                labels.abort()
+                raise
+            turns_per_day[day] = turns.lines
+            annotated += labels.lines // _ROWS_PER_ANNOTATED_TURN
+            files += turns.close()
+            annotation_files += labels.close()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    total = sum(turns_per_day.values())
+    by_stage = {s: (counts[s] / total if total else 0.0) for s in STAGES}
+    return SimSummary(
+        turns_per_day=turns_per_day,
+        sessions=sessions,
+        users=cfg.users,
+        defect_rate_by_stage=by_stage,
+        defect_rate=1.0 - by_stage["correct"],
+        files=files,
+        annotation_files=annotation_files,
+        annotated_turns=annotated,
+        seconds=time.perf_counter() - began,
+    )

@@ -1,0 +1,45 @@
+"""The code location loads, and every job, schedule, sensor and check resolves."""
+
+import dagster as dg
+
+from selflearn_assets.definitions import defs
+from selflearn_assets.defs.jobs import UNPARTITIONED_GROUPS
+from selflearn_assets.runner import plan_stages
+
+
+def test_definitions_resolve_everything(selflearn_home):
+    d = defs()
+    jobs = {j.name for j in d.resolve_all_job_defs()}
+    assert "daily_pipeline" in jobs
+    graph = d.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.materializable_asset_keys}
+    assert {"clean_turns", "quarantined_turns", "sessions", "annotations"} <= keys
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert {
+        ("clean_turns", "clean_turns_expectations"),
+        ("clean_turns", "ingest_accounting"),
+        ("clean_turns", "clean_turns_volume"),
+    } <= checks
+    assert d.resolve_schedule_def("daily_pipeline_schedule").job_name == "daily_pipeline"
+    assert d.resolve_sensor_def("raw_partition_sensor").job_name == "daily_pipeline"
+
+
+def test_blocking_flags(selflearn_home):
+    graph = defs().resolve_asset_graph()
+    blocking = {k.name: graph.get_check_spec(k).blocking for k in graph.asset_check_keys}
+    assert blocking["clean_turns_expectations"] and blocking["ingest_accounting"]
+    assert not blocking["clean_turns_volume"]
+
+
+def test_every_asset_outside_unpartitioned_groups_is_daily(selflearn_home):
+    graph = defs().resolve_asset_graph()
+    for key in graph.materializable_asset_keys:
+        node = graph.get(key)
+        assert (node.partitions_def is None) == (node.group_name in UNPARTITIONED_GROUPS), key
+
+
+def test_stages_follow_dependency_order(selflearn_home):
+    stages = plan_stages(defs())
+    order = [k.to_user_string() for s in stages for k in s.keys]
+    assert order.index("clean_turns") < order.index("sessions")
+    assert all(isinstance(k, dg.AssetKey) for s in stages for k in s.keys)

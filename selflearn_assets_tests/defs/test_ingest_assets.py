@@ -1,0 +1,106 @@
+"""Ingestion assets end to end through Dagster: tables, metadata, checks, idempotency, blocking."""
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets import cli
+from selflearn_assets.defs.ingest.assets import annotations, raw_turns, sessions
+from selflearn_assets.defs.ingest.checks import clean_turns_expectations, clean_turns_volume, ingest_accounting
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.simulator import SimConfig, simulate
+from selflearn_assets_tests.conftest import write_lines
+
+DAY = date(2026, 11, 2)
+INGEST = [raw_turns, sessions, annotations, clean_turns_expectations, ingest_accounting, clean_turns_volume]
+
+
+def _resources(home):
+    return {
+        "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+        "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+    }
+
+
+def _table(home, sql):
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def simulated_day(selflearn_home):
+    summary = simulate(SimConfig(users=150, start=DAY, days=1, annotation_rate=0.2), selflearn_home / "raw", progress=False)
+    return summary
+
+
+def test_ingest_day_through_dagster(selflearn_home, simulated_day):
+    result = dg.materialize(INGEST, partition_key=DAY.isoformat(), resources=_resources(selflearn_home))
+    assert result.success
+    turns = simulated_day.turns_per_day[DAY.isoformat()]
+    assert _table(selflearn_home, "SELECT count(*) FROM ingest.clean_turns")[0][0] == turns
+    assert _table(selflearn_home, "SELECT count(*) FROM ingest.quarantined_turns")[0][0] == 0
+    assert _table(selflearn_home, "SELECT sum(n_turns) FROM ingest.sessions")[0][0] == turns
+    assert _table(selflearn_home, "SELECT count(DISTINCT annotator) FROM ingest.annotations")[0][0] == 2
+
+    clean = result.asset_materializations_for_node("raw_turns")
+    by_key = {m.asset_key.to_user_string(): m.metadata for m in clean}
+    assert by_key["clean_turns"]["dagster/row_count"].value == turns
+    assert by_key["clean_turns"]["lines_read"].value == turns
+    assert "event_id" in by_key["clean_turns"]["preview"].value
+    columns = {c.name for c in by_key["clean_turns"]["dagster/column_schema"].schema.columns}
+    assert {"event_id", "ts", "asr_nbest", "extra"} <= columns
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["clean_turns_expectations"].passed and checks["ingest_accounting"].passed
+    assert "expect_column_values_to_be_unique" in checks["clean_turns_expectations"].metadata["results"].value
+
+
+def test_rematerializing_a_day_replaces_it_exactly(selflearn_home, simulated_day):
+    resources = _resources(selflearn_home)
+    snapshot = "SELECT md5(string_agg(event_id || user_id || asr_text, ',' ORDER BY event_id)), count(*) FROM ingest.clean_turns"
+    dg.materialize(INGEST, partition_key=DAY.isoformat(), resources=resources)
+    first = _table(selflearn_home, snapshot)
+    sessions_first = _table(selflearn_home, "SELECT count(*), sum(n_turns) FROM ingest.sessions")
+    dg.materialize(INGEST, partition_key=DAY.isoformat(), resources=resources)
+    assert _table(selflearn_home, snapshot) == first
+    assert _table(selflearn_home, "SELECT count(*), sum(n_turns) FROM ingest.sessions") == sessions_first
+
+
+def _good(i: int) -> dict:
+    return {
+        "event_id": f"e{i}", "session_id": f"s{i // 3}", "user_id": f"u{i % 4}", "device_id": "d1",
+        "ts": f"2026-11-02T10:{i:02d}:00+00:00", "asr_text": "what's the weather", "response_status": "success",
+    }
+
+
+def test_a_day_over_the_quarantine_threshold_is_blocked(selflearn_home, capsys):
+    """Blocking checks stop the day's downstream assets, and `selflearn run` exits non-zero saying why."""
+    lines = [_good(i) for i in range(10)] + ["{not json"] * 4  # 4 of 14 lines quarantined: 29% > 5%
+    write_lines(selflearn_home / "raw" / "date=2026-11-02" / "part-0.jsonl", lines)
+    code = cli.main(["run", "--start", "2026-11-02"])
+    assert code == 1
+    err = capsys.readouterr()
+    assert "ingest_accounting" in err.out and "quarantine_rate" in err.out
+    assert _table(selflearn_home, "SELECT count(*) FROM ingest.clean_turns")[0][0] == 10
+    assert _table(selflearn_home, "SELECT count(*) FROM ingest.quarantined_turns")[0][0] == 4
+    # nothing downstream of the blocked check ran
+    assert _table(
+        selflearn_home, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sessions'"
+    )[0][0] == 0 or _table(selflearn_home, "SELECT count(*) FROM ingest.sessions")[0][0] == 0
+    assert _table(
+        selflearn_home, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'signals'"
+    )[0][0] == 0 or _table(selflearn_home, "SELECT count(*) FROM signals.defect_signals")[0][0] == 0
+
+
+def test_run_on_a_missing_raw_root_says_so(selflearn_home, tmp_path, capsys):
+    code = cli.main(["run", "--raw-root", str(tmp_path / "nowhere")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_refuses_days_without_raw_partitions(selflearn_home, simulated_day, capsys):
+    code = cli.main(["run", "--start", "2026-11-02", "--end", "2026-11-03"])
+    assert code == 2
+    assert "no raw partition for 2026-11-03" in capsys.readouterr().err

@@ -1,0 +1,609 @@
+"""Ingestion of raw turn logs, sessions and annotations, on small hand-made inputs in temp folders."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from datetime import date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from selflearn_assets.lib import sql as sql_module
+from selflearn_assets.lib.ingest import (
+    MissingPartitionError,
+    RawRootError,
+    build_sessions,
+    discover_partitions,
+    ingest_annotations,
+    ingest_turns,
+)
+from selflearn_assets.lib.ingest import turns as turns_module
+
+DAY = date(2026, 1, 5)
+KEY = "test-key"
+
+
+def turn(n: int = 1, **fields) -> dict:
+    """A valid contract record; `fields` override or add keys (None values are kept as JSON null)."""
+    record = {
+        "event_id": f"e{n}",
+        "session_id": "s1",
+        "user_id": "alice@example.com",
+        "device_id": "d1",
+        "ts": f"2026-01-05T10:00:{n % 60:02d}+00:00",
+        "asr_text": "play imagine dragons",
+    }
+    record.update(fields)
+    return record
+
+
+def write_lines(path: Path, lines: list, *, newline_at_end: bool = True) -> Path:
+    """Write dicts as JSON lines and str/bytes as they are (gzip-compressed for *.gz)."""
+    chunks = [
+        line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode()
+        for line in lines
+    ]
+    data = b"\n".join(chunks) + (b"\n" if newline_at_end and chunks else b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def day_dir(root: Path, day: date = DAY) -> Path:
+    return root / f"date={day.isoformat()}"
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def ingest(con, root: Path, day: date = DAY, **kwargs):
+    stats = ingest_turns(con, root, day, KEY, **kwargs)
+    assert stats.lines_read == stats.clean_rows + stats.quarantined_rows  # nothing lost, ever
+    row = con.execute(
+        "SELECT lines_read, clean_rows, quarantined_rows FROM ingest.partition_stats WHERE day = ?", [day]
+    ).fetchone()
+    assert row == (stats.lines_read, stats.clean_rows, stats.quarantined_rows)
+    return stats
+
+
+def quarantined(con, day: date = DAY) -> list[tuple]:
+    return con.execute(
+        "SELECT source_file, source_line, reason, detail, raw, event_id FROM ingest.quarantined_turns "
+        "WHERE day = ? ORDER BY source_file, source_line",
+        [day],
+    ).fetchall()
+
+
+# --- partitions and the raw root -------------------------------------------------------------------
+
+
+def test_discover_partitions_lists_day_folders_only(tmp_path):
+    for name in ["date=2026-01-06", "date=2026-01-05", "annotations", "date=2026-02-30", "notes"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "annotations" / "date=2026-01-05").mkdir()
+    assert discover_partitions(tmp_path) == [date(2026, 1, 5), date(2026, 1, 6)]
+
+
+def test_missing_raw_root_is_a_clear_error(tmp_path, con):
+    missing = tmp_path / "nowhere"
+    for call in (
+        lambda: discover_partitions(missing),
+        lambda: ingest_turns(con, missing, DAY, KEY),
+        lambda: ingest_annotations(con, missing, DAY),
+    ):
+        with pytest.raises(RawRootError, match="SELFLEARN_RAW_ROOT") as err:
+            call()
+        assert str(missing) in str(err.value)
+
+
+def test_missing_day_folder_is_refused_not_emptied(tmp_path, con):
+    (tmp_path / "date=2026-01-04").mkdir()
+    with pytest.raises(MissingPartitionError, match="2026-01-05"):
+        ingest_turns(con, tmp_path, DAY, KEY)
+
+
+# --- typed columns ---------------------------------------------------------------------------------
+
+
+def test_typed_columns_round_trip(tmp_path, con):
+    full = turn(
+        1,
+        ts="2026-01-05T12:30:00.250+02:00",
+        device_type="screen",
+        locale="de-DE",
+        wake_score=0.9,
+        asr_confidence=1,
+        asr_nbest=[
+            {"text": "play imagine dragons", "score": 0.8},
+            {"text": "play maj and dragons", "score": 0.1},
+        ],
+        nlu_domain="music",
+        nlu_intent="PlayMusicIntent",
+        nlu_slots=[{"name": "artist", "value": "imagine dragons"}],
+        nlu_confidence=0.75,
+        er_status="resolved",
+        er_entity_id="artist/123",
+        response_text="Playing Imagine Dragons.",
+        response_status="success",
+        response_duration_ms=1800,
+        barge_in=False,
+        explicit_feedback="positive",
+        device_state={"media": "playing", "oven": "on"},
+        rewrite_applied={
+            "rewrite_id": "r1",
+            "source_text": "maj and dragons",
+            "rewrite_text": "imagine dragons",
+            "layer": "global",
+        },
+        audio_uri="s3://a/1.wav",
+        experiment={"arm": "B", "ids": [1, 2]},
+        client_version="4.2",
+    )
+    minimal = {k: v for k, v in turn(2, ts=1767614400123).items()}  # epoch ms: 2026-01-05 12:00:00.123 UTC
+    write_lines(day_dir(tmp_path) / "a.jsonl", [full, minimal])
+    stats = ingest(con, tmp_path)
+    assert (stats.clean_rows, stats.quarantined_rows, stats.files) == (2, 0, ["date=2026-01-05/a.jsonl"])
+
+    cursor = con.execute("SELECT * FROM ingest.clean_turns WHERE event_id = 'e1'")
+    row = SimpleNamespace(**dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True)))
+    assert row.ts == datetime(2026, 1, 5, 10, 30, 0, 250000)  # converted to UTC
+    assert row.locale == "de-DE" and row.device_type == "screen" and row.asr_confidence == 1.0
+    assert [dict(x) for x in row.asr_nbest] == full["asr_nbest"]
+    assert [dict(x) for x in row.nlu_slots] == full["nlu_slots"]
+    assert row.device_state == full["device_state"]
+    assert dict(row.rewrite_applied) == full["rewrite_applied"]
+    assert json.loads(row.extra) == {"experiment": {"arm": "B", "ids": [1, 2]}, "client_version": "4.2"}
+    assert (row.response_duration_ms, row.barge_in, row.explicit_feedback) == (1800, False, "positive")
+    assert (row.source_file, row.source_line) == ("date=2026-01-05/a.jsonl", 1)
+
+    ts, locale, extra, nbest = con.execute(
+        "SELECT ts, locale, extra, asr_nbest FROM ingest.clean_turns WHERE event_id = 'e2'"
+    ).fetchone()
+    assert ts == datetime(2026, 1, 5, 12, 0, 0, 123000)
+    assert (locale, extra, nbest) == ("en-US", None, None)  # locale defaults to en-US
+
+
+def test_column_types_match_the_warehouse_schema(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1)])
+    ingest(con, tmp_path)
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'clean_turns'"
+        ).fetchall()
+    )
+    assert types["asr_nbest"] == 'STRUCT("text" VARCHAR, score DOUBLE)[]'
+    assert types["device_state"] == "MAP(VARCHAR, VARCHAR)"
+    assert types["extra"] == "JSON" and types["ts"] == "TIMESTAMP"
+
+
+# --- every bad input is quarantined with its reason ---------------------------------------------------
+
+BAD_LINES = [
+    ('{"event_id": "e9", "session_id": ', "invalid_json", "not valid JSON"),
+    ("[1, 2, 3]", "not_an_object", "a list"),
+    ('"just a string"', "not_an_object", "a string"),
+    ({k: v for k, v in turn(9).items() if k not in ("session_id", "ts")}, "missing_field", "session_id, ts"),
+    (turn(9, event_id=""), "missing_field", "event_id"),
+    (turn(9, user_id=None), "missing_field", "user_id"),
+    (turn(9, asr_text=None), "missing_field", "asr_text"),
+    (turn(9, event_id=123), "bad_type", "event_id must be a string, got an integer"),
+    (turn(9, wake_score="0.5"), "bad_type", "wake_score must be a number, got a string"),
+    (turn(9, response_duration_ms=1.5), "bad_type", "response_duration_ms must be an integer"),
+    (turn(9, barge_in="yes"), "bad_type", "barge_in must be a boolean"),
+    (turn(9, asr_nbest={"text": "a", "score": 0.5}), "bad_type", "asr_nbest must be a list"),
+    (
+        turn(9, asr_nbest=[{"text": "a"}]),
+        "bad_type",
+        "asr_nbest must be a list of {text: string, score: number}",
+    ),
+    (turn(9, asr_nbest=[{"text": "a", "score": "high"}]), "bad_type", "asr_nbest"),
+    (turn(9, nlu_slots=[["artist", "x"]]), "bad_type", "nlu_slots"),
+    (turn(9, device_state=["on"]), "bad_type", "device_state must be an object"),
+    (turn(9, rewrite_applied={"rewrite_id": "r"}), "bad_type", "rewrite_applied"),
+    (turn(9, ts=True), "bad_type", "ts must be an ISO-8601 string or integer epoch milliseconds"),
+    (turn(9, ts=1767614400123.5), "bad_type", "ts must be"),
+    (turn(9, ts="yesterday at noon"), "bad_timestamp", "yesterday at noon"),
+    (turn(9, ts="2026-01-05T10:00:00"), "bad_timestamp", "UTC offset"),  # naive: ambiguous
+    (turn(9, ts="2026-01-05"), "bad_timestamp", "2026-01-05"),
+    (turn(9, ts="2026-13-45T10:00:00Z"), "bad_timestamp", "2026-13-45"),
+    (turn(9, ts="2026-01-06T00:00:00Z"), "partition_mismatch", "falls on 2026-01-06"),
+    (turn(9, ts="2026-01-05T01:00:00+03:00"), "partition_mismatch", "falls on 2026-01-04"),
+    (turn(9, ts=1767571199999), "partition_mismatch", "2026-01-04"),  # 1 ms before midnight
+    (turn(9, wake_score=1.5), "out_of_range", "wake_score = 1.5 is outside 0..1"),
+    (turn(9, asr_confidence=-0.1), "out_of_range", "asr_confidence"),
+    (turn(9, nlu_confidence=2), "out_of_range", "nlu_confidence"),
+    (turn(9, asr_nbest=[{"text": "a", "score": 1.2}]), "out_of_range", "asr_nbest has a score outside 0..1"),
+    (turn(9, response_duration_ms=-5), "out_of_range", "response_duration_ms = -5"),
+    (turn(9, response_duration_ms=2**64 - 1), "out_of_range", "response_duration_ms"),
+    (turn(9, device_type="watch"), "bad_value", "device_type 'watch' is not one of speaker"),
+    (turn(9, er_status="maybe"), "bad_value", "er_status"),
+    (turn(9, response_status="ok"), "bad_value", "response_status 'ok'"),
+    (turn(9, explicit_feedback="meh"), "bad_value", "explicit_feedback"),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason", "detail"), BAD_LINES, ids=[f"{r}-{i}" for i, (_, r, _) in enumerate(BAD_LINES)]
+)
+def test_bad_line_is_quarantined_with_its_reason(tmp_path, con, line, reason, detail):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), line, turn(3)])
+    stats = ingest(con, tmp_path)
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (3, 2, 1)
+    assert stats.quarantined_by_reason == {reason: 1}
+    [(source_file, source_line, got_reason, got_detail, raw, _)] = quarantined(con)
+    assert (source_file, source_line, got_reason) == ("date=2026-01-05/a.jsonl", 2, reason)
+    assert detail in got_detail
+    assert raw is not None and "alice@example.com" not in raw  # raw kept, customer id redacted
+    if isinstance(line, str):
+        assert raw == line
+
+
+def test_blank_lines_count_and_a_final_newline_does_not(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), "", "   \t", turn(4)])
+    write_lines(day_dir(tmp_path) / "b.jsonl", [turn(5), turn(6)], newline_at_end=False)
+    stats = ingest(con, tmp_path)
+    assert (stats.lines_read, stats.clean_rows) == (6, 4)
+    assert [(q[1], q[2]) for q in quarantined(con)] == [(2, "blank_line"), (3, "blank_line")]
+
+
+def test_crlf_line_endings_and_a_byte_order_mark_are_fine(tmp_path, con):
+    data = b"\xef\xbb\xbf" + b"\r\n".join(json.dumps(turn(i)).encode() for i in (1, 2)) + b"\r\n"
+    day_dir(tmp_path).mkdir(parents=True)
+    (day_dir(tmp_path) / "a.jsonl").write_bytes(data)
+    assert ingest(con, tmp_path).clean_rows == 2
+
+
+def test_empty_file_contributes_nothing_but_is_listed(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "empty.jsonl", [])
+    write_lines(day_dir(tmp_path) / "one.jsonl", [turn(1)])
+    stats = ingest(con, tmp_path)
+    assert stats.files == ["date=2026-01-05/empty.jsonl", "date=2026-01-05/one.jsonl"]
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (1, 1, 0)
+
+
+def test_an_empty_day_folder_gives_an_empty_day(tmp_path, con):
+    day_dir(tmp_path).mkdir()
+    stats = ingest(con, tmp_path)
+    assert (stats.files, stats.lines_read) == ([], 0)
+
+
+def test_non_utf8_bytes_quarantine_only_that_line(tmp_path, con):
+    bad = b'{"event_id": "e2", "asr_text": "caf\xe9 \xff"}'
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), bad, turn(3)])
+    stats = ingest(con, tmp_path)
+    assert (stats.clean_rows, stats.quarantined_by_reason) == (2, {"invalid_utf8": 1})
+    [(_, line, _, _, raw, _)] = quarantined(con)
+    assert line == 2 and raw == '{"event_id": "e2", "asr_text": "caf\ufffd \ufffd"}'
+
+
+def test_a_one_megabyte_text_field_is_accepted(tmp_path, con):
+    big = "x" * 1_000_000
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1, response_text=big), turn(2)])
+    stats = ingest(con, tmp_path)
+    assert stats.clean_rows == 2
+    assert con.execute(
+        "SELECT length(response_text) FROM ingest.clean_turns WHERE event_id = 'e1'"
+    ).fetchone() == (1_000_000,)
+
+
+def test_a_line_over_the_limit_is_quarantined_with_a_prefix(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), turn(2, response_text="y" * 50_000)])
+    stats = ingest(con, tmp_path, max_line_bytes=20_000)
+    assert stats.quarantined_by_reason == {"line_too_long": 1}
+    [(_, _, _, detail, raw, _)] = quarantined(con)
+    assert raw.startswith('{"event_id": "e2"') and len(raw) <= 10_000 and "over the limit of 20000" in detail
+
+
+# --- duplicates ------------------------------------------------------------------------------------
+
+
+def test_duplicate_event_ids_keep_the_first_copy(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), turn(2), turn(1)])  # same content, same file
+    write_lines(day_dir(tmp_path) / "b.jsonl", [turn(2, asr_text="something else"), turn(1)])
+    stats = ingest(con, tmp_path)
+    assert (stats.lines_read, stats.clean_rows) == (5, 2)
+    assert stats.quarantined_by_reason == {"duplicate_event_id": 2, "conflicting_duplicate_event_id": 1}
+    kept = con.execute(
+        "SELECT event_id, source_file, source_line, asr_text FROM ingest.clean_turns ORDER BY 1"
+    ).fetchall()
+    assert kept == [
+        ("e1", "date=2026-01-05/a.jsonl", 1, "play imagine dragons"),
+        ("e2", "date=2026-01-05/a.jsonl", 2, "play imagine dragons"),
+    ]
+    rows = [(q[0][-7:], q[1], q[2]) for q in quarantined(con)]
+    assert rows == [
+        ("a.jsonl", 3, "duplicate_event_id"),
+        ("b.jsonl", 1, "conflicting_duplicate_event_id"),
+        ("b.jsonl", 2, "duplicate_event_id"),
+    ]
+    details = {q[1] + 10 * (q[0].endswith("b.jsonl")): q for q in quarantined(con)}
+    assert "already seen at date=2026-01-05/a.jsonl:2 with different content" in details[11][3]
+    assert '"something else"' in details[11][4]  # the raw text of the copy is kept
+
+
+def test_a_duplicate_of_an_invalid_line_is_not_a_duplicate(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1, wake_score=7), turn(1)])
+    stats = ingest(con, tmp_path)
+    assert (stats.clean_rows, stats.quarantined_by_reason) == (1, {"out_of_range": 1})
+
+
+# --- other formats and unreadable files ---------------------------------------------------------------
+
+
+def test_gzip_files_are_read(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl.gz", [turn(1), "{broken", turn(3)])
+    stats = ingest(con, tmp_path)
+    assert (stats.clean_rows, stats.quarantined_by_reason) == (2, {"invalid_json": 1})
+
+
+def test_corrupt_files_are_quarantined_and_named(tmp_path, con):
+    folder = day_dir(tmp_path)
+    write_lines(folder / "good.jsonl", [turn(1)])
+    (folder / "bad.jsonl.gz").write_bytes(b"this is not gzip")
+    (folder / "bad.parquet").write_bytes(b"PAR1 nonsense")
+    truncated = gzip.compress(json.dumps(turn(2)).encode() * 100)[:-20]
+    (folder / "truncated.jsonl.gz").write_bytes(truncated)
+    stats = ingest(con, tmp_path)
+    assert stats.clean_rows == 1
+    assert stats.quarantined_by_reason == {"unreadable_file": 3}
+    assert sorted(stats.unreadable_files) == sorted(
+        f"date=2026-01-05/{n}" for n in ("bad.jsonl.gz", "bad.parquet", "truncated.jsonl.gz")
+    )
+    for source_file, line, _, detail, raw, _ in quarantined(con):
+        assert line == 0 and raw is None and source_file.split("/")[-1] in detail
+
+
+def test_parquet_rows_are_lines(tmp_path, con):
+    rows = [turn(1), turn(2, wake_score=3.0), turn(3)]
+    table = pa.Table.from_pylist(
+        [
+            {
+                k: r.get(k)
+                for k in ("event_id", "session_id", "user_id", "device_id", "asr_text", "wake_score")
+            }
+            for r in rows
+        ]
+    )
+    stamps = [datetime(2026, 1, 5, 9, 0, i) for i in range(3)]  # naive timestamps are taken as UTC
+    table = table.append_column("ts", pa.array(stamps, pa.timestamp("us")))
+    day_dir(tmp_path).mkdir(parents=True)
+    pq.write_table(table, day_dir(tmp_path) / "a.parquet")
+    stats = ingest(con, tmp_path)
+    assert (stats.clean_rows, stats.quarantined_by_reason) == (2, {"out_of_range": 1})
+    assert quarantined(con)[0][1] == 2
+    assert con.execute("SELECT ts FROM ingest.clean_turns WHERE event_id = 'e3'").fetchone() == (stamps[2],)
+
+
+# --- pseudonymisation ------------------------------------------------------------------------------
+
+
+def all_text(con) -> str:
+    """Every value of every ingest table, as text."""
+    tables = ["clean_turns", "quarantined_turns", "partition_stats", "sessions"]
+    return "\n".join(str(r) for t in tables for r in con.execute(f"SELECT * FROM ingest.{t}").fetchall())
+
+
+def test_user_ids_are_pseudonymised_everywhere(tmp_path, con):
+    write_lines(
+        day_dir(tmp_path) / "a.jsonl",
+        [
+            turn(1),
+            turn(2),
+            turn(3, user_id="bob"),
+            turn(4, wake_score=9),
+            '{"user_id": "alice@example.com", "oops"',
+        ],
+    )
+    ingest(con, tmp_path)
+    build_sessions(con, DAY)
+    hashes = dict(con.execute("SELECT event_id, user_id FROM ingest.clean_turns").fetchall())
+    expected = hashlib.sha256(f"{KEY}:alice@example.com".encode()).hexdigest()[:16]
+    assert hashes["e1"] == hashes["e2"] == expected != hashes["e3"]
+    assert "alice@example.com" not in all_text(con) and "'bob'" not in all_text(con)
+    raw_of_e4 = con.execute("SELECT raw FROM ingest.quarantined_turns WHERE event_id = 'e4'").fetchone()[0]
+    assert expected in raw_of_e4  # the quarantined line carries the pseudonym instead
+
+    other = duckdb.connect()
+    ingest_turns(other, tmp_path, DAY, "another-key")
+    assert (
+        other.execute("SELECT user_id FROM ingest.clean_turns WHERE event_id = 'e1'").fetchone()[0]
+        != expected
+    )
+
+
+# --- idempotency and atomicity ---------------------------------------------------------------------
+
+
+def snapshot(con) -> dict:
+    return {
+        t: sorted(
+            map(
+                str,
+                con.execute(
+                    f"SELECT * EXCLUDE ({'ingested_at' if t == 'partition_stats' else 'day'}) "
+                    f"FROM ingest.{t} ORDER BY ALL"
+                ).fetchall(),
+            )
+        )
+        for t in ("clean_turns", "quarantined_turns", "partition_stats")
+    }
+
+
+def test_ingesting_a_day_twice_gives_identical_tables_and_leaves_other_days(tmp_path, con):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), "{bad", turn(1)])
+    write_lines(day_dir(tmp_path, date(2026, 1, 6)) / "a.jsonl", [turn(1, ts="2026-01-06T08:00:00Z")])
+    ingest(con, tmp_path, date(2026, 1, 6))
+    ingest(con, tmp_path)
+    first = snapshot(con)
+    ingest(con, tmp_path)
+    assert snapshot(con) == first
+    counts = con.execute("SELECT day, count(*) FROM ingest.clean_turns GROUP BY day ORDER BY day").fetchall()
+    assert counts == [(DAY, 1), (date(2026, 1, 6), 1)]
+
+
+def test_a_crash_mid_way_leaves_the_previous_state(tmp_path, con, monkeypatch):
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), turn(2)])
+    ingest(con, tmp_path)
+    before = snapshot(con)
+    write_lines(day_dir(tmp_path) / "b.jsonl", [turn(3), "{bad"])
+
+    def crash_on_stats(con, name, params=None):
+        if name == "ingest/partition_stats.sql":
+            raise RuntimeError("simulated crash")
+        return sql_module.run_sql(con, name, params)
+
+    monkeypatch.setattr(turns_module, "run_sql", crash_on_stats)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest_turns(con, tmp_path, DAY, KEY)
+    assert snapshot(con) == before
+    monkeypatch.undo()
+    assert ingest(con, tmp_path).clean_rows == 3  # and the connection is usable afterwards
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+def test_sessions_by_hand(tmp_path, con):
+    s1 = [
+        turn(1, session_id="s1", ts="2026-01-05T10:00:00Z", device_type="speaker", response_status="success"),
+        turn(2, session_id="s1", ts="2026-01-05T10:00:30Z", barge_in=True, response_status="error"),
+        turn(
+            3,
+            session_id="s1",
+            ts="2026-01-05T10:01:10Z",
+            response_status="clarify",
+            explicit_feedback="negative",
+            rewrite_applied={"source_text": "a", "rewrite_text": "b"},
+        ),
+    ]
+    s2 = [
+        turn(
+            4,
+            session_id="s2",
+            user_id="bob",
+            device_id="d9",
+            ts="2026-01-05T23:59:59Z",
+            response_status="unsupported",
+        ),
+        turn(
+            5,
+            session_id="s2",
+            user_id="bob",
+            device_id="d9",
+            ts="2026-01-05T23:59:58Z",
+            response_status="no_response",
+            explicit_feedback="positive",
+            device_type="car",
+        ),
+    ]
+    write_lines(day_dir(tmp_path) / "a.jsonl", s1 + s2)
+    ingest(con, tmp_path)
+    assert build_sessions(con, DAY) == 2
+    columns = (
+        "session_id, device_id, device_type, start_ts, end_ts, n_turns, n_barge_in, n_error, n_clarify, "
+    )
+    columns += "n_explicit_negative, n_explicit_positive, n_rewritten, duration_s"
+    rows = con.execute(f"SELECT {columns} FROM ingest.sessions ORDER BY 1").fetchall()
+    at = lambda *hms: datetime(2026, 1, 5, *hms)  # noqa: E731
+    # session, device, type, start, end, turns, barge-ins, errors, clarify, neg, pos, rewritten, seconds
+    assert rows == [
+        ("s1", "d1", "speaker", at(10, 0, 0), at(10, 1, 10), 3, 1, 1, 1, 1, 0, 1, 70.0),
+        ("s2", "d9", "car", at(23, 59, 58), at(23, 59, 59), 2, 0, 2, 0, 0, 1, 0, 1.0),
+    ]
+    users = dict(con.execute("SELECT session_id, user_id FROM ingest.sessions").fetchall())
+    assert users["s2"] == hashlib.sha256(f"{KEY}:bob".encode()).hexdigest()[:16]
+    assert build_sessions(con, DAY) == 2 and con.execute(
+        "SELECT count(*) FROM ingest.sessions"
+    ).fetchone() == (2,)
+
+
+# --- annotations -----------------------------------------------------------------------------------
+
+
+def annotation(event_id="e1", task="intent", annotator="gold", label="music.play"):
+    return {"event_id": event_id, "task": task, "annotator": annotator, "label": label}
+
+
+def test_annotations_valid_of_every_task(tmp_path, con):
+    lines = [
+        annotation(task="failure_point", label="asr"),
+        annotation(task="goal_start", label=True),
+        annotation(task="goal_success", label=False, annotator="a1"),
+        annotation(task="intent", label="music.PlayMusicIntent"),
+        annotation(task="slots", label=[{"name": "artist", "value": "imagine dragons"}]),
+        annotation(task="slots", label=[], annotator="a2"),
+        annotation(task="rephrase_of", label=None),
+        annotation(event_id="e2", task="rephrase_of", label="e1"),
+        annotation(task="intended_text", label="play imagine dragons"),
+    ]
+    write_lines(tmp_path / "annotations" / "date=2026-01-05" / "gold.jsonl", lines)
+    stats = ingest_annotations(con, tmp_path, DAY)
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (9, 9, 0)
+    rows = con.execute(
+        "SELECT event_id, task, annotator, label, is_gold FROM ingest.annotations ORDER BY source_line"
+    ).fetchall()
+    assert rows[0] == ("e1", "failure_point", "gold", '"asr"', True)
+    assert rows[2][2:] == ("a1", "false", False)
+    assert json.loads(rows[4][3]) == [{"name": "artist", "value": "imagine dragons"}]
+    assert rows[6][3] is None and rows[7][3] == '"e1"'
+
+
+BAD_ANNOTATIONS = [
+    ("{nope", "invalid_json"),
+    ("", "blank_line"),
+    ("[]", "not_an_object"),
+    ({"event_id": "e1", "task": "intent", "annotator": "gold"}, "missing_field"),
+    (annotation(annotator=""), "missing_field"),
+    (annotation(event_id=7), "bad_type"),
+    (annotation(task="sentiment"), "unknown_task"),
+    (annotation(task="failure_point", label="tts"), "bad_label"),
+    (annotation(task="goal_start", label="yes"), "bad_label"),
+    (annotation(task="intent", label="play"), "bad_label"),
+    (annotation(task="slots", label=[{"name": "artist"}]), "bad_label"),
+    (annotation(task="slots", label={"artist": "x"}), "bad_label"),
+    (annotation(task="rephrase_of", label=""), "bad_label"),
+    (annotation(task="intended_text", label=None), "bad_label"),
+    (annotation(label="music.play"), "duplicate_annotation"),
+    (annotation(label="music.stop"), "conflicting_duplicate_annotation"),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"), BAD_ANNOTATIONS, ids=[f"{r}-{i}" for i, (_, r) in enumerate(BAD_ANNOTATIONS)]
+)
+def test_bad_annotation_is_quarantined(tmp_path, con, line, reason):
+    write_lines(tmp_path / "annotations" / "date=2026-01-05" / "a.jsonl", [annotation(), line])
+    stats = ingest_annotations(con, tmp_path, DAY)
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_by_reason) == (2, 1, {reason: 1})
+    source_line, detail = con.execute(
+        "SELECT source_line, detail FROM ingest.quarantined_annotations"
+    ).fetchone()
+    assert source_line == 2 and detail
+
+
+def test_a_day_without_annotations_is_empty_not_an_error(tmp_path, con):
+    (tmp_path / "date=2026-01-05").mkdir()
+    stats = ingest_annotations(con, tmp_path, DAY)
+    assert (stats.files, stats.lines_read, stats.clean_rows) == ([], 0, 0)
+
+
+def test_annotations_are_replaced_per_day(tmp_path, con):
+    folder = tmp_path / "annotations" / "date=2026-01-05"
+    write_lines(folder / "a.jsonl", [annotation(), annotation(task="goal_start", label=True)])
+    write_lines(tmp_path / "annotations" / "date=2026-01-06" / "a.jsonl", [annotation(event_id="e7")])
+    ingest_annotations(con, tmp_path, date(2026, 1, 6))
+    ingest_annotations(con, tmp_path, DAY)
+    write_lines(folder / "a.jsonl", [annotation()])
+    ingest_annotations(con, tmp_path, DAY)
+    counts = con.execute("SELECT day, count(*) FROM ingest.annotations GROUP BY day ORDER BY day").fetchall()
+    assert counts == [(DAY, 1), (date(2026, 1, 6), 1)]
