@@ -12,8 +12,10 @@ heavy-tailed traffic. It is written as per-day `markov_transitions` rows of a 14
 states, per-day counts and per-day distinct-user lists that overlap across days, and 0.5% rewritten
 rows. Generation is not timed.
 
-Each size runs in its own subprocess, one after another. Reported per size: rows, the time of
-`mine_rewrites` end to end (build from string rows + solve + choose), its parts, the peak RSS while
+Each size runs in its own subprocess, one after another. Reported per size: rows, the wall time of
+`mine_rewrites` end to end (build from string rows + solve + choose), its CPU time (user + system,
+all threads) and the 1-minute load average when it started (the machine is shared, so wall time
+depends on it), its parts (wall), the peak RSS while
 it runs (the input rows included; the kernel's high-water mark is reset after generation), and the
 reference: `spsolve` alone on the same chain's whole system (states that can reach absorption), its
 time, peak RSS and its largest difference from our probabilities.
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,7 +44,9 @@ DAYS = 14
 CHUNK_STATES = 500_000
 
 
-def generate_chunk(rng: np.random.Generator, sizes: np.ndarray, first_comp: int, n_users: int) -> pl.DataFrame:
+def generate_chunk(
+    rng: np.random.Generator, sizes: np.ndarray, first_comp: int, n_users: int
+) -> pl.DataFrame:
     """Per-day rows of the components with these sizes (component ids from first_comp)."""
     n = int(sizes.sum())
     comp = np.repeat(np.arange(sizes.size), sizes)
@@ -54,7 +61,8 @@ def generate_chunk(rng: np.random.Generator, sizes: np.ndarray, first_comp: int,
     deg = rng.poisson(6.0, n)
     e_src = np.repeat(np.arange(n), deg)
     e_dst = start[e_src] + np.floor(size[e_src] * rng.random(e_src.size) ** 2).astype(np.int64)
-    key = np.unique(e_src * n + e_dst)
+    key = np.sort(e_src * n + e_dst)  # np.unique, without its slow hashing path in NumPy 2.4
+    key = key[np.r_[True, key[1:] != key[:-1]]]
     e_src, e_dst = key // n, key % n
     weight = rng.exponential(1.0, e_src.size)
     weight_sum = np.bincount(e_src, weights=weight, minlength=n)
@@ -107,7 +115,9 @@ def generate_chunk(rng: np.random.Generator, sizes: np.ndarray, first_comp: int,
     )
 
 
-def generate(n_states: int, seed: int = 0) -> pl.DataFrame:
+def generate(n_states: int, path: Path, seed: int = 0) -> int:
+    """Write the window's rows for about n_states utterances to a Parquet file, chunk by chunk (so
+    the generator holds one chunk, not the window); returns the number of rows."""
     rng = np.random.default_rng(seed)
     big = [max(50, n_states // 50)] * 3
     rest = n_states - sum(big)
@@ -116,19 +126,32 @@ def generate(n_states: int, seed: int = 0) -> pl.DataFrame:
     small = small[: cut + 1]
     small[-1] -= small.sum() - rest
     sizes = np.r_[big, small[small > 0]].astype(np.int64)
-    chunks, first, acc = [], 0, []
-    for i, s in enumerate(sizes):
-        acc.append(s)
-        if sum(acc) >= CHUNK_STATES or i == sizes.size - 1:
-            chunks.append(generate_chunk(rng, np.array(acc), first, max(1000, n_states // 2)))
-            first += len(acc)
-            acc = []
-    return pl.concat(chunks, rechunk=True)
+    n_users = max(1000, n_states // 2)
+    first, acc, n_rows, writer = 0, [], 0, None
+    try:
+        for i, s in enumerate(sizes):
+            acc.append(s)
+            if sum(acc) >= CHUNK_STATES or i == sizes.size - 1:
+                table = generate_chunk(rng, np.array(acc), first, n_users).to_arrow()
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                n_rows += table.num_rows
+                first += len(acc)
+                acc = []
+    finally:
+        if writer is not None:
+            writer.close()
+    return n_rows
 
 
 def _memory() -> dict[str, float]:
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return {k: int(status[k].split()[0]) / 2**20 for k in ("VmHWM", "VmRSS")}  # GiB
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _reset_peak() -> None:
@@ -151,10 +174,12 @@ def child(path: Path, n_states: int, reference: bool, scan: bool) -> dict:
     out["input_gib"] = 0.0 if scan else rows.estimated_size() / 2**30
     _reset_peak()
     out["rss_before_gib"] = _memory()["VmRSS"]
-    t = time.perf_counter()
+    out["load_avg_1m"] = os.getloadavg()[0]  # the machine is shared: wall time depends on it
+    t, cpu = time.perf_counter(), _cpu_seconds()
     table, report = mine_rewrites(rows)
-    out["rows"] = report["n_rows"]
     out["mine_s"] = time.perf_counter() - t
+    out["mine_cpu_s"] = _cpu_seconds() - cpu
+    out["rows"] = report["n_rows"]
     out["mine_peak_gib"] = _memory()["VmHWM"]
     out |= {k: report[k] for k in ("n_states", "n_transient_edges", "n_components", "largest_component")}
     out |= {k: report[k] for k in ("build_seconds", "solve_seconds", "select_seconds", "max_residual")}
@@ -184,7 +209,9 @@ def run_size(n: int, reference: bool, scan: bool, workdir: Path) -> dict | None:
     """Generate in one subprocess (Parquet), mine in another: RSS is the mining process's alone."""
     path = workdir / f"rows_{n}.parquet"
     t = time.perf_counter()
-    gen = subprocess.run([sys.executable, __file__, "--generate", str(n), str(path)], capture_output=True, text=True)
+    gen = subprocess.run(
+        [sys.executable, __file__, "--generate", str(n), str(path)], capture_output=True, text=True
+    )
     if gen.returncode != 0:
         print(f"size {n}: generation failed\n{gen.stderr[-2000:]}", flush=True)
         return None
@@ -213,7 +240,7 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
-        generate(int(args.generate[0])).write_parquet(args.generate[1])
+        generate(int(args.generate[0]), Path(args.generate[1]))
         return
     if args.child:
         print(json.dumps(child(Path(args.child[1]), int(args.child[0]), args.reference, args.scan)))
@@ -229,7 +256,7 @@ def main() -> None:
 
     print()
     header = (
-        f"{'states':>10} {'rows':>11} {'input GiB':>9} {'mine s':>7} {'build':>6} {'solve':>6} {'select':>6} "
+        f"{'states':>10} {'rows':>11} {'input GiB':>9} {'mine s':>7} {'cpu s':>6} {'load':>5} {'build':>6} {'solve':>6} {'select':>6} "
         f"{'peak GiB':>8} {'rewrites':>8} {'largest':>8} {'spsolve s':>9} {'solve/ref':>9} {'mine/ref':>8} {'|Δp|':>8}"
     )
     print(header)
@@ -237,6 +264,7 @@ def main() -> None:
         ref = r.get("spsolve_s")
         print(
             f"{r['n_states']:>10,} {r['rows']:>11,} {r['input_gib']:>9.2f} {r['mine_s']:>7.2f} "
+            f"{r['mine_cpu_s']:>6.1f} {r['load_avg_1m']:>5.1f} "
             f"{r['build_seconds']:>6.2f} {r['solve_seconds']:>6.2f} {r['select_seconds']:>6.2f} "
             f"{r['mine_peak_gib']:>8.2f} {r['n_rewrites']:>8,} {r['largest_component']:>8,} "
             + (

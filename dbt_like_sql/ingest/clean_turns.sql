@@ -1,11 +1,14 @@
--- The valid lines of one raw file → ingest.clean_turns (inside the day's ingestion transaction).
--- Returns the inserted line numbers, so the caller knows which lines to quarantine.
+-- The valid lines of a batch of raw files (`turn_lines`, `turn_files`) → ingest.clean_turns, inside the
+-- day's ingestion transaction. Returns (hash of source_file, source_line) of every inserted row, so the
+-- caller knows which lines to quarantine without validating them twice.
 INSERT INTO ingest.clean_turns BY NAME
 SELECT
-    $day AS day, event_id, session_id, user_id, device_id, ts, asr_text, device_type, locale, wake_score,
-    asr_confidence, asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id,
-    response_text, response_status, response_duration_ms, barge_in, explicit_feedback, device_state,
-    rewrite_applied, audio_uri, extra, $source_file AS source_file, line AS source_line
-FROM validated_turns($day, $pseudonym_key, $max_line_bytes)
-WHERE reason IS NULL
-RETURNING source_line;
+    $day AS day, v.event_id, v.session_id, v.user_id, v.device_id, v.ts, v.asr_text, v.device_type, v.locale,
+    v.wake_score, v.asr_confidence, v.asr_nbest, v.nlu_domain, v.nlu_intent, v.nlu_slots, v.nlu_confidence,
+    v.er_status, v.er_entity_id, v.response_text, v.response_status, v.response_duration_ms, v.barge_in,
+    v.explicit_feedback, v.device_state, v.rewrite_applied, v.audio_uri, v.extra,
+    f.source_file, v.line AS source_line
+FROM validated_turns($day, $pseudonym_key, $max_line_bytes) AS v
+JOIN turn_files AS f USING (file_idx)
+WHERE v.reason IS NULL
+RETURNING hash(source_file) AS file_hash, source_line;

@@ -1,10 +1,11 @@
--- The rejected lines of one raw file → ingest.quarantined_turns: where from, the raw text (quarantine_raw
--- in macros.sql), why. Runs on just the lines that clean_turns.sql did not take.
+-- The rejected lines of a batch of raw files (`turn_lines` holds just those, `turn_files` the batch's
+-- files) → ingest.quarantined_turns: where from, the raw text (quarantine_raw in macros.sql), why.
 INSERT INTO ingest.quarantined_turns BY NAME
 SELECT
-    $day AS day, $source_file AS source_file, line AS source_line, raw, event_id, reason,
-    CASE WHEN reason = 'unreadable_file' THEN $read_error
-         WHEN reason = 'line_too_long' THEN detail || ' (raw keeps the first 10000 characters)'
-         ELSE detail END AS detail
-FROM validated_turns($day, $pseudonym_key, $max_line_bytes)
-WHERE reason IS NOT NULL;
+    $day AS day, f.source_file, v.line AS source_line, v.raw, v.event_id, v.reason,
+    CASE WHEN v.reason = 'unreadable_file' THEN f.read_error
+         WHEN v.reason = 'line_too_long' THEN v.detail || ' (raw keeps the first 10000 characters)'
+         ELSE v.detail END AS detail
+FROM validated_turns($day, $pseudonym_key, $max_line_bytes) AS v
+JOIN turn_files AS f USING (file_idx)
+WHERE v.reason IS NOT NULL;

@@ -85,9 +85,9 @@ checks AS (
     SELECT * EXCLUDE (raw_user_id),
         CASE WHEN user_id_t = 'VARCHAR' THEN pseudonym(p_pseudonym_key, raw_user_id) END AS user_id,
         -- an ISO-8601 string needs a UTC offset after its date part; an integer is epoch milliseconds
-        CASE WHEN ts_t = 'VARCHAR' AND (suffix(ts_text, 'Z') OR suffix(ts_text, 'z')
+        CASE WHEN ts_t = 'VARCHAR' AND (suffix(ts_text, 'Z')
                                         OR contains(ts_text[11:], '+') OR contains(ts_text[11:], '-'))
-                 THEN timezone('UTC', try_cast(ts_text AS TIMESTAMPTZ))
+                 THEN make_timestamp(epoch_us(try_cast(ts_text AS TIMESTAMPTZ)))  -- the UTC instant, naive
              WHEN json_integer(ts_t) AND abs(try_cast(ts_text AS HUGEINT)) < 253402300800000
                  THEN epoch_ms(ts_text::BIGINT)
         END AS ts,

@@ -43,3 +43,13 @@ def test_stages_follow_dependency_order(selflearn_home):
     order = [k.to_user_string() for s in stages for k in s.keys]
     assert order.index("clean_turns") < order.index("sessions")
     assert all(isinstance(k, dg.AssetKey) for s in stages for k in s.keys)
+
+
+def test_schedule_runs_yesterdays_partition(selflearn_home):
+    from datetime import UTC, datetime
+
+    from selflearn_assets.defs.jobs import daily_schedule
+
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 5, 2, 0, tzinfo=UTC))
+    requests = daily_schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2026-11-04"]

@@ -9,7 +9,11 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets import cli
 from selflearn_assets.defs.ingest.assets import annotations, raw_turns, sessions
-from selflearn_assets.defs.ingest.checks import clean_turns_expectations, clean_turns_volume, ingest_accounting
+from selflearn_assets.defs.ingest.checks import (
+    clean_turns_expectations,
+    clean_turns_volume,
+    ingest_accounting,
+)
 from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets_tests.conftest import write_lines

@@ -304,6 +304,26 @@ def test_a_line_over_the_limit_is_quarantined_with_a_prefix(tmp_path, con):
     assert raw.startswith('{"event_id": "e2"') and len(raw) <= 10_000 and "over the limit of 20000" in detail
 
 
+@pytest.mark.parametrize("batch_bytes", [1, 1 << 30], ids=["file-by-file", "one-batch"])
+def test_many_small_files_are_batched_without_mixing_them_up(tmp_path, con, monkeypatch, batch_bytes):
+    monkeypatch.setattr(turns_module, "BATCH_BYTES", batch_bytes)
+    for f in range(12):
+        lines = [turn(10 * f + i) for i in range(3)]
+        lines[f % 3] = "{bad" if f % 4 == 0 else lines[f % 3]
+        write_lines(day_dir(tmp_path) / f"part-{f:02d}.jsonl", lines)
+    stats = ingest(con, tmp_path)
+    assert (stats.lines_read, stats.quarantined_rows) == (36, 3)
+    assert [(q[0][-13:], q[1]) for q in quarantined(con)] == [
+        ("part-00.jsonl", 1),
+        ("part-04.jsonl", 2),
+        ("part-08.jsonl", 3),
+    ]
+    kept = con.execute(
+        "SELECT event_id, source_file, source_line FROM ingest.clean_turns WHERE event_id = 'e71'"
+    )
+    assert kept.fetchall() == [("e71", "date=2026-01-05/part-07.jsonl", 2)]
+
+
 # --- duplicates ------------------------------------------------------------------------------------
 
 
@@ -329,6 +349,7 @@ def test_duplicate_event_ids_keep_the_first_copy(tmp_path, con):
     details = {q[1] + 10 * (q[0].endswith("b.jsonl")): q for q in quarantined(con)}
     assert "already seen at date=2026-01-05/a.jsonl:2 with different content" in details[11][3]
     assert '"something else"' in details[11][4]  # the raw text of the copy is kept
+    assert all("alice@example.com" not in q[4] for q in quarantined(con))
 
 
 def test_a_duplicate_of_an_invalid_line_is_not_a_duplicate(tmp_path, con):
@@ -443,6 +464,7 @@ def test_ingesting_a_day_twice_gives_identical_tables_and_leaves_other_days(tmp_
     write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), "{bad", turn(1)])
     write_lines(day_dir(tmp_path, date(2026, 1, 6)) / "a.jsonl", [turn(1, ts="2026-01-06T08:00:00Z")])
     ingest(con, tmp_path, date(2026, 1, 6))
+    con.execute("SELECT 42").fetchone()  # a caller's unfinished result does not get in the way
     ingest(con, tmp_path)
     first = snapshot(con)
     ingest(con, tmp_path)

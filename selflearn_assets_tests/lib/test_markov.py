@@ -117,58 +117,89 @@ def test_absorption_probabilities_of_the_hand_chain():
     assert absorption.max_residual < 1e-12
 
 
-def test_hand_chain_rewrites_a_to_c_in_two_hops():
-    table, report = mine_rewrites(frame(hand_rows()))
-    # Sources (p <= 0.5): A, D (exactly 0.5), E. A reaches B (24 ≥ 10 transitions, 6 users) and D
-    # (12 transitions, 6 users) in one hop and C through B (20 transitions, 5 users) in two: C has the
-    # highest p. D and E never rephrase into another utterance.
-    assert table["source_text"].to_list() == [A]
-    got = table.row(0, named=True)
-    assert got["rewrite_text"] == C
-    assert got["hops"] == 2
-    assert got["source_success_prob"] == pytest.approx(19 / 45, abs=1e-9)
-    assert got["rewrite_success_prob"] == pytest.approx(0.9, abs=1e-9)
-    assert got["support_users"] == 5  # min(6 on A→B, 5 on B→C)
-    assert got["support_transitions"] == 20  # min(24, 20)
-    assert got["support_sessions"] == 18  # min(11 + 12, 18)
-    assert got["target_users"] == 7
-    assert got["rewrite_id"] == rewrite_id(A, C)
-    assert got["origin"] == "mined"
-    # Confidence: P(Beta(1 + 45, 1 + 5) > Beta(1 + 75·19/45, 1 + 75·26/45)).
-    a_s, a_f = 75 * 19 / 45, 75 * 26 / 45
-    reference = integrate.quad(
-        lambda t: stats.beta.pdf(t, 1 + a_s, 1 + a_f) * stats.beta.sf(t, 46, 6), 0, 1, epsabs=1e-13
+# A source is judged by how often it succeeds as said, its direct P(→ SUCCESS):
+HAND_DIRECT = {A: 0 / 75, B: 10 / 40, C: 45 / 50, D: 10 / 20, E: 3 / 10}
+
+
+def beta_reference(s_x: int, f_x: int, s_y: int, f_y: int) -> float:
+    """P(Beta(1 + s_x, 1 + f_x) > Beta(1 + s_y, 1 + f_y)) by adaptive quadrature (scipy)."""
+    return integrate.quad(
+        lambda t: stats.beta.pdf(t, 1 + s_y, 1 + f_y) * stats.beta.sf(t, 1 + s_x, 1 + f_x), 0, 1, epsabs=1e-13
     )[0]
-    assert got["confidence"] == pytest.approx(reference, abs=1e-9)
+
+
+def test_hand_chain_rewrites_a_and_b_to_c():
+    table, report = mine_rewrites(frame(hand_rows()))
+    # Sources (direct success <= 0.5): A (0), B (0.25), D (0.5, the bound itself), E (0.3).
+    # A reaches B (24 >= 10 transitions, 6 users) and D (12 transitions, 6 users) in one hop and C
+    # through B (20 transitions, 5 users) in two; B reaches C and A in one hop. C has the highest p.
+    # D and E never rephrase into another utterance.
+    got = {r["source_text"]: r for r in table.iter_rows(named=True)}
+    assert set(got) == {A, B}
+    a, b = got[A], got[B]
+    assert (a["rewrite_text"], a["hops"], b["rewrite_text"], b["hops"]) == (C, 2, C, 1)
+    assert a["source_success_prob"] == 0.0
+    assert b["source_success_prob"] == pytest.approx(0.25, abs=1e-12)
+    assert a["rewrite_success_prob"] == pytest.approx(HAND_P[C], abs=1e-9)
+    assert (a["support_users"], b["support_users"]) == (5, 5)  # min(6 on A→B, 5 on B→C); B→C
+    assert (a["support_transitions"], b["support_transitions"]) == (20, 20)  # min(24, 20); 20
+    assert (a["support_sessions"], b["support_sessions"]) == (18, 18)  # min(11 + 12, 18); 18
+    assert a["target_users"] == b["target_users"] == 7
+    assert (a["rewrite_id"], b["rewrite_id"]) == (rewrite_id(A, C), rewrite_id(B, C))
+    assert a["origin"] == b["origin"] == "mined"
+    # Confidence: C said 50 times, 0.9 of them ending well (45); A said 75 times, 0 direct
+    # successes; B 40 times, 10.
+    assert a["confidence"] == pytest.approx(beta_reference(45, 5, 0, 75), abs=1e-9)
+    assert b["confidence"] == pytest.approx(beta_reference(45, 5, 10, 30), abs=1e-9)
     assert report["n_states"] == 5
-    assert report["n_sources"] == 3
+    assert report["n_sources"] == 4
     assert report["n_rejected_by_reason"]["no_reformulation"] == 2  # D and E
-    assert report["n_rewrites"] == 1
+    assert report["n_rewrites"] == 2
 
 
-def test_max_hops_one_settles_for_b():
-    table, _ = mine_rewrites(frame(hand_rows()), MarkovParams(max_hops=1))
+def test_confidence_is_the_posterior_probability_that_the_rewrite_wins():
+    # x: said 40 times, 12 direct successes, rephrased into y 20 times; y: said 20 times, 12 successes.
+    rows = [
+        row("x", "y", 20, 6),
+        row("x", SUCCESS, 12, 6),
+        row("x", FAILURE, 8, 6),
+        row("y", SUCCESS, 12, 6),
+        row("y", FAILURE, 8, 6),
+    ]
+    table, _ = mine_rewrites(frame(rows))
+    got = table.row(0, named=True)
+    assert (got["source_success_prob"], got["rewrite_success_prob"]) == pytest.approx((0.3, 0.6))
+    # P(Beta(13, 9) > Beta(13, 29)), exactly (closed form, rationals).
+    assert got["confidence"] == pytest.approx(float(exact_prob_greater(13, 9, 13, 29)), abs=1e-12)
+    assert 0.98 < got["confidence"] < 0.99  # 0.98614...
+
+
+def test_max_hops_one_keeps_no_chain():
+    table, report = mine_rewrites(frame(hand_rows()), MarkovParams(max_hops=1))
+    # In one hop A's best is B (p 0.806, gain 0.806) and B's is C (gain 0.65). A → B and B → C would
+    # chain; A → B has more gain, so B → C goes.
     assert table.select("source_text", "rewrite_text", "hops").rows() == [(A, B, 1)]
     assert table["support_users"][0] == 6
+    assert report["n_rejected_by_reason"]["chain_or_cycle"] == 1
 
 
 @pytest.mark.parametrize(
-    ("params", "expected", "reason"),
+    ("params", "expected", "reason", "n_rejected"),
     [
-        (MarkovParams(min_target_success=0.85), C, None),
-        (MarkovParams(min_target_success=0.95), None, "target_success"),  # p_C = 0.9, p_B = 0.806
-        (MarkovParams(min_gain=0.47), C, None),  # p_C − p_A = 0.4778
-        (MarkovParams(min_gain=0.48), None, "gain"),
-        (MarkovParams(min_support_transitions=20), C, None),  # bottleneck 20 transitions
-        (MarkovParams(min_support_transitions=25), None, "support"),  # A→B has only 24
-        (MarkovParams(max_source_success=0.4), None, None),  # p_A = 0.422: A is not a source
+        (MarkovParams(min_target_success=0.85), {A: C, B: C}, None, 0),
+        (MarkovParams(min_target_success=0.95), {}, "target_success", 2),  # p_C = 0.9, p_B = 0.806
+        (MarkovParams(min_gain=0.64), {A: C, B: C}, None, 0),  # gains: A→C 0.9, B→C 0.65
+        (MarkovParams(min_gain=0.66), {A: C}, "gain", 1),
+        (MarkovParams(min_support_transitions=20), {A: C, B: C}, None, 0),  # bottleneck: 20
+        (MarkovParams(min_support_transitions=25), {}, "support", 2),  # A→B 24, B→C 20
+        (MarkovParams(max_source_success=0.2), {A: C}, None, 0),  # B succeeds directly 0.25
     ],
 )
-def test_thresholds(params, expected, reason):
+def test_thresholds(params, expected, reason, n_rejected):
     table, report = mine_rewrites(frame(hand_rows()), params)
-    assert dict(table.select("source_text", "rewrite_text").rows()).get(A) == expected
+    assert dict(table.select("source_text", "rewrite_text").rows()) == expected
     if reason:
-        assert report["n_rejected_by_reason"][reason] == 1
+        assert report["n_rejected_by_reason"][reason] == n_rejected
 
 
 # ---------------------------------------------------------------- privacy (k-anonymity)
@@ -205,23 +236,19 @@ def test_privacy_counts_users_across_days_once():
 
 
 # ---------------------------------------------------------------- no self-rewrites, no cycles
-def test_equal_success_gives_no_rewrite_even_with_zero_min_gain():
-    # x and y rephrase into each other and are equally good: p_x = p_y = 0.5.
-    rows = [
-        row("x", "y", 10, 6),
-        row("x", SUCCESS, 10, 6),
-        row("x", FAILURE, 10, 6),
-        row("y", "x", 10, 6),
-        row("y", SUCCESS, 10, 6),
-        row("y", FAILURE, 10, 6),
-    ]
-    params = MarkovParams(min_gain=0.0, min_target_success=0.0, max_source_success=1.0)
-    table, report = mine_rewrites(frame(rows), params)
-    assert table.height == 0
-    assert report["n_rejected_by_reason"]["gain"] == 2
+def test_mutual_rephrases_give_one_rewrite_not_a_cycle():
+    # x and y are rephrased into each other; each succeeds directly 0.4 and ends well with
+    # p = 0.4 + 0.5 p = 0.8, so each looks like the other's rewrite (gain 0.4): keep one of them.
+    rows = []
+    for s, t in (("x", "y"), ("y", "x")):
+        rows += [row(s, t, 50, 6), row(s, SUCCESS, 40, 6), row(s, FAILURE, 10, 6)]
+    table, report = mine_rewrites(frame(rows))
+    assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]  # tie: text order
+    assert table["rewrite_success_prob"][0] == pytest.approx(0.8)
+    assert report["n_rejected_by_reason"]["chain_or_cycle"] == 1
 
 
-def test_rewrites_strictly_raise_success_so_they_form_no_cycle():
+def test_rewrites_raise_success_and_form_no_chain_or_cycle():
     rng = random.Random(7)
     states = [f"s{i}" for i in range(40)]
     rows = []
@@ -231,17 +258,13 @@ def test_rewrites_strictly_raise_success_so_they_form_no_cycle():
         rows.append(row(s, SUCCESS, rng.randint(0, 30) + 1, rng.randint(5, 9)))
         rows.append(row(s, FAILURE, rng.randint(0, 30) + 1, rng.randint(5, 9)))
     params = MarkovParams(min_gain=0.0, min_target_success=0.0, max_source_success=1.0)
-    table, _ = mine_rewrites(frame(rows), params)
-    assert table.height > 10
+    table, report = mine_rewrites(frame(rows), params)
+    assert table.height > 5
+    assert report["n_rejected_by_reason"]["chain_or_cycle"] > 0  # the guard had work to do
     assert (table["source_text"] != table["rewrite_text"]).all()
     assert (table["rewrite_success_prob"] > table["source_success_prob"]).all()
-    nxt = dict(table.select("source_text", "rewrite_text").rows())
-    for start in nxt:  # following rewrites from any source ends: no cycle
-        seen, s = set(), start
-        while s in nxt:
-            assert s not in seen
-            seen.add(s)
-            s = nxt[s]
+    # No utterance is both a source and a target, so following rewrites stops after one step.
+    assert set(table["source_text"]).isdisjoint(table["rewrite_text"])
 
 
 # ---------------------------------------------------------------- solver
@@ -286,9 +309,7 @@ def test_component_solves_match_one_global_solve(dense_max, lu_max, methods):
 
 def test_states_that_cannot_be_absorbed_get_zero():
     # 0 → 1 → 2 ⇄ 3 (never absorbed), 0 and 1 also end in SUCCESS/FAILURE; 4 is a lone exit.
-    q = sp.csr_matrix(
-        ([0.5, 0.5, 1.0, 1.0], ([0, 1, 2, 3], [1, 2, 3, 2])), shape=(5, 5)
-    )
+    q = sp.csr_matrix(([0.5, 0.5, 1.0, 1.0], ([0, 1, 2, 3], [1, 2, 3, 2])), shape=(5, 5))
     r_s = np.array([0.25, 0.5, 0.0, 0.0, 1.0])
     r_f = np.array([0.25, 0.0, 0.0, 0.0, 0.0])
     absorption = absorption_probabilities(q, r_s, r_f)
@@ -315,7 +336,9 @@ def exact_prob_greater(ax: int, bx: int, ay: int, by: int) -> Fraction:
     def beta(a: int, b: int) -> Fraction:
         return Fraction(factorial(a - 1) * factorial(b - 1), factorial(a + b - 1))
 
-    return sum((beta(ay + i, bx + by) / ((bx + i) * beta(1 + i, bx) * beta(ay, by)) for i in range(ax)), Fraction(0))
+    return sum(
+        (beta(ay + i, bx + by) / ((bx + i) * beta(1 + i, bx) * beta(ay, by)) for i in range(ax)), Fraction(0)
+    )
 
 
 def self_aware_rows(rewritten: tuple[int, int], source: tuple[int, int], with_id: bool = True) -> list[dict]:
@@ -373,7 +396,15 @@ def test_self_aware_waits_for_evidence():
 
 @pytest.mark.parametrize(
     "params",
-    [(1, 1, 1, 1), (2, 1, 1, 1), (11, 3, 4, 9), (1, 50, 1, 1), (91, 11, 1, 1), (200, 800, 3, 7), (1, 1, 300, 2)],
+    [
+        (1, 1, 1, 1),
+        (2, 1, 1, 1),
+        (11, 3, 4, 9),
+        (1, 50, 1, 1),
+        (91, 11, 1, 1),
+        (200, 800, 3, 7),
+        (1, 1, 300, 2),
+    ],
 )
 def test_beta_comparison_matches_the_closed_form(params):
     assert prob_beta_greater(*params)[0] == pytest.approx(float(exact_prob_greater(*params)), abs=1e-12)
@@ -385,9 +416,16 @@ def test_mine_blocks_dropped_rewrites_and_carries_kept_ones():
     table, report = mine_rewrites(frame(rows), deployed=DEPLOYED)
     assert table.height == 0
     assert report["n_rejected_by_reason"]["blocked"] == 1
-    assert report["self_aware"] == {"n_deployed": 1, "n_kept": 0, "n_dropped": 1, "n_insufficient_evidence": 0}
+    assert report["self_aware"] == {
+        "n_deployed": 1,
+        "n_kept": 0,
+        "n_dropped": 1,
+        "n_insufficient_evidence": 0,
+    }
     # A kept live rewrite of a source nothing else rewrites is carried over as it was.
-    live = pl.DataFrame({"rewrite_id": ["r1"], "source_text": ["q"], "rewrite_text": ["w"], "confidence": [0.9]})
+    live = pl.DataFrame(
+        {"rewrite_id": ["r1"], "source_text": ["q"], "rewrite_text": ["w"], "confidence": [0.9]}
+    )
     table, _ = mine_rewrites(frame(two_state_rows(6, 6)), deployed=live)
     assert table.select("source_text", "rewrite_text", "origin").rows() == [
         ("q", "w", "deployed"),
@@ -424,7 +462,11 @@ def test_python_and_polars_normalisation_agree():
     fuzz = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(2000)]
     texts = TRICKY + fuzz
     vectorised = pl.DataFrame({"t": texts}).select(normalize_expr("t"))["t"].to_list()
-    mismatches = [(t, normalize_utterance(t), v) for t, v in zip(texts, vectorised, strict=True) if normalize_utterance(t) != v]
+    mismatches = [
+        (t, normalize_utterance(t), v)
+        for t, v in zip(texts, vectorised, strict=True)
+        if normalize_utterance(t) != v
+    ]
     assert mismatches == []
 
 
@@ -465,14 +507,15 @@ def test_rewritten_rows_do_not_enter_the_chain():
     rows = frame(hand_rows()).with_columns(pl.lit(None, dtype=pl.String).alias("rewrite_id"))
     extra = frame([row(A, SUCCESS, 1000, 50, rewritten=True, rid="r")])
     table, report = mine_rewrites(pl.concat([rows, extra]))
-    assert table["rewrite_text"].to_list() == [C]
-    assert table["source_success_prob"][0] == pytest.approx(19 / 45)
+    assert dict(table.select("source_text", "source_success_prob").rows()) == {A: 0.0, B: 0.25}
     assert report["n_rows_rewritten"] == 1
 
 
-def test_pyarrow_input_and_missing_rewrite_id_column():
-    table, _ = mine_rewrites(frame(hand_rows()).drop("rewrite_id").to_arrow())
-    assert table["rewrite_text"].to_list() == [C]
+@pytest.mark.parametrize("kind", ["arrow", "lazy"])
+def test_pyarrow_and_lazy_input_without_rewrite_id_column(kind):
+    rows = frame(hand_rows()).drop("rewrite_id")
+    table, _ = mine_rewrites(rows.to_arrow() if kind == "arrow" else rows.lazy())
+    assert dict(table.select("source_text", "rewrite_text").rows()) == {A: C, B: C}
 
 
 def test_iterative_solve_falls_back_to_lu_when_its_residual_is_too_big(monkeypatch):

@@ -57,9 +57,11 @@ def rewrite_evaluation(
         return dg.MaterializeResult(metadata={"evaluated": False, "reason": f"no rewrite export for {table_day}"})
     table, manifest = read_export(folder)
 
+    window = {"window_start": date.fromisoformat(str(manifest["window_start"])), "window_end": table_day}
     with duckdb.get_connection() as con:
         gold = query_pl(con, "evaluation/gold_turns.sql", {"day": day})
-    judged = judge_turns(gold, table)
+        meanings = query_pl(con, "evaluation/text_interpretations.sql", window)
+    judged = judge_turns(gold, table, meanings)
     offline = offline_win_loss(judged)
     by_type = (
         judged.filter(pl.col("outcome").is_not_null()).group_by("failure_point", "outcome").len().rows()

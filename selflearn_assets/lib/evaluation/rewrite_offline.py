@@ -2,10 +2,13 @@
 
 Over gold-annotated turns whose normalised text is a source of the table (the rewrite would fire):
 
-- the rewrite *expresses the intended request* when its normalised text equals the gold
-  `intended_text`, or when every gold slot value occurs in it and its tokens overlap the intended
-  text's by at least `min_token_overlap` (Jaccard) — a paraphrase that carries the same entities;
-- **win**: a defective turn (gold failure_point != correct) whose rewrite expresses the intent;
+- the rewrite *expresses the intended request* when the assistant's interpretation of the rewrite
+  text (its most frequent intent and slots on successful turns of the window, read from the logs)
+  has the turn's gold intent and keeps every gold slot with its value (it may add detail: "play
+  giants in the mirror by the electric foxes" for the song the user meant); for a rewrite text with
+  no successful interpretation in the window, when its normalised text equals the gold
+  `intended_text`;
+- **win**: a defective turn (gold failure_point != correct) whose rewrite expresses the request;
 - **loss**: a turn that was fine and whose rewrite does not express it (the rewrite changes its
   meaning), or a defective turn rewritten to another wrong request;
 - **neutral**: a fine turn whose rewrite still expresses it.
@@ -20,9 +23,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from selflearn_assets.lib.markov.normalize import normalize_expr, normalize_utterance
-
-MIN_TOKEN_OVERLAP = 0.5
+from selflearn_assets.lib.markov.normalize import normalize_expr
 
 
 @dataclass(frozen=True)
@@ -38,43 +39,46 @@ class OfflineResult:
 
     @property
     def win_loss(self) -> float | None:
-        return self.wins / self.losses if self.losses else (float("inf") if self.wins else None)
+        return self.wins / self.losses if self.losses else None
 
     def as_dict(self) -> dict:
         return {**asdict(self), "win_loss": self.win_loss}
 
 
-def expresses(rewrite: str, intended: str | None, slot_values: list[str] | None,
-              min_token_overlap: float = MIN_TOKEN_OVERLAP) -> bool:
-    """Whether a rewrite carries the user's intended request (see the module docstring)."""
-    if intended is None:
-        return False
-    r, i = normalize_utterance(rewrite), normalize_utterance(intended)
-    if r == i:
-        return True
-    values = [normalize_utterance(v) for v in slot_values or [] if v]
-    if not values or not all(f" {v} " in f" {r} " for v in values):
-        return False
-    rt, it = set(r.split()), set(i.split())
-    return len(rt & it) / len(rt | it) >= min_token_overlap if rt | it else False
+def judge_turns(gold: pl.DataFrame, rewrites: pl.DataFrame, interpretations: pl.DataFrame) -> pl.DataFrame:
+    """Per gold turn: the rewrite that fires (if any) and its outcome (win / loss / neutral / null).
 
-
-def judge_turns(gold: pl.DataFrame, rewrites: pl.DataFrame) -> pl.DataFrame:
-    """Per gold turn: whether a rewrite fires and its outcome (win / loss / neutral / None).
-
-    `gold`: event_id, asr_text, failure_point, intended_text, slot_values (list[str]);
-    `rewrites`: source_text, rewrite_text (normalised source texts)."""
-    table = rewrites.select("source_text", "rewrite_text")
-    joined = gold.with_columns(source_text=normalize_expr("asr_text")).join(table, on="source_text", how="left")
-    outcomes = []
-    for row in joined.iter_rows(named=True):
-        if row["rewrite_text"] is None:
-            outcomes.append(None)
-            continue
-        ok = expresses(row["rewrite_text"], row["intended_text"], row["slot_values"])
-        defective = row["failure_point"] != "correct"
-        outcomes.append("win" if defective and ok else "neutral" if ok else "loss")
-    return joined.with_columns(outcome=pl.Series(outcomes, dtype=pl.Utf8))
+    `gold`: event_id, asr_text, failure_point, intended_text, gold_intent, gold_slots;
+    `rewrites`: source_text, rewrite_text; `interpretations`: norm_text, intent, slots."""
+    meaning = interpretations.select(
+        pl.col("norm_text").alias("rewrite_text"),
+        pl.col("intent").alias("rewrite_intent"),
+        pl.col("slots").alias("rewrite_slots"),
+    )
+    judged = (
+        gold.with_columns(source_text=normalize_expr("asr_text"))
+        .join(rewrites.select("source_text", "rewrite_text"), on="source_text", how="left")
+        .join(meaning, on="rewrite_text", how="left")
+    )
+    gold_slots = pl.col("gold_slots").fill_null("").str.split(";").list.eval(pl.element().filter(pl.element() != ""))
+    rewrite_slots = pl.col("rewrite_slots").fill_null("").str.split(";")
+    keeps_slots = gold_slots.list.set_difference(rewrite_slots).list.len() == 0
+    by_meaning = (pl.col("rewrite_intent") == pl.col("gold_intent")) & keeps_slots
+    by_text = pl.col("rewrite_text") == normalize_expr("intended_text")
+    expresses = (
+        pl.when(pl.col("rewrite_intent").is_not_null()).then(by_meaning).otherwise(by_text).fill_null(False)
+    )
+    defective = pl.col("failure_point") != "correct"
+    outcome = (
+        pl.when(pl.col("rewrite_text").is_null())
+        .then(None)
+        .when(expresses & defective)
+        .then(pl.lit("win"))
+        .when(expresses)
+        .then(pl.lit("neutral"))
+        .otherwise(pl.lit("loss"))
+    )
+    return judged.with_columns(expresses=expresses, outcome=outcome)
 
 
 def offline_win_loss(judged: pl.DataFrame) -> OfflineResult:

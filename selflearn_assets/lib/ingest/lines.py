@@ -5,8 +5,8 @@ and `bad_utf8`. Plain `.jsonl` files are memory-mapped and split on `\\n` with n
 points into the file without a copy; `.jsonl.gz` files are decompressed in memory first. A `.parquet`
 file gives one "line" per row, rendered as a JSON object by DuckDB.
 
-Line rules: a file of N newline characters has N lines (a final line without a newline counts too, a
-trailing newline does not start another); blank lines in the middle are lines; a leading UTF-8 byte-order
+Line rules: every `\n` ends a line, and text after the last `\n` is one more line (so a file that ends
+with a newline has no empty last line); blank lines in the middle are lines; a leading UTF-8 byte-order
 mark is skipped; an empty file has no lines. A line that is not valid UTF-8 keeps its place, its text
 decoded with U+FFFD replacement characters and `bad_utf8` set.
 

@@ -7,8 +7,10 @@ ones again to quarantine them; move later copies of duplicate event ids to quara
 and check lines read = clean + quarantined; commit. Any failure rolls back to the day's previous state.
 
 Policies (the reason codes are listed in validated_turns.sql):
-- every value must have the contract's JSON type (no coercion: "0.5" is not a score, 1.0 is not an
-  integer); a JSON null counts as absent; an empty string counts as missing for the four ids;
+- every top-level value must have the contract's JSON type (no coercion: "0.5" is not a score, 1.5 is
+  not an integer); inside nested fields members are cast like json_transform does, and a missing or
+  uncastable required member (nbest text/score, slot name/value, rewrite source/rewrite text) rejects
+  the line; a JSON null counts as absent; an empty string counts as missing for the four ids;
 - values outside the allowed sets (device_type, er_status, response_status, explicit_feedback) are
   rejected (`bad_value`), not mapped to NULL or "other";
 - ts is ISO-8601 with a UTC offset (naive timestamps are ambiguous and rejected) or integer epoch ms;
@@ -17,7 +19,12 @@ Policies (the reason codes are listed in validated_turns.sql):
 - a line longer than `max_line_bytes` (default 8 MiB) is quarantined as `line_too_long`; a 1 MB text
   field is fine;
 - a file that cannot be read (corrupt gzip/Parquet) is one quarantined `unreadable_file` row at line 0
-  (it counts as one line read) and is named in `IngestStats.unreadable_files`.
+  (it counts as one line read) and is named in `IngestStats.unreadable_files`;
+- unknown top-level fields are kept, as one JSON object, in `extra`;
+- the raw customer id is stored nowhere: user_id is a keyed hash (`pseudonym` in macros.sql) and the
+  quarantined raw text has every "user_id" value replaced by it;
+- a missing day folder is an error (`MissingPartitionError`), not an empty day, so that re-running a day
+  whose raw files were cleaned up does not wipe it; an empty folder is an empty day.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
 from selflearn_assets.lib.sql import run_sql, transaction
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 128 * 1024 * 1024  # raw text validated per statement: a batch of small files, or one big file
 
 
 @dataclass(frozen=True)
@@ -83,20 +91,19 @@ def ingest_turns(
 def _replace_day(cur: duckdb.DuckDBPyConnection, root: Path, files: list[Path], params: dict) -> IngestStats:
     day = params["day"]
     names = [f.relative_to(root).as_posix() for f in files]
-    lines_read, unreadable = 0, []
+    lines_read, unreadable, batch = 0, [], []
     run_sql(cur, "ingest/delete_turns_day.sql", params)
-    for idx, (path, name) in enumerate(zip(files, names, strict=True)):  # one file's text in memory at a time
+    for idx, (path, name) in enumerate(zip(files, names, strict=True)):
         lines, read_error = read_lines(path, idx)
         lines_read += lines.num_rows
         if read_error:
             unreadable.append(name)
-        file_params = {**params, "source_file": name, "read_error": read_error}
-        with _registered(cur, "turn_lines", lines):
-            taken = run_sql(cur, "ingest/clean_turns.sql", file_params).fetchnumpy()["source_line"]
-        rejected = lines.filter(pa.array(~np.isin(lines.column("line").to_numpy(), taken)))
-        if rejected.num_rows:  # validate again, just the rejected lines, to quarantine them
-            with _registered(cur, "turn_lines", rejected):
-                run_sql(cur, "ingest/quarantined_turns.sql", file_params)
+        batch.append((idx, name, read_error, lines))
+        if sum(b[3].nbytes for b in batch) >= BATCH_BYTES:
+            _ingest_batch(cur, batch, params)
+            batch = []
+    if batch:
+        _ingest_batch(cur, batch, params)
     _quarantine_duplicates(cur, root, params)
     run_sql(cur, "ingest/partition_stats.sql", {**params, "lines_read": lines_read})
     stats = _stats(cur, day, names, unreadable)
@@ -108,6 +115,30 @@ def _replace_day(cur: duckdb.DuckDBPyConnection, root: Path, files: list[Path], 
     return stats
 
 
+def _ingest_batch(cur: duckdb.DuckDBPyConnection, batch: list[tuple], params: dict) -> None:
+    """Insert the valid lines of a batch of files, then validate just the rejected ones again to quarantine
+    them. Files are batched so that a day of many small files costs few statements, not one per file."""
+    idx, names, errors, tables = zip(*batch, strict=True)
+    lines = pa.concat_tables(tables)
+    turn_files = pa.table(
+        {
+            "file_idx": pa.array(idx, pa.int32()),
+            "source_file": pa.array(names, pa.string()),
+            "read_error": pa.array(errors, pa.string()),
+        }
+    )
+    with _registered(cur, "turn_files", turn_files):
+        with _registered(cur, "turn_lines", lines):
+            taken = run_sql(cur, "ingest/clean_turns.sql", params).fetchnumpy()
+        kept_rows = _batch_rows(cur, tables, taken["file_hash"], taken["source_line"])
+        kept = np.zeros(lines.num_rows, dtype=bool)
+        kept[kept_rows] = True
+        rejected = lines.filter(pa.array(~kept))
+        if rejected.num_rows:  # validate again, just the rejected lines, to quarantine them
+            with _registered(cur, "turn_lines", rejected):
+                run_sql(cur, "ingest/quarantined_turns.sql", params)
+
+
 @contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
     con.register(name, table)
@@ -115,6 +146,17 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
         yield
     finally:
         con.unregister(name)
+
+
+def _batch_rows(cur, tables: tuple, file_hash: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Row positions in the batch of (file, line) pairs, the file given by the hash of its name: line i of
+    the batch's k-th file is row starts[k] + i - 1."""
+    [hashes] = cur.execute("SELECT list(hash(source_file) ORDER BY file_idx) FROM turn_files").fetchall()[0]
+    hashes = np.array(hashes, dtype=np.uint64)
+    order = np.argsort(hashes)
+    k = order[np.searchsorted(hashes, file_hash, sorter=order)]
+    starts = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
+    return starts[k] + line - 1
 
 
 def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: dict) -> None:

@@ -16,8 +16,8 @@ Rows with an empty src or dst (nothing left after normalisation) are left out.
 The chain keeps the window counts the selection needs: per transient edge, transitions and sessions
 (sums over days), the number of day rows, and `users_upper`, the sum of the day lists' lengths (the
 exact distinct-user count for a one-day edge, an upper bound otherwise); per state, the same upper
-bound over all its rows. Exact distinct users (the union of day lists) are taken by `edge_users`
-and `state_users` for the few edges and states that need them, by reading the rows again.
+bound over all its rows. Exact distinct users (the union of day lists) are taken by
+`distinct_users` for the few edges and states that need them, in one more pass over the rows.
 
 The rows stay lazy: pass a `pl.scan_parquet(...)` and they are streamed, never held in memory;
 peak memory is then about the states' texts, the edges and Q.
@@ -56,6 +56,7 @@ class AbsorbingChain:
     r_failure: np.ndarray  # 1.0 for dangling states
     utterances: np.ndarray  # N_i: organic outgoing transitions (times the utterance was said)
     users_upper: np.ndarray  # per state: sum of its rows' day-list lengths (>= distinct users)
+    rows_per_state: np.ndarray  # per state: its organic rows in the window
     dangling: np.ndarray  # bool: state never seen as a src in the window
     edges: pl.DataFrame  # src_id, dst_id, n_transitions, n_sessions, n_days, users_upper
     organic: pl.LazyFrame  # the rows the chain is built from (read again for exact user counts)
@@ -119,6 +120,7 @@ def build_chain(rows: pl.LazyFrame | pl.DataFrame) -> AbsorbingChain:
     count = grouped[N_TRANSITIONS].to_numpy()
     utterances = np.bincount(src, weights=count, minlength=n)
     users_upper = np.bincount(src, weights=grouped["users_upper"].to_numpy(), minlength=n)
+    rows_per_state = np.bincount(src, weights=grouped["n_days"].to_numpy(), minlength=n)
     dangling = utterances == 0
     per_src = np.where(dangling, 1.0, utterances)
     r_success = np.bincount(src[dst == SUCCESS_ID], weights=count[dst == SUCCESS_ID], minlength=n) / per_src
@@ -129,7 +131,8 @@ def build_chain(rows: pl.LazyFrame | pl.DataFrame) -> AbsorbingChain:
     del grouped
     src = edges["src_id"].to_numpy()
     # Edges are sorted by (src, dst): the CSR arrays are their columns, no COO round trip.
-    indptr = np.searchsorted(src, np.arange(n + 1, dtype=src.dtype)).astype(np.int64)
+    index_type = np.int32 if edges.height < 2**31 else np.int64
+    indptr = np.searchsorted(src, np.arange(n + 1, dtype=src.dtype)).astype(index_type)
     probability = edges[N_TRANSITIONS].to_numpy() / per_src[src]
     q = sp.csr_matrix((probability, edges["dst_id"].to_numpy(), indptr), shape=(n, n))
     return AbsorbingChain(
@@ -139,44 +142,54 @@ def build_chain(rows: pl.LazyFrame | pl.DataFrame) -> AbsorbingChain:
         r_failure=r_failure,
         utterances=utterances.astype(np.int64),
         users_upper=users_upper.astype(np.int64),
+        rows_per_state=rows_per_state.astype(np.int64),
         dangling=dangling,
         edges=edges,
         organic=organic,
     )
 
 
-def edge_users(chain: AbsorbingChain, edges: pl.DataFrame) -> np.ndarray:
-    """Exact window distinct users of the given edges (src_id, dst_id, n_days, users_upper), in
-    their order: the union of the day lists where an edge spans several days."""
-    users = edges["users_upper"].to_numpy().copy()
-    multi = edges.select("src_id", "dst_id", "n_days").with_row_index("_at").filter(pl.col("n_days") > 1)
-    if multi.height:
-        keys = multi.select(
-            "_at", chain.texts.gather(multi["src_id"]).alias(SRC), chain.texts.gather(multi["dst_id"]).alias(DST)
-        )
-        exact = _distinct_users(chain, keys, [SRC, DST])
-        users[exact["_at"].to_numpy()] = exact["n"].to_numpy()
-    return users.astype(np.int64)
+def distinct_users(
+    chain: AbsorbingChain, edges: pl.DataFrame, state_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact window distinct users of the given edges (src_id, dst_id, n_days, users_upper) and of
+    the given states (who said the utterance, over its organic src rows), in their order.
 
-
-def state_users(chain: AbsorbingChain, state_ids: np.ndarray) -> np.ndarray:
-    """Exact window distinct users who said each given utterance (over its organic src rows)."""
+    A one-day edge or a one-row state has its list's length; the others take the union of their
+    day lists, all in one pass over the rows (narrowed by src text before the finer matches)."""
+    edge_users = edges["users_upper"].to_numpy().astype(np.int64)
     state_ids = np.asarray(state_ids, dtype=np.int64)
-    keys = pl.DataFrame({"_at": np.arange(state_ids.size), SRC: chain.texts.gather(state_ids)})
-    users = np.zeros(state_ids.size, dtype=np.int64)
-    if state_ids.size:
-        exact = _distinct_users(chain, keys, [SRC])
-        users[exact["_at"].to_numpy()] = exact["n"].to_numpy()
-    return users
-
-
-def _distinct_users(chain: AbsorbingChain, keys: pl.DataFrame, on: list[str]) -> pl.DataFrame:
-    """Per key row (`_at`, *on): distinct user ids over the organic rows matching it."""
-    return (
-        chain.organic.select(*on, USERS)
-        .join(keys.lazy(), on=on, how="inner")
-        .explode(USERS)
-        .group_by("_at")
-        .agg(pl.col(USERS).drop_nulls().n_unique().alias("n"))
-        .collect()
+    state_users = chain.users_upper[state_ids].astype(np.int64)
+    multi_edges = np.flatnonzero(edges["n_days"].to_numpy() > 1)
+    multi_states = np.flatnonzero(chain.rows_per_state[state_ids] > 1)
+    if multi_edges.size == 0 and multi_states.size == 0:
+        return edge_users, state_users
+    edge_keys = pl.DataFrame(
+        {
+            "_edge": multi_edges,
+            SRC: chain.texts.gather(edges["src_id"].gather(multi_edges)),
+            DST: chain.texts.gather(edges["dst_id"].gather(multi_edges)),
+        }
     )
+    state_keys = pl.DataFrame({"_state": multi_states, SRC: chain.texts.gather(state_ids[multi_states])})
+    # Narrow by a 64-bit hash of src first (cheap; a collision only lets an extra row through to
+    # the exact text joins below), so the string joins see only the rows of wanted utterances.
+    wanted = pl.concat([edge_keys.select(SRC), state_keys.select(SRC)]).unique().select(pl.col(SRC).hash())
+    picked = (
+        chain.organic.select(SRC, DST, USERS)
+        .filter(pl.col(SRC).hash().is_in(wanted.to_series().implode()))
+        .join(state_keys.lazy(), on=SRC, how="left")
+        .join(edge_keys.lazy(), on=[SRC, DST], how="left")
+        .filter(pl.col("_edge").is_not_null() | pl.col("_state").is_not_null())
+        .select("_edge", "_state", pl.col(USERS))
+        .collect()
+        .explode(USERS)
+    )
+    for key, counts in (("_edge", edge_users), ("_state", state_users)):
+        exact = (
+            picked.filter(pl.col(key).is_not_null())
+            .group_by(key)
+            .agg(pl.col(USERS).drop_nulls().n_unique().alias("n"))
+        )
+        counts[exact[key].to_numpy()] = exact["n"].to_numpy()
+    return edge_users, state_users

@@ -5,14 +5,14 @@ row per source utterance:
 
 | column               | meaning                                                                     |
 |----------------------|-----------------------------------------------------------------------------|
-| rewrite_id           | stable id: first 16 hex digits of BLAKE2b(source_text + "\\x1f" + rewrite_text)|
+| rewrite_id           | stable id: hex BLAKE2b, 8-byte digest, of source_text + "\\x1f" + rewrite_text |
 | source_text          | the failing normalised utterance                                            |
 | rewrite_text         | the utterance to run instead                                                |
-| source_success_prob  | P(chain ends in SUCCESS | the user says source_text)                        |
-| rewrite_success_prob | the same for rewrite_text                                                   |
-| confidence           | P(θ_rewrite > θ_source) under Beta(1 + p·N, 1 + (1 − p)·N) posteriors, N the  |
-|                      | times each utterance was said in the window and p its success probability   |
-|                      | (the chain's estimate, taken as p·N successes in N tries)                   |
+| source_success_prob  | P(source_text succeeds as said): its transitions straight into SUCCESS     |
+| rewrite_success_prob | P(chain ends in SUCCESS | the user says rewrite_text): absorption probability|
+| confidence           | P(θ_rewrite > θ_source) under Beta(1 + s, 1 + N − s) posteriors: N the times |
+|                      | the utterance was said in the window, s its successes (the source's direct  |
+|                      | ones; for the rewrite, round(rewrite_success_prob · N))                      |
 | support_users        | distinct users on the path's weakest edge (>= min_users)                    |
 | support_sessions     | sessions on the path's weakest edge                                         |
 | support_transitions  | transitions on the path's weakest edge (>= min_support_transitions)         |
@@ -27,7 +27,11 @@ kept one stays and takes precedence over a newly mined rewrite of the same sourc
 comes from live traffic), unless the miner chose the same pair, which is then refreshed.
 
 `window_rows` may be lazy (`pl.scan_parquet`): the rows are then streamed, not held in memory.
-The report holds counts and timings for asset metadata (plain ints, floats, strings and dicts).
+The report holds counts and timings for asset metadata (plain ints, floats, strings and dicts):
+rows read / rewritten / with empty text, states, transient edges, dangling and trapped states,
+components (count, largest, solved by which method), the solve's max residual, seconds for build,
+solve and selection (everything after the solve), sources considered, candidate pairs, rewrites,
+sources rejected per reason, the parameters, and with `deployed` the self-aware verdict counts.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from selflearn_assets.lib.markov.chain import build_chain
+from selflearn_assets.lib.markov.chain import AbsorbingChain, build_chain
 from selflearn_assets.lib.markov.params import MarkovParams
 from selflearn_assets.lib.markov.posterior import prob_beta_greater
 from selflearn_assets.lib.markov.rows import DST, REWRITTEN, SRC, window_frame
@@ -99,8 +103,9 @@ def mine_rewrites(
     if decisions is not None:
         dropped = decisions.filter(pl.col("decision") == "drop")
         blocked = _pairs_to_ids(chain.texts, dropped["source_text"], dropped["rewrite_text"])
-    selection = select_rewrites(chain, p, params, blocked)
-    mined = _describe(chain, p, selection.rewrites, params)
+    direct = chain.r_success  # P(src -> SUCCESS) as said: the source's own success probability
+    selection = select_rewrites(chain, p, params, blocked, source_success=direct)
+    mined = _describe(chain, p, direct, selection.rewrites, params)
     table = _merge_deployed(mined, deployed, decisions) if decisions is not None else mined
     finished = time.perf_counter()
 
@@ -137,16 +142,20 @@ def mine_rewrites(
     return table, report
 
 
-def _describe(chain, p: np.ndarray, chosen: pl.DataFrame, params: MarkovParams) -> pl.DataFrame:
+def _describe(
+    chain: AbsorbingChain, p: np.ndarray, direct: np.ndarray, chosen: pl.DataFrame, params: MarkovParams
+) -> pl.DataFrame:
     """Texts, probabilities, confidence and ids of the chosen (source_id, target_id) pairs."""
     if chosen.height == 0:
         return pl.DataFrame(schema=REWRITE_COLUMNS)
     src = chosen["source_id"].to_numpy()
     tgt = chosen["target_id"].to_numpy()
-    n_src, n_tgt = chain.utterances[src].astype(np.float64), chain.utterances[tgt].astype(np.float64)
+    # Successes as counts: the source's are its transitions into SUCCESS; the target's, its chain
+    # success probability times the times it was said, rounded (integer Beta parameters).
+    n_src, n_tgt = chain.utterances[src], chain.utterances[tgt]
+    s_src, s_tgt = np.rint(direct[src] * n_src), np.rint(p[tgt] * n_tgt)
     confidence = prob_beta_greater(
-        1 + p[tgt] * n_tgt, 1 + (1 - p[tgt]) * n_tgt, 1 + p[src] * n_src, 1 + (1 - p[src]) * n_src,
-        nodes=params.quadrature_nodes,
+        1 + s_tgt, 1 + n_tgt - s_tgt, 1 + s_src, 1 + n_src - s_src, nodes=params.quadrature_nodes
     )
     source_text = chain.texts.gather(src)
     rewrite_text = chain.texts.gather(tgt)
@@ -155,7 +164,7 @@ def _describe(chain, p: np.ndarray, chosen: pl.DataFrame, params: MarkovParams) 
         pl.Series("rewrite_id", ids, dtype=pl.String),
         source_text.alias("source_text"),
         rewrite_text.alias("rewrite_text"),
-        pl.Series("source_success_prob", p[src]),
+        pl.Series("source_success_prob", direct[src]),
         pl.Series("rewrite_success_prob", p[tgt]),
         pl.Series("confidence", confidence),
         "support_users",

@@ -29,7 +29,7 @@ class MarkovParams:
     |                         |         | deployed rewrite, it stays with verdict "insufficient_evidence"|
     | dense_max               | 64      | solver: components up to this size: batched dense solves       |
     | lu_max                  | 2048    | solver: up to this size sparse LU, above it BiCGSTAB (checked) |
-    | quadrature_nodes        | 64      | Gauss–Legendre nodes of the Beta comparisons                   |
+    | quadrature_nodes        | 48      | Gauss–Legendre nodes of the Beta comparisons                   |
     """
 
     window_days: int = 14
@@ -50,7 +50,14 @@ class MarkovParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"MarkovParams.{name} must be within [0, 1], got {value}")
-        for name in ("window_days", "max_hops", "min_support_transitions", "min_users", "dense_max", "lu_max"):
+        for name in (
+            "window_days",
+            "max_hops",
+            "min_support_transitions",
+            "min_users",
+            "dense_max",
+            "lu_max",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"MarkovParams.{name} must be >= 1, got {getattr(self, name)}")
         if self.min_trials < 0 or self.quadrature_nodes < 2:

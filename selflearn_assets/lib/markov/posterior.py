@@ -1,4 +1,4 @@
-"""P(θ_X > θ_Y) for independent Beta posteriors: deterministic, vectorised, to about 1e-12.
+"""P(θ_X > θ_Y) for independent Beta posteriors: deterministic and vectorised.
 
 With X ~ Beta(a_x, b_x) and Y ~ Beta(a_y, b_y) independent,
 
@@ -9,6 +9,11 @@ partner is then smooth on that density's scale, and a Gauss–Legendre rule on t
 all but 2e-15 of the narrow density's mass (its 1e-15 and 1 − 1e-15 quantiles) converges
 geometrically. The sum is divided by the rule's own integral of the density, which cancels most of
 the rule's error on peaked densities. No random sampling, so the result is reproducible.
+
+With integer parameters (posteriors of counts, Beta(1 + s, 1 + f)) the densities are smooth up to
+the interval's ends and 48 nodes give about 1e-12 (checked against the closed form and 400 nodes
+over counts up to 1e5). A fractional parameter just above 1 puts a cusp (x^0.2, say) at an end,
+where Gauss–Legendre converges slowly (errors near 1e-4): pass counts, not fractional pseudo-counts.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-QUADRATURE_NODES = 64
+QUADRATURE_NODES = 48
 _TAIL = 1e-15
 
 

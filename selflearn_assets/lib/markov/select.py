@@ -2,7 +2,10 @@
 
 Inputs: the window's chain and p, each state's probability of ending in SUCCESS.
 
-- **Sources**: utterances said in the window (not dangling) with p_src <= max_source_success.
+- **Sources**: utterances said in the window (not dangling) with p_src <= max_source_success, where
+  p_src is how likely the utterance succeeds *as said* (see `source_success`): with the absorption
+  probability, an utterance that always fails but that users always repair by rephrasing would look
+  successful, and the recurring misrecognitions a rewrite table exists for would never be sources.
 - **Path edges**: reformulations i → j (i != j) taken at least `min_support_transitions` times by at
   least `min_users` distinct users in the window. A path is a walk along path edges, so every edge
   of it passed both thresholds; its support is its bottleneck, the minimum over its edges of
@@ -17,14 +20,18 @@ Inputs: the window's chain and p, each state's probability of ending in SUCCESS.
   blocked pair (a deployed rewrite the self-aware rule dropped).
 - **Choice**: the highest p_t; ties go to fewer hops, then more support users, then text order.
 
-Because every chosen rewrite strictly raises p, rewrites cannot form a cycle (A → B and B → A would
-need p_B > p_A > p_B); no source is rewritten to itself. A target is itself a source only if
-min_target_success <= max_source_success; the runtime applies one rewrite, never a chain.
+No source is rewritten to itself. Because a source is judged as said and a target by where its
+chain ends, two utterances that users rephrase into each other can each look like the other's
+rewrite (A → B and B → A), and a target can itself be a source (A → B → C). The runtime applies one
+rewrite, never a chain, so the table keeps no utterance as both a source and a target: conflicting
+rewrites are taken greedily by gain (then source text order) and the others dropped, which also
+rules out every cycle.
 
 A source without a rewrite is counted under the first reason that left it with no candidate:
 `no_reformulation` (never reformulated into another utterance), `support` (no reformulation taken
 often enough), `privacy_path` (often enough, but by too few users), `target_success`, `gain`,
-`privacy_target`, `blocked`. Comparisons of probabilities allow 1e-12 of rounding.
+`privacy_target`, `blocked`, `chain_or_cycle` (its best target is rewritten itself, or it is the
+target of a rewrite with more gain). Comparisons of probabilities allow 1e-12 of rounding.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from selflearn_assets.lib.markov.chain import AbsorbingChain, edge_users, state_users
+from selflearn_assets.lib.markov.chain import AbsorbingChain, distinct_users
 from selflearn_assets.lib.markov.params import MarkovParams
 from selflearn_assets.lib.markov.rows import N_SESSIONS, N_TRANSITIONS
 
@@ -47,8 +54,16 @@ REASONS = (
     "gain",
     "privacy_target",
     "blocked",
+    "chain_or_cycle",
 )
-_CANDIDATE_COLUMNS = ("source_id", "target_id", "hops", "support_users", "support_sessions", "support_transitions")
+_CANDIDATE_COLUMNS = (
+    "source_id",
+    "target_id",
+    "hops",
+    "support_users",
+    "support_sessions",
+    "support_transitions",
+)
 
 
 @dataclass(frozen=True)
@@ -66,11 +81,17 @@ def select_rewrites(
     success: np.ndarray,
     params: MarkovParams,
     blocked: pl.DataFrame | None = None,
+    source_success: np.ndarray | None = None,
 ) -> Selection:
-    """The best target per source (see the module docstring); `blocked`: source_id, target_id."""
+    """The best target per source (see the module docstring); `blocked`: source_id, target_id.
+
+    `source_success` is how likely an utterance is to succeed as the user said it (by default the
+    absorption probability `success`; `mine_rewrites` passes the immediate P(src → SUCCESS)): it picks
+    the sources and is the baseline of the gain. Targets are always judged by `success`."""
     rejected = dict.fromkeys(REASONS, 0)
-    sources = np.flatnonzero(~chain.dangling & (success <= params.max_source_success + EPS))
-    path_edges = _path_edges(chain, params)
+    source_success = success if source_success is None else source_success
+    sources = np.flatnonzero(~chain.dangling & (source_success <= params.max_source_success + EPS))
+    path_edges, target_users = _privacy_checked(chain, success, params)
     candidates = _reachable(sources, path_edges, chain.n_states, params.max_hops)
 
     alive = np.zeros(chain.n_states, dtype=bool)
@@ -78,36 +99,87 @@ def select_rewrites(
     _count_unreached(chain, sources[~alive[sources]], params, rejected)
 
     p = pl.Series(success)
+    p_source = pl.Series(source_success)
+    users = pl.Series(target_users)
     stages = [
         ("target_success", lambda c: c.filter(p.gather(c["target_id"]) >= params.min_target_success - EPS)),
-        ("gain", lambda c: c.filter(_gain_ok(p.gather(c["target_id"]) - p.gather(c["source_id"]), params.min_gain))),
-        ("privacy_target", lambda c: _with_target_users(chain, c, params.min_users)),
+        (
+            "gain",
+            lambda c: c.filter(
+                _gain_ok(p.gather(c["target_id"]) - p_source.gather(c["source_id"]), params.min_gain)
+            ),
+        ),
+        ("privacy_target", lambda c: c.filter(users.gather(c["target_id"]) >= params.min_users)),
         ("blocked", lambda c: _drop_blocked(c, blocked)),
     ]
-    remaining = candidates.with_columns(pl.lit(0, dtype=pl.Int64).alias("target_users"))
+    remaining = candidates
     for reason, keep in stages:
         kept = keep(remaining) if remaining.height else remaining
         rejected[reason] += remaining["source_id"].n_unique() - kept["source_id"].n_unique()
         remaining = kept
+    remaining = remaining.with_columns(users.gather(remaining["target_id"]).alias("target_users"))
 
     best = (
         remaining.with_columns(p.gather(remaining["target_id"]).alias("_p"))
-        .sort(["source_id", "_p", "hops", "support_users", "target_id"], descending=[False, True, False, True, False])
+        .sort(
+            ["source_id", "_p", "hops", "support_users", "target_id"],
+            descending=[False, True, False, True, False],
+        )
         .unique(subset="source_id", keep="first", maintain_order=True)
         .drop("_p")
     )
+    gain = (p.gather(best["target_id"]) - p_source.gather(best["source_id"])).to_numpy()
+    best, n_dropped = _no_chains(best, gain, chain.n_states)
+    rejected["chain_or_cycle"] += n_dropped
     return Selection(best, int(sources.size), candidates.height, rejected)
 
 
-def _path_edges(chain: AbsorbingChain, params: MarkovParams) -> pl.DataFrame:
-    """Reformulation edges (not repeats) passing support and privacy, with exact distinct users."""
+def _no_chains(best: pl.DataFrame, gain: np.ndarray, n: int) -> tuple[pl.DataFrame, int]:
+    """Keep no utterance as both a source and a target: conflicting rewrites are accepted greedily
+    by gain, then source id (= text order); returns the kept rewrites and how many were dropped."""
+    src, tgt = best["source_id"].to_numpy(), best["target_id"].to_numpy()
+    is_source, is_target = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    is_source[src], is_target[tgt] = True, True
+    conflict = is_target[src] | is_source[tgt]
+    if not conflict.any():
+        return best, 0
+    keep = ~conflict
+    at = np.flatnonzero(conflict)
+    taken_sources: set[int] = set()
+    taken_targets: set[int] = set()
+    for i in at[np.lexsort((src[at], -gain[at]))]:
+        if src[i] in taken_targets or tgt[i] in taken_sources:
+            continue
+        keep[i] = True
+        taken_sources.add(int(src[i]))
+        taken_targets.add(int(tgt[i]))
+    return best.filter(pl.Series(keep)), int((~keep).sum())
+
+
+def _privacy_checked(
+    chain: AbsorbingChain, success: np.ndarray, params: MarkovParams
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """The path edges (reformulations, not repeats, passing support and privacy, with their exact
+    distinct users) and, per state, its exact distinct users where it could be a target (0 where
+    it cannot: not the end of any path edge, too unlikely to succeed, or too few users by bound).
+
+    Exact counts are taken only where the upper bound (sum of day-list lengths) reaches min_users."""
     strong = chain.edges.filter(
         (pl.col("dst_id") != pl.col("src_id"))
         & (pl.col(N_TRANSITIONS) >= params.min_support_transitions)
         & (pl.col("users_upper") >= params.min_users)
     )
-    strong = strong.with_columns(pl.Series("n_users", edge_users(chain, strong)))
-    return strong.filter(pl.col("n_users") >= params.min_users)
+    ends = np.flatnonzero(np.bincount(strong["dst_id"].to_numpy(), minlength=chain.n_states))
+    ends = ends[
+        (success[ends] >= params.min_target_success - EPS) & (chain.users_upper[ends] >= params.min_users)
+    ]
+    edge_users, end_users = distinct_users(chain, strong, ends)
+    target_users = np.zeros(chain.n_states, dtype=np.int64)
+    target_users[ends] = end_users
+    path_edges = strong.with_columns(pl.Series("n_users", edge_users)).filter(
+        pl.col("n_users") >= params.min_users
+    )
+    return path_edges, target_users
 
 
 def _reachable(sources: np.ndarray, edges: pl.DataFrame, n: int, max_hops: int) -> pl.DataFrame:
@@ -131,17 +203,24 @@ def _reachable(sources: np.ndarray, edges: pl.DataFrame, n: int, max_hops: int) 
         key = origin * n + node
         # Keep pairs not reached in fewer hops; per pair, the path with most users, then transitions.
         order = np.lexsort((-support[2], -support[0], key))
-        order = order[~np.isin(key[order], visited)]
+        order = order[~_is_in_sorted(key[order], visited)]
         first = np.r_[True, key[order][1:] != key[order][:-1]] if order.size else np.zeros(0, dtype=bool)
-        pick = order[first]
+        pick = order[first]  # sorted by key
         origin, node = origin[pick], node[pick]
         support = [s[pick] for s in support]
-        visited = np.union1d(visited, key[pick])
+        visited = np.sort(np.concatenate([visited, key[pick]]), kind="stable")  # a merge of two runs
         found.append((origin, node, np.full(origin.size, hop), *support))
     if not found:
         return pl.DataFrame(schema={c: pl.Int64 for c in _CANDIDATE_COLUMNS})
     columns = [np.concatenate(parts) for parts in zip(*found, strict=True)]
     return pl.DataFrame(dict(zip(_CANDIDATE_COLUMNS, columns, strict=True)))
+
+
+def _is_in_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, values), sorted_keys.size - 1)
+    return sorted_keys[at] == values
 
 
 def _count_unreached(
@@ -160,21 +239,6 @@ def _count_unreached(
 
 def _gain_ok(gain: pl.Series, min_gain: float) -> pl.Series:
     return (gain >= min_gain - EPS) & (gain > EPS)
-
-
-def _with_target_users(chain: AbsorbingChain, candidates: pl.DataFrame, min_users: int) -> pl.DataFrame:
-    """Candidates whose target was said by at least min_users distinct users, with that count.
-
-    The sum of a target's day-list lengths bounds its distinct users from above, so exact counts
-    are taken only for targets whose bound reaches min_users."""
-    unique = candidates["target_id"].unique().to_numpy()
-    bounded = unique[chain.users_upper[unique] >= min_users]
-    users = pl.DataFrame({"target_id": bounded.astype(np.int64), "users": state_users(chain, bounded)})
-    return (
-        candidates.drop("target_users")
-        .join(users.filter(pl.col("users") >= min_users), on="target_id", how="inner", maintain_order="left")
-        .rename({"users": "target_users"})
-    )
 
 
 def _drop_blocked(candidates: pl.DataFrame, blocked: pl.DataFrame | None) -> pl.DataFrame:

@@ -53,7 +53,9 @@ def evaluate_deployed(
     window's rows (through `rows.window_frame`)."""
     if deployed.height == 0:
         return pl.DataFrame(schema=DECISION_COLUMNS)
-    deployed = deployed.select("rewrite_id", "source_text", "rewrite_text").unique("rewrite_id", maintain_order=True)
+    deployed = deployed.select("rewrite_id", "source_text", "rewrite_text").unique(
+        "rewrite_id", maintain_order=True
+    )
     outcome = rows.lazy().select(
         SRC,
         REWRITE_ID,
@@ -88,8 +90,12 @@ def evaluate_deployed(
             "rewrite_id",
             "source_text",
             "rewrite_text",
-            (pl.col("s").fill_null(0) + pl.col("s_src").fill_null(0)).cast(pl.Int64).alias("rewritten_successes"),
-            (pl.col("f").fill_null(0) + pl.col("f_src").fill_null(0)).cast(pl.Int64).alias("rewritten_failures"),
+            (pl.col("s").fill_null(0) + pl.col("s_src").fill_null(0))
+            .cast(pl.Int64)
+            .alias("rewritten_successes"),
+            (pl.col("f").fill_null(0) + pl.col("f_src").fill_null(0))
+            .cast(pl.Int64)
+            .alias("rewritten_failures"),
             pl.col("source_successes").fill_null(0).cast(pl.Int64),
             pl.col("source_failures").fill_null(0).cast(pl.Int64),
         )

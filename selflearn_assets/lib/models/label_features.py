@@ -1,0 +1,171 @@
+"""Turn features for the label model: vocabularies fitted on training frames, and per-turn tensors.
+
+`FeatureSpec.fit(frames)` learns the categorical vocabularies, the intent classes (with "unknown") and the
+slot names (plus, per slot name, the values seen: the lexicon used to read a slot value off an utterance);
+`encode(frames, spec, embedder)` turns a frame of `label_data.load_label_frames` into `TurnTensors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import torch
+
+from selflearn_assets.lib.models.label_data import UNKNOWN
+
+CATEGORICALS = ("domain", "nlu_intent", "status", "device_type")
+N_NUMERIC = 10
+MAX_TURN_POSITION = 32
+IGNORE = -100  # intent target of a turn without one (CrossEntropyLoss ignore_index)
+
+
+@dataclass
+class FeatureSpec:
+    """Vocabularies learnt from training frames; index 0 of each is the out-of-vocabulary bucket."""
+
+    categories: dict[str, list[str]]
+    state_tokens: list[str]
+    intents: list[str]  # output classes; intents[0] == "unknown"
+    slot_names: list[str]
+    slot_lexicon: dict[str, list[str]] = field(default_factory=dict)  # name -> values seen, longest first
+
+    @classmethod
+    def fit(cls, frames: pl.DataFrame, min_count: int = 1) -> FeatureSpec:
+        def vocab(values) -> list[str]:
+            counts = pl.Series(values, dtype=pl.String).drop_nulls().value_counts()
+            kept = counts.filter(pl.col("count") >= min_count).get_column(counts.columns[0]).to_list()
+            return ["<oov>", *sorted(kept)]
+
+        categories = {c: vocab(frames[c]) for c in CATEGORICALS}
+        states = vocab([t for text in frames["state"].to_list() for t in (text or "").split()])
+        intents = [UNKNOWN, *sorted(set(frames["intent_target"].drop_nulls()) - {UNKNOWN})]
+        lexicon: dict[str, set[str]] = {}
+        for slots in frames["slots_target"].drop_nulls():
+            for slot in slots:
+                lexicon.setdefault(slot["name"], set()).add(slot["value"].lower())
+        return cls(
+            categories=categories,
+            state_tokens=states,
+            intents=intents,
+            slot_names=sorted(lexicon),
+            slot_lexicon={k: sorted(v, key=lambda s: (-len(s), s)) for k, v in lexicon.items()},
+        )
+
+
+@dataclass
+class TurnTensors:
+    """Per-turn inputs and targets, rows in the frame's order; `sessions` holds each session's row range."""
+
+    utt: torch.Tensor  # (N, D) frozen encoder embedding of the utterance
+    resp: torch.Tensor  # (N, D) ... of the response
+    cats: torch.Tensor  # (N, 4) long, CATEGORICALS
+    hour: torch.Tensor  # (N,) long
+    state: torch.Tensor  # (N, S) bag of device-state tokens
+    nums: torch.Tensor  # (N, N_NUMERIC)
+    position: torch.Tensor  # (N,) long, turn index in the session (clipped)
+    goal_start: torch.Tensor  # (N,) float
+    goal_success: torch.Tensor  # (N,) float
+    intent: torch.Tensor  # (N,) long, IGNORE when unknown target
+    slots: torch.Tensor  # (N, n_slot_names) multi-hot
+    slots_known: torch.Tensor  # (N,) bool
+    sessions: list[tuple[int, int]]  # [start, end) rows of each session (or window of a long session)
+    session_ids: list[str]  # the session of each entry of `sessions`
+
+
+def _tensor(array) -> torch.Tensor:
+    return torch.from_numpy(np.array(array))  # a writable copy (polars hands out read-only views)
+
+
+def _index(values, vocab: list[str]) -> np.ndarray:
+    lookup = {v: i for i, v in enumerate(vocab)}
+    return np.array([lookup.get(v, 0) for v in values], dtype=np.int64)
+
+
+def _numeric(frames: pl.DataFrame) -> np.ndarray:
+    def col(name, fill):
+        return frames[name].cast(pl.Float64).fill_null(fill).to_numpy()
+
+    feedback = frames["explicit_feedback"]
+    cols = [
+        col("asr_conf", 0.5),
+        frames["asr_conf"].is_null().to_numpy(),
+        col("nlu_conf", 0.5),
+        frames["nlu_conf"].is_null().to_numpy(),
+        np.log1p(col("n_tokens", 0.0)) / 3,
+        np.log1p(np.clip(col("gap_s", 0.0), 0, None)) / 5,
+        frames["gap_s"].is_null().to_numpy(),
+        frames["barge_in"].fill_null(False).to_numpy(),
+        (feedback == "negative").fill_null(False).to_numpy(),
+        (feedback == "positive").fill_null(False).to_numpy(),
+    ]
+    return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
+
+
+def session_ranges(session_ids: list[str], max_turns: int = MAX_TURN_POSITION) -> list[tuple[int, int]]:
+    """[start, end) row ranges of consecutive equal session ids, long sessions cut into windows."""
+    ranges, start = [], 0
+    for i in range(1, len(session_ids) + 1):
+        if i == len(session_ids) or session_ids[i] != session_ids[start]:
+            for s in range(start, i, max_turns):
+                ranges.append((s, min(s + max_turns, i)))
+            start = i
+    return ranges
+
+
+def encode(frames: pl.DataFrame, spec: FeatureSpec, embedder, progress: bool = False) -> TurnTensors:
+    """Tensors of `frames` (sorted by session, then time, as load_label_frames returns them)."""
+    n = frames.height
+    ids = frames["session_id"].to_list()
+    ranges = session_ranges(ids)
+    utt = embedder(frames["utterance"].to_list(), progress=progress)
+    resp = embedder(frames["response"].to_list(), progress=progress)
+    cats = np.stack([_index(frames[c].to_list(), spec.categories[c]) for c in CATEGORICALS], axis=1)
+    state_index = {t: i for i, t in enumerate(spec.state_tokens)}
+    state = np.zeros((n, len(spec.state_tokens)), dtype=np.float32)
+    for row, text in enumerate(frames["state"].to_list()):
+        for token in (text or "").split():
+            state[row, state_index.get(token, 0)] = 1.0
+    intents = _index(frames["intent_target"].fill_null("\0none").to_list(), spec.intents)
+    intents[frames["intent_target"].is_null().to_numpy()] = IGNORE
+    slot_index = {s: i for i, s in enumerate(spec.slot_names)}
+    slots = np.zeros((n, len(spec.slot_names)), dtype=np.float32)
+    for row, values in enumerate(frames["slots_target"].to_list()):
+        for slot in values or []:
+            if slot["name"] in slot_index:
+                slots[row, slot_index[slot["name"]]] = 1.0
+    return TurnTensors(
+        utt=_tensor(utt),
+        resp=_tensor(resp),
+        cats=_tensor(cats),
+        hour=_tensor(frames["hour"].fill_null(0).cast(pl.Int64).to_numpy().clip(0, 23)),
+        state=_tensor(state),
+        nums=_tensor(_numeric(frames)),
+        position=_tensor(frames["turn_index"].cast(pl.Int64).to_numpy().clip(0, MAX_TURN_POSITION - 1)),
+        goal_start=_tensor(frames["goal_start"].fill_null(False).cast(pl.Float32).to_numpy()),
+        goal_success=_tensor(frames["goal_success"].fill_null(False).cast(pl.Float32).to_numpy()),
+        intent=_tensor(intents),
+        slots=_tensor(slots),
+        slots_known=_tensor(frames["slots_target"].is_not_null().to_numpy()),
+        sessions=ranges,
+        session_ids=[ids[start] for start, _ in ranges],
+    )
+
+
+def slot_values(
+    utterance: str, names: list[str], nlu_slots: list[dict] | None, spec: FeatureSpec
+) -> list[dict]:
+    """Values for predicted slot names, read off the utterance: the NLU's value for that name when the utterance
+    contains it, else the longest value seen in training for that name that the utterance contains; a name
+    with no matching span is dropped. (Limitation: values never seen in training and missed by the NLU are lost.)
+    """
+    text = f" {utterance.lower()} "
+    nlu = {s["name"]: str(s["value"]).lower() for s in nlu_slots or [] if s.get("value") is not None}
+    out = []
+    for name in names:
+        candidates = ([nlu[name]] if name in nlu else []) + spec.slot_lexicon.get(name, [])
+        value = next((v for v in candidates if v and f" {v} " in text), None)
+        if value is not None:
+            out.append({"name": name, "value": value})
+    return out

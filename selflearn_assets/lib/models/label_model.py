@@ -1,0 +1,257 @@
+"""The label-generation model (Wang et al. COLING 2022; Kachuee et al. NAACL 2021), sized for a CPU.
+
+Each turn becomes a vector from frozen encoder embeddings of its utterance and response, learnt embeddings
+of its categorical fields (NLU domain and intent, dialogue status, device type, hour), a bag of device-state
+tokens and numeric features. A small dialogue-level Transformer reads the session's turns (padding masked),
+and multi-task heads predict goal_start, goal_success, intent and slot names; a "response fits" head is
+trained self-supervised on synthetic defects (responses swapped across dialogues), first alone
+(pretraining) and then as an auxiliary task beside the supervised heads.
+
+The encoder is frozen and its embeddings precomputed (cached per distinct text), which keeps training on a
+laptop CPU to seconds per epoch; fine-tuning the encoder end to end is the GPU variant and not done here.
+With `contextual=False` the same features go through a per-turn MLP: the non-contextual baseline.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from selflearn_assets.lib.models.label_features import (
+    CATEGORICALS,
+    IGNORE,
+    MAX_TURN_POSITION,
+    N_NUMERIC,
+    FeatureSpec,
+    TurnTensors,
+    encode,
+)
+
+
+@dataclass
+class LabelModelConfig:
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    contextual: bool = True  # False: the per-turn MLP baseline
+    lr: float = 2e-3
+    batch_sessions: int = 32
+    epochs: int = 30
+    pretrain_epochs: int = 2  # response-swap pretraining before the supervised heads
+    swap_rate: float = 0.5  # share of turns whose response is swapped in the contrastive task
+    fits_weight: float = 0.3  # weight of the response-fits loss during supervised training
+    patience: int = 3  # early stopping on validation loss
+    val_fraction: float = 0.2  # sessions held out for validation
+    seed: int = 0
+
+
+class LabelModel(nn.Module):
+    def __init__(self, spec: FeatureSpec, text_dim: int, config: LabelModelConfig) -> None:
+        super().__init__()
+        self.spec, self.config = spec, config
+        d = config.d_model
+        self.text = nn.Linear(text_dim, d)
+        self.resp = nn.Linear(text_dim, d)
+        self.cats = nn.ModuleList(nn.Embedding(len(spec.categories[c]), 16) for c in CATEGORICALS)
+        self.hour = nn.Embedding(24, 8)
+        self.state = nn.Linear(len(spec.state_tokens), 8)
+        width = 2 * d + 16 * len(CATEGORICALS) + 8 + 8 + N_NUMERIC
+        self.turn = nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Dropout(config.dropout), nn.LayerNorm(d))
+        if config.contextual:
+            self.position = nn.Embedding(MAX_TURN_POSITION, d)
+            layer = nn.TransformerEncoderLayer(d, config.heads, 2 * d, config.dropout, batch_first=True)
+            self.context = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        else:
+            self.context = nn.Sequential(
+                nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, d)
+            )
+        self.goal_start = nn.Linear(d, 1)
+        self.goal_success = nn.Linear(d, 1)
+        self.intent = nn.Linear(d, len(spec.intents))
+        self.slots = nn.Linear(d, max(1, len(spec.slot_names)))
+        self.fits = nn.Linear(d, 1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """batch tensors are (B, T, ...) with `mask` (B, T) True at real turns; returns logits (B, T, ...)."""
+        cats = [emb(batch["cats"][..., i]) for i, emb in enumerate(self.cats)]
+        x = torch.cat(
+            [
+                self.text(batch["utt"]),
+                self.resp(batch["resp"]),
+                *cats,
+                self.hour(batch["hour"]),
+                self.state(batch["state"]),
+                batch["nums"],
+            ],
+            dim=-1,
+        )
+        h = self.turn(x)
+        if self.config.contextual:
+            h = self.context(h + self.position(batch["position"]), src_key_padding_mask=~batch["mask"])
+        else:
+            h = h + self.context(h)
+        return {
+            "goal_start": self.goal_start(h).squeeze(-1),
+            "goal_success": self.goal_success(h).squeeze(-1),
+            "intent": self.intent(h),
+            "slots": self.slots(h),
+            "fits": self.fits(h).squeeze(-1),
+        }
+
+
+PER_TURN = ("utt", "resp", "cats", "hour", "state", "nums", "position")
+PER_TURN += ("goal_start", "goal_success", "intent", "slots", "slots_known")
+
+
+def collate(data: TurnTensors, sessions: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+    """Pad the given sessions into (B, T, ...) tensors; `rows` maps each cell to its frame row (-1: padding)."""
+    longest = max(end - start for start, end in sessions)
+    rows = torch.full((len(sessions), longest), -1, dtype=torch.long)
+    for b, (start, end) in enumerate(sessions):
+        rows[b, : end - start] = torch.arange(start, end)
+    mask = rows >= 0
+    take = rows.clamp(min=0)
+    batch = {"rows": rows, "mask": mask}
+    for name in PER_TURN:
+        batch[name] = getattr(data, name)[take]
+    batch["intent"] = batch["intent"].masked_fill(~mask, IGNORE)
+    return batch
+
+
+def swap_responses(batch: dict[str, torch.Tensor], rate: float, gen: torch.Generator):
+    """Synthetic defects: a copy of `batch` where a `rate` share of turns has the response of another
+    dialogue of the batch, and the "response fits" target (1 kept, 0 swapped)."""
+    b, t = batch["mask"].shape
+    swap = (torch.rand(b, t, generator=gen) < rate) & batch["mask"]
+    corrupted = dict(batch)
+    if b > 1:
+        # donors: another session of the batch (a roll by 1..b-1), never the turn's own
+        shift = int(torch.randint(1, b, (1,), generator=gen))
+        swap &= batch["mask"].roll(shift, dims=0)  # only where the donor session has a turn at that position
+        donors = batch["resp"].roll(shift, dims=0)
+        corrupted["resp"] = torch.where(swap.unsqueeze(-1), donors, batch["resp"])
+    else:
+        swap[:] = False
+    return corrupted, (~swap).float()
+
+
+def fits_loss(model: LabelModel, batch: dict[str, torch.Tensor], rate: float, gen: torch.Generator):
+    """Self-supervised loss of the "response fits" head on a response-swapped copy of the batch."""
+    corrupted, target = swap_responses(batch, rate, gen)
+    mask = batch["mask"]
+    logits = model(corrupted)["fits"]
+    return nn.functional.binary_cross_entropy_with_logits(logits[mask], target[mask])
+
+
+def supervised_losses(model: LabelModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-head losses on the clean batch; intent and slots only where a target is known."""
+    out = model(batch)
+    mask = batch["mask"]
+    bce = nn.functional.binary_cross_entropy_with_logits
+    parts = {
+        "goal_start": bce(out["goal_start"][mask], batch["goal_start"][mask]),
+        "goal_success": bce(out["goal_success"][mask], batch["goal_success"][mask]),
+    }
+    intent_known = mask & (batch["intent"] != IGNORE)
+    parts["intent"] = (
+        nn.functional.cross_entropy(out["intent"][intent_known], batch["intent"][intent_known])
+        if intent_known.any()
+        else out["intent"].sum() * 0
+    )
+    known = mask & batch["slots_known"]
+    slot_logits = out["slots"][..., : batch["slots"].shape[-1]]
+    parts["slots"] = bce(slot_logits[known], batch["slots"][known]) if known.any() else slot_logits.sum() * 0
+    return parts
+
+
+def split_sessions(data: TurnTensors, val_fraction: float, seed: int):
+    """(train, validation) session windows; all windows of a session fall on the same side."""
+    ids = sorted(set(data.session_ids))
+    random.Random(seed).shuffle(ids)
+    n_val = max(1, int(len(ids) * val_fraction)) if len(ids) > 1 else 0
+    held_out = set(ids[:n_val])
+    train = [r for r, s in zip(data.sessions, data.session_ids, strict=True) if s not in held_out]
+    val = [r for r, s in zip(data.sessions, data.session_ids, strict=True) if s in held_out]
+    return train, val
+
+
+def _run_epoch(model, sessions, data, config, optimizer, gen, mode: str) -> dict[str, float]:
+    """mode: "pretrain" (response-fits only), "train" (all heads) or "eval" (all heads, no update)."""
+    model.train(mode != "eval")
+    order = torch.randperm(len(sessions), generator=gen).tolist() if mode != "eval" else range(len(sessions))
+    chosen = [sessions[i] for i in order]
+    totals: dict[str, float] = {}
+    batches = 0
+    for start in range(0, len(chosen), config.batch_sessions):
+        batch = collate(data, chosen[start : start + config.batch_sessions])
+        with torch.set_grad_enabled(mode != "eval"):
+            parts = {} if mode == "pretrain" else supervised_losses(model, batch)
+            parts["fits"] = fits_loss(model, batch, config.swap_rate, gen)
+            supervised = sum(v for k, v in parts.items() if k != "fits")
+            loss = parts["fits"] if mode == "pretrain" else supervised + config.fits_weight * parts["fits"]
+        if mode != "eval":
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        for k, v in parts.items():
+            totals[k] = totals.get(k, 0.0) + v.item()
+        totals["loss"] = totals.get("loss", 0.0) + loss.item()
+        batches += 1
+    return {k: v / max(batches, 1) for k, v in totals.items()}
+
+
+def train_label_model(
+    frames: pl.DataFrame, config: LabelModelConfig, embedder, progress: bool = True
+) -> tuple[LabelModel, list[dict[str, float]], dict[str, float]]:
+    """Fit the spec on `frames`, pretrain the response-fits head, then train all heads with early stopping on
+    a validation split by session. Returns (model with the best validation loss, per-epoch history, metrics).
+    """
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    spec = FeatureSpec.fit(frames)
+    data = encode(frames, spec, embedder, progress=progress)
+    model = LabelModel(spec, embedder.dim, config)
+    train, val = split_sessions(data, config.val_fraction, config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    history: list[dict[str, float]] = []
+    for epoch in tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress):
+        stats = _run_epoch(model, train, data, config, optimizer, gen, "pretrain")
+        history.append({"epoch": epoch, "phase_pretrain": 1.0, "pretrain_fits_loss": stats["fits"]})
+    best, best_loss, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
+    for epoch in tqdm(range(config.epochs), desc="train", disable=not progress):
+        tr = _run_epoch(model, train, data, config, optimizer, gen, "train")
+        va = _run_epoch(model, val or train, data, config, None, torch.Generator().manual_seed(1), "eval")
+        row = {"epoch": config.pretrain_epochs + epoch, "phase_pretrain": 0.0}
+        row |= {f"train_{k}_loss" if k != "loss" else "train_loss": v for k, v in tr.items()}
+        row |= {f"val_{k}_loss" if k != "loss" else "val_loss": v for k, v in va.items()}
+        history.append(row)
+        if va["loss"] < best_loss - 1e-4:
+            best, best_loss, waited = copy.deepcopy(model.state_dict()), va["loss"], 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    model.load_state_dict(best)
+    model.eval()
+    metrics = {
+        "best_val_loss": best_loss,
+        "epochs_run": float(len(history)),
+        "n_train_sessions": float(len(train)),
+    }
+    metrics |= {"n_val_sessions": float(len(val)), "n_intents": float(len(spec.intents))}
+    return model, history, metrics
+
+
+def config_params(config: LabelModelConfig) -> dict[str, object]:
+    """The config as MLflow params."""
+    return asdict(config)

@@ -1,0 +1,146 @@
+"""Signals → Markov rewrites → export → evaluation, end to end on a small simulated window."""
+
+import json
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.definitions import defs
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.evaluation.rewrite_replay import save_simulator_config
+from selflearn_assets.lib.markov import normalize_utterance
+from selflearn_assets.lib.simulator import SimConfig, simulate
+
+START = date(2026, 11, 1)
+DAYS = 4
+# A small window has fewer users per reformulation than the defaults (k = 5, 10 transitions) expect.
+MARKOV = {"min_support_transitions": 4, "min_users": 3}
+
+
+def _materialize(home, day, markov=MARKOV):
+    d = defs()
+    return dg.materialize(
+        list(d.assets) + list(d.asset_checks),
+        partition_key=day.isoformat(),
+        resources={
+            "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+            "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+        },
+        run_config={"ops": {"markov_rewrites": {"config": markov}}},
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def window(tmp_path_factory):
+    home = tmp_path_factory.mktemp("rewrites") / "home"
+    config = SimConfig(seed=11, users=1500, start=START, days=DAYS, annotation_rate=0.3)
+    simulate(config, home / "raw", progress=False)
+    save_simulator_config(config, home / "raw")
+    results = [_materialize(home, START + timedelta(days=i)) for i in range(DAYS)]
+    return home, results
+
+
+def _query(home, sql, params=None):
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.sql(sql, params=params).pl()
+
+
+def test_every_day_runs_and_passes_its_checks(window):
+    _, results = window
+    for result in results:
+        assert result.success
+        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+        assert failed in ([], ["clean_turns_volume"], ["rewrite_count_stable"]), failed
+
+
+def test_rewrites_find_the_recurring_misrecognitions(window):
+    """Gold says which turns ASR got wrong and what was meant; the mined table must map the recurring
+    ones (same wrong text from several users) to what was meant."""
+    home, _ = window
+    last = START + timedelta(days=DAYS - 1)
+    gold = _query(
+        home,
+        """
+        SELECT t.asr_text, t.user_id, json_extract_string(i.label, '$') AS intended
+        FROM ingest.annotations f
+        JOIN ingest.annotations i ON i.event_id = f.event_id AND i.task = 'intended_text' AND i.is_gold
+        JOIN ingest.clean_turns t ON t.event_id = f.event_id
+        WHERE f.task = 'failure_point' AND f.is_gold AND json_extract_string(f.label, '$') = 'asr'
+        """,
+    ).with_columns(
+        source=pl.col("asr_text").map_elements(normalize_utterance, return_dtype=pl.String),
+        target=pl.col("intended").map_elements(normalize_utterance, return_dtype=pl.String),
+    )
+    misheard = set(gold.select("source", "target").unique().iter_rows())
+    table = _query(home, "SELECT * FROM rewrites.markov_rewrites WHERE day = $d", {"d": last})
+    assert table.height >= 5
+    fixes = [r for r in table.select("source_text", "rewrite_text").iter_rows() if r in misheard]
+    assert len(fixes) >= 3, table.select("source_text", "rewrite_text").to_dicts()
+    assert (table["support_users"] >= MARKOV["min_users"]).all()
+    assert (table["rewrite_success_prob"] > table["source_success_prob"]).all()
+
+
+def test_export_has_the_table_and_a_consistent_manifest(window):
+    home, _ = window
+    folder = home / "exports" / "rewrites" / f"date={START + timedelta(days=DAYS - 1)}"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    table = pl.read_parquet(folder / "rewrites.parquet")
+    assert manifest["rows"] == table.height
+    assert {"source_text", "rewrite_text", "source_success_prob", "rewrite_success_prob", "confidence",
+            "support_users", "support_sessions"} <= set(table.columns)
+    assert manifest["window_end"] == str(START + timedelta(days=DAYS - 1))
+
+
+def test_ab_replay_lowers_the_defect_rate_for_treatment(window):
+    home, _ = window
+    table_day = START + timedelta(days=DAYS - 2)
+    evaluation = json.loads((home / "exports" / "rewrites" / f"date={table_day}" / "evaluation.json").read_text())
+    for key in ("wins", "losses", "win_loss", "coverage", "defect_rate_control", "defect_rate_treatment",
+                "relative_reduction", "relative_reduction_covered", "relative_reduction_ci",
+                "relative_reduction_covered_ci"):
+        assert key in evaluation
+    assert evaluation["ab_replay"] == "done"
+    assert evaluation["defect_rate_treatment"] < evaluation["defect_rate_control"]
+    assert evaluation["relative_reduction_covered"] > 0.3
+    assert evaluation["wins"] > evaluation["losses"]
+
+
+def test_rematerializing_markov_rewrites_is_idempotent(window):
+    home, _ = window
+    day = START + timedelta(days=DAYS - 1)
+    sql = "SELECT * FROM rewrites.markov_rewrites WHERE day = $d ORDER BY source_text"
+    before = _query(home, sql, {"d": day})
+    d = defs()
+    result = dg.materialize(
+        [a for a in d.assets if "markov_rewrites" in {k.to_user_string() for k in a.keys}],
+        partition_key=day.isoformat(),
+        resources={
+            "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+            "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+        },
+        run_config={"ops": {"markov_rewrites": {"config": MARKOV}}},
+    )
+    assert result.success
+    assert _query(home, sql, {"d": day}).equals(before)
+
+
+def test_an_empty_window_fails_with_a_clear_message(window):
+    home, _ = window
+    d = defs()
+    result = dg.materialize(
+        [a for a in d.assets if "markov_rewrites" in {k.to_user_string() for k in a.keys}],
+        partition_key="2026-10-01",
+        resources={
+            "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+            "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "empty window" in failure.event_specific_data.error.message
