@@ -20,3 +20,9 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=2,
     description="At 02:00 UTC, the daily pipeline for yesterday's partition.",
 )
+
+model_training = dg.define_asset_job(
+    "model_training",
+    selection=dg.AssetSelection.groups(*UNPARTITIONED_GROUPS),
+    description="Train the models over their windows, track them in MLflow, promote champions on improvement.",
+)

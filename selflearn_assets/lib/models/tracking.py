@@ -164,15 +164,18 @@ def register_and_maybe_promote(
     artifact_path: str = "model",
     eval_set: str = "",
     model_uri: str | None = None,
+    champion_value: float | None = None,
 ) -> tuple[str, bool, float | None]:
     """Register `model_uri` (default `runs:/<run_id>/<artifact_path>`; MLflow 3 resolves it to the run's
     logged model) as a new version of `model_name` with its evaluation metric
     as version tags; move `champion` to it only if it beats the current champion's value of the same metric.
 
+    `champion_value`: the champion re-scored by the caller on this same evaluation set (preferred when the
+    set changed since the champion was registered); by default the value stored on the champion.
     Returns (version, promoted, previous champion value or None).
     """
     client = MlflowClient()
-    previous = champion_metric(model_name, metric_name)
+    previous = champion_value if champion_value is not None else champion_metric(model_name, metric_name)
     mv = mlflow.register_model(model_uri or f"runs:/{run_id}/{artifact_path}", model_name)
     client.set_model_version_tag(model_name, mv.version, METRIC_TAG, metric_name)
     client.set_model_version_tag(model_name, mv.version, VALUE_TAG, repr(float(value)))

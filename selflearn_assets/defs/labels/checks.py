@@ -1,0 +1,33 @@
+"""Every turn of the day has labels."""
+
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.partitions import daily_partitions
+
+
+@dg.asset_check(asset="turn_labels", blocking=True, partitions_def=daily_partitions)
+def turn_labels_cover_every_turn(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Each clean turn of the day has exactly one label row, and no label row lacks its turn."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        missing, extra, duplicated = con.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
+                 AND NOT EXISTS (SELECT 1 FROM labels.turn_labels l WHERE l.day = $1 AND l.event_id = t.event_id)),
+              (SELECT count(*) FROM labels.turn_labels l WHERE l.day = $1
+                 AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t WHERE t.day = $1 AND t.event_id = l.event_id)),
+              (SELECT count(*) - count(DISTINCT event_id) FROM labels.turn_labels WHERE day = $1)
+            """,
+            [day],
+        ).fetchall()[0]
+    return dg.AssetCheckResult(
+        passed=missing == 0 and extra == 0 and duplicated == 0,
+        description=f"{missing} turns without labels, {extra} labels without turns, {duplicated} duplicates",
+        metadata={"turns_without_labels": missing, "labels_without_turns": extra, "duplicates": duplicated},
+    )

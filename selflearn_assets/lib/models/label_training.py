@@ -1,0 +1,151 @@
+"""One tracked training run of the label-generation model: split, train, evaluate, log, register, promote.
+
+- **Evaluation set**: the gold-annotated sessions of the latest day that has gold (when at least two days
+  have gold), else a hashed 30% of the gold sessions. Training never sees them.
+- **Training set**: every other session of the window, capped at `max_sessions` (a seeded sample; all
+  gold-annotated sessions are kept first), so a CPU run stays within minutes.
+- The contextual model and the non-contextual baseline (per-turn MLP) train on the same set.
+- **Promotion**: the current champion, if any, is re-scored on this run's evaluation set, and `champion`
+  moves to the new version only when its `macro_accuracy` (mean accuracy over goal_start, goal_success,
+  intent, slots against gold) is higher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from pathlib import Path
+
+import mlflow
+import polars as pl
+
+from selflearn_assets.lib.models import tracking
+from selflearn_assets.lib.models.label_eval import (
+    evaluate_against_gold,
+    intent_confusion,
+    predict_turn_labels,
+)
+from selflearn_assets.lib.models.label_model import LabelModelConfig, config_params, train_label_model
+
+MODEL_NAME = "selflearn-label-model"
+EXPERIMENT = "selflearn-label-model"
+PROMOTION_METRIC = "macro_accuracy"
+EVAL_FRACTION = 0.3
+
+
+def _has_gold(frames: pl.DataFrame) -> pl.Expr:
+    return pl.any_horizontal(pl.col(c).is_not_null() for c in frames.columns if c.startswith("gold_"))
+
+
+def split_frames(frames: pl.DataFrame, max_sessions: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """(train, eval, description of the evaluation set); see the module docstring."""
+    gold_sessions = frames.filter(_has_gold(frames)).select("session_id", "day").unique()
+    if gold_sessions.is_empty():
+        raise ValueError("no gold-annotated turns in the window: the label model needs an audit sample")
+    gold_days = sorted(set(gold_sessions["day"].to_list()))
+    if len(gold_days) >= 2:
+        eval_ids = gold_sessions.filter(pl.col("day") == gold_days[-1])["session_id"]
+        described = f"gold sessions of {gold_days[-1]}"
+    else:
+        ids = gold_sessions["session_id"].to_list()
+        eval_ids = pl.Series([s for s in ids if int(hashlib.sha1(s.encode()).hexdigest(), 16) % 100 < EVAL_FRACTION * 100])
+        described = f"{EVAL_FRACTION:.0%} of the gold sessions of {gold_days[0]} (hashed)"
+    evaluation = frames.filter(pl.col("session_id").is_in(eval_ids.implode()))
+    rest = frames.filter(~pl.col("session_id").is_in(eval_ids.implode()))
+    sessions = rest.select("session_id", gold=_has_gold(rest)).group_by("session_id").agg(pl.col("gold").any())
+    keep = pl.concat(
+        [
+            sessions.filter(pl.col("gold")),
+            sessions.filter(~pl.col("gold")).sort("session_id").sample(fraction=1.0, shuffle=True, seed=seed),
+        ]
+    ).head(max_sessions)["session_id"]
+    return rest.filter(pl.col("session_id").is_in(keep.implode())), evaluation, described
+
+
+def train_and_track(
+    frames: pl.DataFrame,
+    embedder,
+    config: LabelModelConfig,
+    home: str | Path,
+    tags: dict,
+    max_sessions: int = 4000,
+    encoder_name: str = "",
+    progress: bool = True,
+) -> dict:
+    """Train, evaluate and log one run; returns the run id, version, promotion and the metrics."""
+    train, evaluation, eval_set = split_frames(frames, max_sessions, config.seed)
+    tracking.configure(home, EXPERIMENT)
+    params = {
+        **config_params(config),
+        "encoder": encoder_name,
+        "train_turns": train.height,
+        "train_sessions": train["session_id"].n_unique(),
+        "eval_turns": evaluation.height,
+        "eval_set": eval_set,
+        "max_sessions": max_sessions,
+    }
+    with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
+        model, history, fit = train_label_model(train, config, embedder, progress=progress)
+        baseline_config = dataclasses.replace(config, contextual=False)
+        baseline, _, _ = train_label_model(train, baseline_config, embedder, progress=progress)
+        metrics = evaluate_against_gold(model, evaluation, embedder, baseline=baseline)
+        tracking.log_epoch_metrics(history)
+        mlflow.log_metrics({k: float(v) for k, v in {**fit, **metrics}.items()})
+        labels, matrix = intent_confusion(evaluation, predict_turn_labels(model, evaluation, embedder))
+        if len(labels):
+            tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "intent vs gold"), "intent_confusion.png")
+        scored = predict_turn_labels(model, evaluation, embedder).join(
+            evaluation.select("event_id", "gold_goal_success"), on="event_id"
+        ).filter(pl.col("gold_goal_success").is_not_null())
+        if scored.height:
+            p_success = scored.select(
+                pl.when(pl.col("goal_success")).then(pl.col("goal_success_confidence"))
+                .otherwise(1 - pl.col("goal_success_confidence"))
+            ).to_series()
+            figure = tracking.pr_curve_figure(scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success")
+            tracking.log_figure_png(figure, "goal_success_pr.png")
+        tracking.log_torch_model(model)
+        champion_now = _champion_score(evaluation, embedder)
+        value = float(metrics.get(PROMOTION_METRIC, 0.0))
+        version, promoted, previous = tracking.register_and_maybe_promote(
+            MODEL_NAME, run.info.run_id, PROMOTION_METRIC, value, eval_set=eval_set, champion_value=champion_now
+        )
+        mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "version": version,
+        "promoted": promoted,
+        "previous_champion": previous,
+        "eval_set": eval_set,
+        "metrics": metrics,
+        "fit": fit,
+        "epochs": len(history),
+    }
+
+
+def _champion_score(evaluation: pl.DataFrame, embedder) -> float | None:
+    """The current champion's promotion metric on this evaluation set (None without a usable champion)."""
+    try:
+        champion = load_champion()
+    except Exception:  # no champion yet, or one whose features no longer fit: the new model may take over
+        return None
+    try:
+        return float(evaluate_against_gold(champion, evaluation, embedder).get(PROMOTION_METRIC, 0.0))
+    except Exception:
+        return None
+
+
+def load_champion():
+    """The registered champion label model (raises MlflowException when there is none)."""
+    import mlflow.pytorch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.pytorch.load_model(tracking.champion_uri(MODEL_NAME), dst_path=tmp)
+
+
+def champion_version() -> str:
+    from mlflow.tracking import MlflowClient
+
+    return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version)

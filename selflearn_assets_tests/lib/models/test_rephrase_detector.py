@@ -1,0 +1,258 @@
+"""Contextual rephrase detector (ContReph) and its pairwise baseline on a tiny simulated day and hand-made turns."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns
+from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
+from selflearn_assets.lib.models.rephrase_data import build_examples, load_rephrase_turns, split_sessions
+from selflearn_assets.lib.models.rephrase_detector import (
+    MASKED,
+    PairwiseRephraseModel,
+    RephraseConfig,
+    SequenceEncoder,
+    collate,
+    evaluate_against_gold,
+    log_rephrase_run,
+    make_model_scorer,
+    pair_prf,
+    predict_spans,
+    train_pairwise_baseline,
+    train_rephrase_detector,
+)
+from selflearn_assets.lib.signals import defect_signals, rephrase_candidates
+from selflearn_assets.lib.simulator import SimConfig, simulate
+from selflearn_assets.lib.sql import run_sql
+
+DAY = date(2026, 1, 1)
+SMALL = RephraseConfig(d_model=32, layers=1, heads=2, epochs=4, patience=10, lr=3e-3, baseline_hidden=16)
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("raw")
+    simulate(SimConfig(users=150, days=1, start=DAY, annotation_rate=0.5), raw, progress=False)
+    con = duckdb.connect()
+    run_sql(con, "ingest/schema.sql")
+    ingest_turns(con, raw, DAY, "test-key")
+    ingest_annotations(con, raw, DAY)
+    defect_signals(con, DAY)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def turns(con) -> pl.DataFrame:
+    return load_rephrase_turns(con, [DAY])
+
+
+@pytest.fixture(scope="module")
+def embedder(turns) -> TurnEmbedder:
+    tokenizer, model = tiny_encoder(turns["utterance"].to_list() + turns["response"].to_list())
+    return TurnEmbedder(tokenizer, model)
+
+
+@pytest.fixture(scope="module")
+def split(turns):
+    """(train turns: at most 150 sessions, held-out gold sessions)."""
+    train, held = split_sessions(turns, eval_fraction=0.3, seed=0)
+    keep = train["session_id"].unique(maintain_order=True).head(150).implode()
+    return train.filter(pl.col("session_id").is_in(keep)), held
+
+
+@pytest.fixture(scope="module")
+def trained(split, embedder):
+    return train_rephrase_detector(split[0], embedder, SMALL, progress=False)
+
+
+@pytest.fixture(scope="module")
+def baseline(split, embedder):
+    return train_pairwise_baseline(split[0], embedder, SMALL, progress=False)
+
+
+def hand_turns() -> pl.DataFrame:
+    """Session a: a1 fails, a2 (5 s later) rephrases it and succeeds, a3 at 20 s. Session b: b3 rephrases b1
+    but 100 s later (outside the 45 s window). All turns gold-annotated for rephrase_of."""
+    t0 = datetime(2026, 1, 1, 12)
+    rows = [
+        ("a1", "a", 0, "play maj and dragons", "sorry", "error", None),
+        ("a2", "a", 5, "play imagine dragons", "playing", "success", "a1"),
+        ("a3", "a", 20, "stop", "ok", "success", None),
+        ("b1", "b", 0, "weather", "sunny", "success", None),
+        ("b2", "b", 30, "set a timer", "done", "success", None),
+        ("b3", "b", 100, "weather please", "sunny", "success", "b1"),
+    ]
+    return pl.DataFrame(
+        {
+            "day": [DAY] * len(rows),
+            "event_id": [r[0] for r in rows],
+            "session_id": [r[1] for r in rows],
+            "ts": [t0 + timedelta(seconds=r[2]) for r in rows],
+            "utterance": [r[3] for r in rows],
+            "response": [r[4] for r in rows],
+            "status": [r[5] for r in rows],
+            "barge_in": [False] * len(rows),
+            "negative_feedback": [False] * len(rows),
+            "has_gold_rephrase": [True] * len(rows),
+            "gold_rephrase_of": pl.Series([r[6] for r in rows], dtype=pl.String),
+        }
+    )
+
+
+def test_examples_weak_and_gold_labels():
+    turns = hand_turns()
+    examples = {ex.event_id: ex for ex in build_examples(turns)}
+    assert examples["a1"].followers == ["a2", "a3"] and examples["a1"].gaps_s == [5.0, 20.0]
+    assert examples["a1"].target == 0 and examples["a1"].gold
+    assert examples["b1"].followers == ["b2"] and examples["b1"].target == -1  # b3 is outside 45 s
+    assert examples["b2"].followers == [] and examples["b3"].followers == []
+    # without gold, the weak label still finds a2 (a1 failed, a2 similar and successful); a3 is not similar
+    weak = {ex.event_id: ex for ex in build_examples(turns.with_columns(has_gold_rephrase=pl.lit(False)))}
+    assert weak["a1"].target == 0 and not weak["a1"].gold and weak["a2"].target == -1
+    # gold overrides weak: annotated as "no rephrase", the weakly detected pair is dropped
+    no_gold = turns.with_columns(gold_rephrase_of=pl.lit(None, dtype=pl.String))
+    assert {ex.event_id: ex for ex in build_examples(no_gold)}["a1"].target == -1
+
+
+def test_simulated_day_has_labels(turns, split):
+    examples = build_examples(turns)
+    assert sum(ex.target >= 0 and ex.gold for ex in examples) > 0
+    assert sum(ex.target >= 0 and not ex.gold for ex in examples) > 0
+    train, held = split
+    assert held.height > 0 and held["has_gold_rephrase"].any()
+    assert not set(train["session_id"]) & set(held["session_id"])
+
+
+def test_training_lowers_loss_and_shapes(trained, split, embedder):
+    model, history, metrics = trained
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert metrics["n_train_examples"] > 0 and metrics["epochs_run"] == len(history)
+    assert not model.tokens.weight.requires_grad  # the encoder's token embeddings stay frozen
+    examples = [ex for ex in build_examples(split[1]) if ex.followers][:16]
+    items = SequenceEncoder(embedder.tokenizer, SMALL).encode(examples)
+    batch = collate(items)
+    start, end = model(batch)
+    longest = max(len(it.tokens) for it in items)
+    assert start.shape == end.shape == (len(items), longest) <= (len(items), SMALL.max_length)
+    assert (start[~batch["allowed"]] == MASKED).all()
+    for ex, it, p in zip(examples, items, predict_spans(model, embedder, examples), strict=True):
+        assert len(it.spans) == len(ex.followers)
+        if p.follower < 0:
+            assert (p.start, p.end) == (0, 0)
+        else:
+            s0, e0 = it.spans[p.follower]
+            assert s0 <= p.start <= p.end <= e0
+        assert len(p.follower_probs) == len(ex.followers)
+        assert sum(p.follower_probs) + p.none_prob == pytest.approx(1.0, abs=1e-5)
+
+
+def test_scorer_plugs_into_rephrase_candidates(con, trained, embedder):
+    model = trained[0]
+    scorer = make_model_scorer(model, embedder, con)
+    report = rephrase_candidates(con, DAY, model_scorer=scorer)
+    assert report["model_scored"] and report["candidates"] > 0
+    scores = con.sql(
+        "SELECT model_score FROM signals.rephrase_candidates WHERE day = $d", params={"d": DAY}
+    ).pl()["model_score"]
+    assert scores.len() == report["candidates"]
+    assert scores.is_not_null().mean() > 0.9  # the model's window matches the candidates' (45 s, 3 turns)
+    assert scores.drop_nulls().is_between(0.0, 1.0).all() and scores.drop_nulls().n_unique() > 1
+    pairs = con.sql(
+        "SELECT * FROM signals.rephrase_candidates WHERE day = $d LIMIT 7", params={"d": DAY}
+    ).pl()
+    direct = scorer(pairs.drop("heuristic_score", "model_score", "score"))
+    assert direct.shape == (7,)
+    assert np.allclose(direct, pairs["model_score"].fill_null(np.nan).to_numpy(), equal_nan=True, atol=1e-6)
+
+
+def test_pair_prf_by_hand():
+    predicted = {("a", "b"), ("c", "d"), ("e", "f")}
+    gold = {("a", "b"), ("g", "h")}
+    got = pair_prf(predicted, gold)
+    assert got["precision"] == pytest.approx(1 / 3) and got["recall"] == pytest.approx(1 / 2)
+    assert got["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert pair_prf(set(), gold)["f1"] == 0.0 and pair_prf(predicted, set())["recall"] == 0.0
+
+
+class FirstFollower(nn.Module):
+    """Stub detector: always the first follower's first token (or none when there is no follower)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def forward(self, batch):
+        logits = torch.full(batch["tokens"].shape, MASKED)
+        logits[:, 0] = 0.0
+        followers = batch["allowed"].clone()
+        followers[:, 0] = False
+        first = followers.float().argmax(1)
+        has = followers.any(1)
+        logits[has, first[has]] = 5.0
+        return logits, logits.clone()
+
+
+class ShortGap(PairwiseRephraseModel):
+    """Stub baseline: a rephrase iff the gap is under 10 s."""
+
+    def forward(self, a, b, gap_s):
+        return torch.where(gap_s < 10, 5.0, -5.0)
+
+
+def test_evaluate_against_gold_by_hand():
+    turns = hand_turns()
+    tokenizer, enc = tiny_encoder(turns["utterance"].to_list() + turns["response"].to_list())
+    embedder = TurnEmbedder(tokenizer, enc)
+    report = evaluate_against_gold(FirstFollower(SMALL), ShortGap(embedder.dim, SMALL), turns, embedder)
+    # detector predicts (a1,a2), (a2,a3), (b1,b2); gold is (a1,a2), (b1,b3): 1 TP of 3 predicted, 2 gold
+    det = report["detector"]
+    assert (det["true_positives"], det["predicted"], det["gold"]) == (1, 3, 2)
+    assert det["precision"] == pytest.approx(1 / 3) and det["recall"] == pytest.approx(0.5)
+    assert det["f1"] == pytest.approx(0.4)
+    # baseline: only (a1,a2) has a gap under 10 s
+    pw = report["pairwise"]
+    assert (pw["true_positives"], pw["predicted"]) == (1, 1)
+    assert pw["precision"] == 1.0 and pw["recall"] == 0.5 and pw["f1"] == pytest.approx(2 / 3)
+
+
+def test_evaluate_trained_models_on_held_out(trained, baseline, split, embedder):
+    model, _, _ = trained
+    base_model, base_history, _ = baseline
+    assert base_history[-1]["train_loss"] < base_history[0]["train_loss"]
+    report = evaluate_against_gold(model, base_model, split[1], embedder)
+    for name in ("detector", "pairwise"):
+        r = report[name]
+        assert all(0.0 <= r[k] <= 1.0 for k in ("precision", "recall", "f1"))
+        assert r["gold"] > 0 and r["true_positives"] <= min(r["predicted"], r["gold"])
+        expected = r["true_positives"] / r["predicted"] if r["predicted"] else 0.0
+        assert r["precision"] == pytest.approx(expected)
+        assert r["recall"] == pytest.approx(r["true_positives"] / r["gold"])
+
+
+def test_mlflow_run_logs_params_and_metrics(tmp_path, trained):
+    model, history, metrics = trained
+    report = {"detector": pair_prf({("a", "b")}, {("a", "b"), ("c", "d")})}
+    run_id = log_rephrase_run(tmp_path, SMALL, history, metrics, report, tags={"test": "1"})
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.data.params["d_model"] == "32" and run.data.params["max_gap_s"] == "45.0"
+    assert run.data.metrics["gold_detector_precision"] == 1.0
+    assert run.data.metrics["gold_detector_recall"] == 0.5
+    assert run.data.metrics["best_val_loss"] == pytest.approx(metrics["best_val_loss"])
+    steps = client.get_metric_history(run_id, "train_loss")
+    assert [m.step for m in steps] == list(range(len(history)))
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
+
+
+def test_config_is_a_dataclass():
+    assert dataclasses.replace(SMALL, epochs=1).window.max_gap_s == 45.0
