@@ -92,10 +92,11 @@ def train_and_track(
         metrics = evaluate_against_gold(model, evaluation, embedder, baseline=baseline)
         tracking.log_epoch_metrics(history)
         mlflow.log_metrics({k: float(v) for k, v in {**fit, **metrics}.items()})
-        labels, matrix = intent_confusion(evaluation, predict_turn_labels(model, evaluation, embedder))
+        predicted = predict_turn_labels(model, evaluation, embedder)
+        labels, matrix = intent_confusion(evaluation, predicted)
         if len(labels):
             tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "intent vs gold"), "intent_confusion.png")
-        scored = predict_turn_labels(model, evaluation, embedder).join(
+        scored = predicted.join(
             evaluation.select("event_id", "gold_goal_success"), on="event_id"
         ).filter(pl.col("gold_goal_success").is_not_null())
         if scored.height:
