@@ -16,3 +16,20 @@ CREATE TABLE IF NOT EXISTS labels.turn_labels (
     slots_confidence        DOUBLE NOT NULL,
     model_version           VARCHAR NOT NULL    -- MLflow registry version of selflearn-label-model
 );
+
+-- The failure point of every turn of a day, by the champion failure-point isolation model: the first component
+-- that failed irrecoverably (false_wake, asr, nlu, er, result) or correct, with the class probabilities.
+CREATE TABLE IF NOT EXISTS labels.failure_points (
+    day                      DATE NOT NULL,
+    event_id                 VARCHAR NOT NULL,
+    session_id               VARCHAR NOT NULL,
+    failure_point            VARCHAR NOT NULL,   -- false_wake | asr | nlu | er | result | correct
+    failure_point_confidence DOUBLE NOT NULL,    -- probability of the chosen class
+    p_false_wake             DOUBLE NOT NULL,
+    p_asr                    DOUBLE NOT NULL,
+    p_nlu                    DOUBLE NOT NULL,
+    p_er                     DOUBLE NOT NULL,
+    p_result                 DOUBLE NOT NULL,
+    p_correct                DOUBLE NOT NULL,
+    model_version            VARCHAR NOT NULL    -- MLflow registry version of selflearn-failure-point-model
+);

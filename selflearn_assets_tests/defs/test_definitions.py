@@ -53,3 +53,20 @@ def test_schedule_runs_yesterdays_partition(selflearn_home):
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 5, 2, 0, tzinfo=UTC))
     requests = daily_schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2026-11-04"]
+
+
+def test_release_assets_and_gates_are_wired(selflearn_home):
+    from selflearn_assets.lib.releases.gates import GATES
+
+    d = defs()
+    graph = d.resolve_asset_graph()
+    release, export = dg.AssetKey("label_release"), dg.AssetKey("label_release_export")
+    assert {graph.get(k).group_name for k in (release, export)} == {"releases"}
+    assert {dg.AssetKey("turn_labels"), dg.AssetKey("failure_points")} <= graph.get(release).parent_keys
+    assert release in graph.get(export).parent_keys
+    gates = {
+        k.name: graph.get_check_spec(k).blocking for k in graph.asset_check_keys if k.asset_key == release
+    }
+    assert gates == dict.fromkeys(GATES, True)  # drift reports WARN severity unless drift_blocking
+    order = [k for s in plan_stages(d) for k in s.keys]
+    assert order.index(dg.AssetKey("turn_labels")) < order.index(release) < order.index(export)

@@ -8,6 +8,7 @@ from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_model import LabelModelConfig
 from selflearn_assets.lib.models.label_training import train_and_track
+from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
 
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
@@ -42,12 +43,10 @@ def label_model(
     single annotator and a non-contextual baseline. Registered in MLflow as `selflearn-label-model`;
     the alias `champion` moves only when it beats the current champion on the same evaluation set."""
     with duckdb.get_connection() as con:
-        days = [r[0] for r in con.execute(
-            "SELECT DISTINCT day FROM ingest.clean_turns ORDER BY day DESC LIMIT ?", [config.window_days]
-        ).fetchall()]
+        days = latest_ingested_days(con, config.window_days)
         if not days:
-            raise dg.Failure(description="no ingested turns: materialize clean_turns for some days first")
-        frames = load_label_frames(con, sorted(days))
+            raise dg.Failure(description=NO_TURNS)
+        frames = load_label_frames(con, days)
     context.log.info(f"{frames.height} turns of {len(days)} days ({min(days)}..{max(days)})")
     embedder = encoder.load()
     model_config = LabelModelConfig(

@@ -41,3 +41,26 @@ def rewrite_evaluation_png(arms: dict[str, tuple[float, float]], outcomes: dict[
 
 def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def failure_mix_png(by_domain: dict[str, dict[str, int]], by_device: dict[str, dict[str, int]], classes) -> bytes:
+    """Stacked bars of the failure-point mix by domain and by device: each segment is a failure class's share of
+    the group's turns (`correct` left out), so a bar's height is the group's failure rate."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=100, gridspec_kw={"width_ratios": [2, 1]})
+    failures = [c for c in classes if c != "correct"]
+    for ax, groups, title in ((axes[0], by_domain, "by NLU domain"), (axes[1], by_device, "by device")):
+        names = sorted(groups, key=lambda g: -sum(v for k, v in groups[g].items() if k != "correct"))
+        bottom = [0.0] * len(names)
+        for cls in failures:
+            values = [groups[g].get(cls, 0) / max(1, sum(groups[g].values())) for g in names]
+            ax.bar(names, values, bottom=bottom, label=cls)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_title(f"failure points {title}")
+        ax.set_ylabel("share of turns")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

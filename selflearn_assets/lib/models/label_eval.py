@@ -14,6 +14,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.models.label_features import encode, slot_values
 from selflearn_assets.lib.models.label_model import LabelModel, collate
+from selflearn_assets.lib.models.threads import torch_threads
 
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
@@ -30,14 +31,15 @@ def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, batch_sess
         "slots": np.zeros((n, n_slots), np.float32),
     }
     model.eval()
-    for start in range(0, len(data.sessions), batch_sessions):
-        batch = collate(data, data.sessions[start : start + batch_sessions])
-        logits = model(batch)
-        mask, rows = batch["mask"], batch["rows"][batch["mask"]].numpy()
-        out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
-        out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
-        out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
-        out["slots"][rows] = torch.sigmoid(logits["slots"][mask][:, :n_slots]).numpy()
+    with torch_threads(1):
+        for start in range(0, len(data.sessions), batch_sessions):
+            batch = collate(data, data.sessions[start : start + batch_sessions])
+            logits = model(batch)
+            mask, rows = batch["mask"], batch["rows"][batch["mask"]].numpy()
+            out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
+            out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
+            out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
+            out["slots"][rows] = torch.sigmoid(logits["slots"][mask][:, :n_slots]).numpy()
     return out
 
 

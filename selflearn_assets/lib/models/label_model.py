@@ -33,6 +33,7 @@ from selflearn_assets.lib.models.label_features import (
     TurnTensors,
     encode,
 )
+from selflearn_assets.lib.models.threads import torch_threads
 
 
 @dataclass
@@ -224,23 +225,24 @@ def train_label_model(
     train, val = split_sessions(data, config.val_fraction, config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     history: list[dict[str, float]] = []
-    for epoch in tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress):
-        stats = _run_epoch(model, train, data, config, optimizer, gen, "pretrain")
-        history.append({"epoch": epoch, "phase_pretrain": 1.0, "pretrain_fits_loss": stats["fits"]})
-    best, best_loss, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
-    for epoch in tqdm(range(config.epochs), desc="train", disable=not progress):
-        tr = _run_epoch(model, train, data, config, optimizer, gen, "train")
-        va = _run_epoch(model, val or train, data, config, None, torch.Generator().manual_seed(1), "eval")
-        row = {"epoch": config.pretrain_epochs + epoch, "phase_pretrain": 0.0}
-        row |= {f"train_{k}_loss" if k != "loss" else "train_loss": v for k, v in tr.items()}
-        row |= {f"val_{k}_loss" if k != "loss" else "val_loss": v for k, v in va.items()}
-        history.append(row)
-        if va["loss"] < best_loss - 1e-4:
-            best, best_loss, waited = copy.deepcopy(model.state_dict()), va["loss"], 0
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
+    with torch_threads(1):
+        for epoch in tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress):
+            stats = _run_epoch(model, train, data, config, optimizer, gen, "pretrain")
+            history.append({"epoch": epoch, "phase_pretrain": 1.0, "pretrain_fits_loss": stats["fits"]})
+        best, best_loss, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
+        for epoch in tqdm(range(config.epochs), desc="train", disable=not progress):
+            tr = _run_epoch(model, train, data, config, optimizer, gen, "train")
+            va = _run_epoch(model, val or train, data, config, None, torch.Generator().manual_seed(1), "eval")
+            row = {"epoch": config.pretrain_epochs + epoch, "phase_pretrain": 0.0}
+            row |= {f"train_{k}_loss" if k != "loss" else "train_loss": v for k, v in tr.items()}
+            row |= {f"val_{k}_loss" if k != "loss" else "val_loss": v for k, v in va.items()}
+            history.append(row)
+            if va["loss"] < best_loss - 1e-4:
+                best, best_loss, waited = copy.deepcopy(model.state_dict()), va["loss"], 0
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    break
     model.load_state_dict(best)
     model.eval()
     metrics = {

@@ -1,7 +1,8 @@
 """One tracked training run of the label-generation model: split, train, evaluate, log, register, promote.
 
-- **Evaluation set**: the gold-annotated sessions of the latest day that has gold (when at least two days
-  have gold), else a hashed 30% of the gold sessions. Training never sees them.
+- **Evaluation set**: the gold-annotated sessions of the window that fall in the audit holdout
+  (`audit.is_holdout`, a hash of the session id shared by every model and by the label releases). Training
+  never sees them, in this run or any other.
 - **Training set**: every other session of the window, capped at `max_sessions` (a seeded sample; all
   gold-annotated sessions are kept first), so a CPU run stays within minutes.
 - The contextual model and the non-contextual baseline (per-turn MLP) train on the same set.
@@ -13,7 +14,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import mlflow
 import polars as pl
 
 from selflearn_assets.lib.models import tracking
+from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr
 from selflearn_assets.lib.models.label_eval import (
     evaluate_against_gold,
     intent_confusion,
@@ -31,7 +32,6 @@ from selflearn_assets.lib.models.label_model import LabelModelConfig, config_par
 MODEL_NAME = "selflearn-label-model"
 EXPERIMENT = "selflearn-label-model"
 PROMOTION_METRIC = "macro_accuracy"
-EVAL_FRACTION = 0.3
 
 
 def _has_gold(frames: pl.DataFrame) -> pl.Expr:
@@ -44,15 +44,13 @@ def split_frames(frames: pl.DataFrame, max_sessions: int, seed: int = 0) -> tupl
     if gold_sessions.is_empty():
         raise ValueError("no gold-annotated turns in the window: the label model needs an audit sample")
     gold_days = sorted(set(gold_sessions["day"].to_list()))
-    if len(gold_days) >= 2:
-        eval_ids = gold_sessions.filter(pl.col("day") == gold_days[-1])["session_id"]
-        described = f"gold sessions of {gold_days[-1]}"
-    else:
-        ids = gold_sessions["session_id"].to_list()
-        eval_ids = pl.Series([s for s in ids if int(hashlib.sha1(s.encode()).hexdigest(), 16) % 100 < EVAL_FRACTION * 100])
-        described = f"{EVAL_FRACTION:.0%} of the gold sessions of {gold_days[0]} (hashed)"
+    eval_ids = gold_sessions.filter(holdout_expr())["session_id"]
+    if eval_ids.is_empty():
+        raise ValueError("no gold-annotated session of the window falls in the audit holdout: too few audited sessions")
+    described = f"audit holdout ({HOLDOUT_SHARE:.0%} of gold sessions) of {gold_days[0]}..{gold_days[-1]}"
+    holdout = frames.select("session_id").unique().filter(holdout_expr())["session_id"]
     evaluation = frames.filter(pl.col("session_id").is_in(eval_ids.implode()))
-    rest = frames.filter(~pl.col("session_id").is_in(eval_ids.implode()))
+    rest = frames.filter(~pl.col("session_id").is_in(holdout.implode()))
     sessions = rest.select("session_id", gold=_has_gold(rest)).group_by("session_id").agg(pl.col("gold").any())
     keep = pl.concat(
         [

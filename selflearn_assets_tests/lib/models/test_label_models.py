@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 import torch
 
-from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns
 from selflearn_assets.lib.models.encoder import (
     EmbeddingCache,
     EncoderNotFound,
@@ -35,10 +34,9 @@ from selflearn_assets.lib.models.label_model import (
     split_sessions,
     train_label_model,
 )
-from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.lib.sql import run_sql
+from selflearn_assets_tests.lib.models.conftest import DAY
 
-DAY = date(2026, 1, 1)
 SMALL = LabelModelConfig(d_model=32, layers=1, heads=2, epochs=6, pretrain_epochs=1, patience=10, lr=3e-3)
 
 
@@ -52,16 +50,8 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def frames(tmp_path_factory) -> pl.DataFrame:
-    raw = tmp_path_factory.mktemp("raw")
-    simulate(SimConfig(users=150, days=1, start=DAY, annotation_rate=0.5), raw, progress=False)
-    con = duckdb.connect()
-    run_sql(con, "ingest/schema.sql")
-    ingest_turns(con, raw, DAY, "test-key")
-    ingest_annotations(con, raw, DAY)
-    out = load_label_frames(con, [DAY])
-    con.close()
-    return out
+def frames(simulated_day_con) -> pl.DataFrame:
+    return load_label_frames(simulated_day_con, [DAY])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,124 @@
+"""Failure points: every turn of the day classified by the champion failure-point model, with a summary."""
+
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_image
+from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
+from selflearn_assets.lib.models.failure_point_model import predict_failure_points
+from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion
+from selflearn_assets.lib.sql import load_sql, run_sql, transaction
+
+
+@dg.asset(
+    deps=["failure_point_model", "clean_turns"],
+    partitions_def=daily_partitions,
+    group_name="labels",
+    kinds={"duckdb", "pytorch"},
+    pool="duckdb",
+)
+def failure_points(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow: MLflowResource, encoder: EncoderConfig
+) -> dg.MaterializeResult:
+    """One row per turn of the day: the first component that failed irrecoverably (false_wake, asr, nlu, er,
+    result) or correct, its confidence, every class probability and the model version. Table
+    `labels.failure_points`; the metadata has the day's failure-point mix by domain and device (chart) and the
+    top failing utterances: where to look first."""
+    day = date.fromisoformat(context.partition_key)
+    mlflow.configure()
+    try:
+        model, version = load_champion(), champion_version()
+    except Exception as err:
+        raise dg.Failure(
+            description=f"no champion failure-point model in MLflow ({err}); materialize failure_point_model first"
+        ) from err
+    with duckdb.get_connection() as con:
+        frames = load_failure_point_frames(con, [day])
+    predicted = predict_failure_points(model, frames, encoder.load())
+    with duckdb.get_connection() as con:
+        run_sql(con, "labels/schema.sql")
+        con.register("_failure_points", predicted.to_arrow())
+        try:
+            with transaction(con):
+                con.execute("DELETE FROM labels.failure_points WHERE day = ?", [day])
+                run_sql(con, "labels/failure_points_insert.sql", {"day": day, "model_version": version})
+        finally:
+            con.unregister("_failure_points")
+        mix = {
+            by: _nested(
+                con.sql(load_sql("labels/failure_point_mix.sql"), params={"day": day, "by": by}).fetchall()
+            )
+            for by in ("domain", "device")
+        }
+        top = con.sql(
+            load_sql("labels/top_failing_utterances.sql"), params={"day": day, "limit": 15}
+        ).fetchall()
+    counts = predicted.group_by("failure_point").len()
+    share = {c: 0.0 for c in CLASSES} | {k: v / max(1, predicted.height) for k, v in counts.iter_rows()}
+    png = failure_mix_png(mix["domain"], mix["device"], CLASSES)
+    return dg.MaterializeResult(
+        metadata={
+            **day_metadata(
+                duckdb,
+                "labels.failure_points",
+                context.partition_key,
+                ["event_id", "failure_point", "failure_point_confidence"],
+            ),
+            "model_version": version,
+            "failure_rate": float(1.0 - share["correct"]),
+            **{f"share_{c}": float(share[c]) for c in CLASSES},
+            "failure_mix": dg.MetadataValue.md(markdown_image(png, "failure-point mix by domain and device")),
+            "top_failing_utterances": dg.MetadataValue.md(
+                markdown_table(
+                    ["utterance", "failing turns", "main failure point", "users", "mean confidence"], top
+                )
+            ),
+        }
+    )
+
+
+def _nested(rows: list[tuple]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for group, failure_point, turns in rows:
+        out.setdefault(group, {})[failure_point] = int(turns)
+    return out
+
+
+@dg.asset_check(asset="failure_points", blocking=True, partitions_def=daily_partitions)
+def failure_points_cover_every_turn(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Each clean turn of the day has exactly one failure point, probabilities sum to 1, no row lacks its turn."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        missing, extra, duplicated, bad_probability = con.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
+                 AND NOT EXISTS (SELECT 1 FROM labels.failure_points f WHERE f.day = $1 AND f.event_id = t.event_id)),
+              (SELECT count(*) FROM labels.failure_points f WHERE f.day = $1
+                 AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t WHERE t.day = $1 AND t.event_id = f.event_id)),
+              (SELECT count(*) - count(DISTINCT event_id) FROM labels.failure_points WHERE day = $1),
+              (SELECT count(*) FROM labels.failure_points WHERE day = $1
+                 AND abs(p_false_wake + p_asr + p_nlu + p_er + p_result + p_correct - 1) > 1e-4)
+            """,
+            [day],
+        ).fetchall()[0]
+    return dg.AssetCheckResult(
+        passed=missing == 0 and extra == 0 and duplicated == 0 and bad_probability == 0,
+        description=(
+            f"{missing} turns without a failure point, {extra} rows without turns, {duplicated} duplicates, "
+            f"{bad_probability} rows whose probabilities do not sum to 1"
+        ),
+        metadata={
+            "turns_without_failure_point": missing,
+            "rows_without_turns": extra,
+            "duplicates": duplicated,
+            "bad_probabilities": bad_probability,
+        },
+    )

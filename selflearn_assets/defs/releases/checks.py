@@ -1,0 +1,103 @@
+"""Blocking gates on `label_release` (Great Expectations): a failing day is not exported, and says why.
+
+The gates themselves are plain data in `selflearn_assets/lib/releases/gates.py`; the export re-evaluates them
+before it publishes. Their thresholds are those `label_release` was run with (`releases.release_builds`).
+"""
+
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.lib.releases import gates
+from selflearn_assets.lib.releases.store import (
+    accounting_counts,
+    build_of_day,
+    quality_of_day,
+    release_of_day,
+)
+
+
+def _result(gate: gates.GateResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=gate.passed,
+        severity=dg.AssetCheckSeverity.ERROR if gate.blocking else dg.AssetCheckSeverity.WARN,
+        description=gate.description,
+        metadata={
+            "expectations": len(gate.outcome.outcomes),
+            "failed_expectations": len(gate.outcome.failures),
+            "results": dg.MetadataValue.md(gate.outcome.markdown()),
+            **gate.metadata,
+        },
+    )
+
+
+def _no_build(day: date) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, description=f"no label release built for {day}")
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_schema(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: the release's columns, unique non-null event ids, confidences in 0..1, goal ids >= 1,
+    booleans, failure points and intents in their value sets, every slot named."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        release = release_of_day(con, day)
+    return _result(gates.schema_gate(release))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_accounts_for_every_turn(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: one release row per clean turn of the day, none extra, none twice, each with its
+    turn_labels and failure_points row."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        counts = accounting_counts(con, day)
+    return _result(gates.accounting_gate(counts))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_coverage(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: every label is released on at least `coverage_floor` of the day's turns."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build, quality = build_of_day(con, day), quality_of_day(con, day)
+    if build is None:
+        return _no_build(day)
+    return _result(gates.coverage_gate(quality, build["params"]["coverage_floor"]))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_precision(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: every label has a threshold at which its precision on the gold audit holdout
+    reaches the target (the single annotator's, or the configured number)."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build, quality = build_of_day(con, day), quality_of_day(con, day)
+    if build is None:
+        return _no_build(day)
+    return _result(gates.precision_gate(quality))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_drift(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: each label's distribution within `drift_max` (total variation distance) of the
+    previous published release; a warning unless `drift_blocking`."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build, quality = build_of_day(con, day), quality_of_day(con, day)
+    if build is None:
+        return _no_build(day)
+    params = build["params"]
+    return _result(gates.drift_gate(quality, params["drift_max"], params["drift_blocking"]))

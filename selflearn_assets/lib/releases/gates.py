@@ -1,0 +1,232 @@
+"""The gates a label release must pass before it is published, as Great Expectations suites.
+
+| gate | blocks | what it checks |
+|---|---|---|
+| label_release_schema | yes | columns, unique non-null ids, confidences in 0..1, value sets, well-formed slots |
+| label_release_accounts_for_every_turn | yes | one row per clean turn of the day, each with its labels and failure point |
+| label_release_coverage | yes | per label, the share of the day's turns released at or above `coverage_floor` |
+| label_release_precision | yes | per label, a threshold whose audit precision reaches the target |
+| label_release_drift | configurable | per label, TVD to the previous published release at most `drift_max` |
+
+Each gate is plain data (`GateResult`), so the Dagster checks and the publisher judge a release the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import great_expectations as gx
+import pandas as pd
+import polars as pl
+
+from selflearn_assets.lib.quality.gx_runner import SuiteOutcome, validate_frame
+from selflearn_assets.lib.releases.build import RELEASE_COLUMNS
+from selflearn_assets.lib.releases.labels import FAILURE_POINTS, LABELS
+
+E = gx.expectations
+SCHEMA, ACCOUNTING, COVERAGE, PRECISION, DRIFT = (
+    "label_release_schema",
+    "label_release_accounts_for_every_turn",
+    "label_release_coverage",
+    "label_release_precision",
+    "label_release_drift",
+)
+GATES = (SCHEMA, ACCOUNTING, COVERAGE, PRECISION, DRIFT)
+INTENT_PATTERN = r"^(?:[^\s.]+\.\S+|unknown)$"  # "domain.intent"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    blocking: bool  # a failure keeps the release from being published
+    passed: bool
+    description: str
+    outcome: SuiteOutcome
+    metadata: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "gate": self.name,
+            "blocking": self.blocking,
+            "passed": self.passed,
+            "description": self.description,
+        }
+
+
+def blocking_failures(gates: list[GateResult]) -> list[GateResult]:
+    return [g for g in gates if g.blocking and not g.passed]
+
+
+def schema_gate(release: pl.DataFrame) -> GateResult:
+    frame = release.drop("slots", strict=False)
+    if "slots" in release.columns:
+        frame = frame.with_columns(
+            n_slots=release["slots"].list.len(),
+            slots_well_formed=release["slots"]
+            .list.eval(pl.element().struct.field("name").fill_null("").str.len_chars() > 0)
+            .list.all(),
+        )
+    expected = [c for c in RELEASE_COLUMNS if c != "slots"] + ["n_slots", "slots_well_formed"]
+    confidences = [f"{label}_confidence" for label in LABELS]
+    expectations: list = [E.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=True)]
+    expectations += [E.ExpectColumnValuesToNotBeNull(column=c) for c in ("event_id", "session_id")]
+    expectations.append(E.ExpectColumnValuesToBeUnique(column="event_id"))
+    expectations += [
+        E.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0) for c in confidences
+    ]
+    expectations.append(E.ExpectColumnValuesToBeBetween(column="goal_id", min_value=1))
+    expectations += [
+        E.ExpectColumnValuesToBeInSet(column=c, value_set=[True, False])
+        for c in ("goal_start", "goal_success")
+    ]
+    expectations.append(E.ExpectColumnValuesToBeInSet(column="failure_point", value_set=list(FAILURE_POINTS)))
+    expectations.append(E.ExpectColumnValuesToMatchRegex(column="intent", regex=INTENT_PATTERN))
+    expectations.append(E.ExpectColumnValuesToBeInSet(column="slots_well_formed", value_set=[True]))
+    outcome = validate_frame(frame.to_pandas(), SCHEMA, expectations)
+    return GateResult(
+        SCHEMA,
+        True,
+        outcome.success,
+        _failed(outcome, "schema and value sets hold"),
+        outcome,
+        {"rows": release.height},
+    )
+
+
+def accounting_gate(counts: dict[str, int]) -> GateResult:
+    """`counts`: clean_turns, release_rows, distinct_event_ids, turns_missing, rows_without_turn,
+    turns_without_labels, turns_without_failure_point (see `dbt_like_sql/releases/accounting.sql`)."""
+    frame = pd.DataFrame({k: [int(v)] for k, v in counts.items()})
+    zero = ("turns_missing", "rows_without_turn", "turns_without_labels", "turns_without_failure_point")
+    outcome = validate_frame(
+        frame,
+        ACCOUNTING,
+        [
+            E.ExpectColumnPairValuesToBeEqual(column_A="clean_turns", column_B="release_rows"),
+            E.ExpectColumnPairValuesToBeEqual(column_A="release_rows", column_B="distinct_event_ids"),
+            *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=0) for c in zero],
+        ],
+    )
+    if outcome.success:
+        description = (
+            f"all {counts['clean_turns']} turns of the day released once, with labels and failure point"
+        )
+    else:
+        problems = [f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k in zero and v]
+        if counts["release_rows"] != counts["distinct_event_ids"]:
+            problems.append(f"{counts['release_rows'] - counts['distinct_event_ids']} duplicated turns")
+        problems.append(f"{counts['release_rows']} rows for {counts['clean_turns']} clean turns")
+        description = "turns not accounted for: " + ", ".join(problems)
+    return GateResult(ACCOUNTING, True, outcome.success, description, outcome, dict(counts))
+
+
+def coverage_gate(quality: pl.DataFrame, floor: float) -> GateResult:
+    frame = quality.select("label", "coverage_day").to_pandas()
+    outcome = validate_frame(
+        frame,
+        COVERAGE,
+        [
+            E.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(LABELS)),
+            E.ExpectColumnValuesToBeBetween(column="coverage_day", min_value=floor, max_value=1.0),
+        ],
+    )
+    low = quality.filter(pl.col("coverage_day") < floor)
+    description = (
+        f"every label covers at least {floor:.0%} of the day's turns"
+        if outcome.success
+        else f"coverage under the floor {floor:.0%}: "
+        + ", ".join(f"{r['label']} {r['coverage_day']:.1%}" for r in low.iter_rows(named=True))
+    )
+    return GateResult(
+        COVERAGE,
+        True,
+        outcome.success,
+        _or_gx(description, outcome, low.height),
+        outcome,
+        {"coverage_floor": floor},
+    )
+
+
+def precision_gate(quality: pl.DataFrame) -> GateResult:
+    frame = quality.select(
+        "label", "threshold", "target", "precision", precision_margin=pl.col("precision") - pl.col("target")
+    ).to_pandas()
+    outcome = validate_frame(
+        frame,
+        PRECISION,
+        [
+            E.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(LABELS)),
+            *[E.ExpectColumnValuesToNotBeNull(column=c) for c in ("target", "threshold", "precision")],
+            E.ExpectColumnValuesToBeBetween(column="precision_margin", min_value=0.0),
+        ],
+    )
+    problems = []
+    for r in quality.iter_rows(named=True):
+        if r["target"] is None:
+            problems.append(f"{r['label']}: no single-annotator labels on the audit set to set the target")
+        elif r["threshold"] is None or r["precision"] is None:
+            problems.append(
+                f"{r['label']}: no threshold reaches precision {r['target']:.3f} on {r['audit_turns']} audit turns"
+            )
+        elif r["precision"] < r["target"]:
+            problems.append(f"{r['label']}: precision {r['precision']:.3f} < target {r['target']:.3f}")
+    description = (
+        "every label reaches its precision target on the audit set"
+        if outcome.success
+        else "; ".join(problems)
+    )
+    return GateResult(PRECISION, True, outcome.success, _or_gx(description, outcome, len(problems)), outcome)
+
+
+def drift_gate(quality: pl.DataFrame, drift_max: float, blocking: bool) -> GateResult:
+    frame = quality.select("label", "drift").to_pandas()
+    outcome = validate_frame(
+        frame, DRIFT, [E.ExpectColumnValuesToBeBetween(column="drift", min_value=0.0, max_value=drift_max)]
+    )
+    against = quality["drift_against"].drop_nulls()
+    high = quality.filter(pl.col("drift") > drift_max)
+    if against.is_empty():
+        description = "no previous release to compare with"
+    elif outcome.success:
+        description = f"every label within TVD {drift_max} of the release of {against[0]}"
+    else:
+        description = f"drift over {drift_max} against the release of {against[0]}: " + ", ".join(
+            f"{r['label']} {r['drift']:.3f}" for r in high.iter_rows(named=True)
+        )
+    return GateResult(
+        DRIFT,
+        blocking,
+        outcome.success,
+        _or_gx(description, outcome, high.height),
+        outcome,
+        {"drift_max": drift_max, "drift_blocking": blocking},
+    )
+
+
+def all_gates(
+    release: pl.DataFrame, counts: dict[str, int], quality: pl.DataFrame, params: dict
+) -> list[GateResult]:
+    """Every gate, with the thresholds of the release's run config (`coverage_floor`, `drift_max`,
+    `drift_blocking`)."""
+    return [
+        schema_gate(release),
+        accounting_gate(counts),
+        coverage_gate(quality, params["coverage_floor"]),
+        precision_gate(quality),
+        drift_gate(quality, params["drift_max"], params["drift_blocking"]),
+    ]
+
+
+def _failed(outcome: SuiteOutcome, ok: str) -> str:
+    if outcome.success:
+        return ok
+    return "failed: " + "; ".join(
+        f"{f.expectation}({f.column or ''})"
+        + (f" {f.unexpected_count} unexpected" if f.unexpected_count else "")
+        for f in outcome.failures
+    )
+
+
+def _or_gx(description: str, outcome: SuiteOutcome, explained: int) -> str:
+    """Our own description, or GX's list of failures when the suite failed for a reason we did not explain."""
+    return description if outcome.success or explained else _failed(outcome, description)

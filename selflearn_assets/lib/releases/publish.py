@@ -1,0 +1,165 @@
+"""`exports/labels/date=D/`: labels.parquet + manifest.json + DATACARD.md, published only when the gates pass.
+
+The folder is written beside its final place and renamed into it, so a reader never sees half a release;
+re-publishing a day replaces the folder. A release with a failed blocking gate is refused before anything is
+written: the previous release (of that day or an earlier one) stays where it is. The manifest records the
+model versions, thresholds, quality on the audit set, gate results, row counts and sha256 of the parquet and
+the data card; `read_release` verifies them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from selflearn_assets.lib.releases.datacard import render_datacard
+from selflearn_assets.lib.releases.gates import GATES, GateResult, blocking_failures
+from selflearn_assets.lib.releases.labels import LABELS
+
+TABLE = "labels.parquet"
+MANIFEST = "manifest.json"
+DATACARD = "DATACARD.md"
+
+
+class ReleaseError(Exception):
+    """Not a usable label release where one was asked for; the message says what is wrong."""
+
+
+class ReleaseRefused(ReleaseError):
+    """A release with a failed blocking gate (or a gate not evaluated); nothing was written."""
+
+    def __init__(self, day: date, reasons: list[str], previous: Path | None):
+        self.reasons = reasons
+        self.previous = previous
+        kept = f"the release in place stays {previous}" if previous else "no earlier release exists"
+        super().__init__(f"label release {day} not published ({kept}): " + "; ".join(reasons))
+
+
+def release_folder(exports_root: str | Path, day: date) -> Path:
+    return Path(exports_root) / "labels" / f"date={day.isoformat()}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
+    """(thresholds, quality) of the manifest from `releases.release_quality` rows: per label its threshold;
+    per label precision and coverage on the audit set (and the rest of the row), plus
+    `failure_point_pct_of_human`."""
+    rows = {r["label"]: r for r in quality.iter_rows(named=True)}
+    thresholds = {label: rows[label]["threshold"] for label in LABELS}
+    section: dict = {
+        label: {
+            "precision": rows[label]["precision"],
+            "coverage": rows[label]["coverage_audit"],
+            "precision_low_95": rows[label]["precision_low"],
+            "target": rows[label]["target"],
+            "target_source": rows[label]["target_source"],
+            "annotator_precision": rows[label]["annotator_precision"],
+            "audit_turns": rows[label]["audit_turns"],
+            "coverage_day": rows[label]["coverage_day"],
+            "drift": rows[label]["drift"],
+        }
+        for label in LABELS
+    }
+    section["failure_point_pct_of_human"] = rows["failure_point"]["pct_of_human"]
+    return thresholds, section
+
+
+def publish_release(
+    exports_root: str | Path, day: date, table: pl.DataFrame, manifest: dict, gates: list[GateResult]
+) -> Path:
+    """Publish `table` as the release of `day` with `manifest` (models, thresholds, quality, audit, params…)
+    completed by rows, columns, row counts, checks and checksums, and its data card. Raises ReleaseRefused,
+    writing nothing, when a blocking gate failed or a gate is missing."""
+    evaluated = {g.name for g in gates}
+    reasons = [f"{g.name}: {g.description}" for g in blocking_failures(gates)]
+    reasons += [f"{name}: not evaluated" for name in GATES if name not in evaluated]
+    if reasons:
+        raise ReleaseRefused(day, reasons, latest_release(exports_root, on_or_before=day))
+    final = release_folder(exports_root, day)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        table.write_parquet(staging / TABLE)
+        full = {
+            "kind": "label_release",
+            **manifest,
+            "date": day.isoformat(),
+            "rows": table.height,
+            "columns": {c: str(t) for c, t in table.schema.items()},
+            "row_counts": {
+                "turns": table.height,
+                **{f"{label}_released": int(table[label].is_not_null().sum()) for label in LABELS},
+            },
+            "checks": {
+                "passed": [g.name for g in gates if g.passed],
+                "warnings": [g.name for g in gates if not g.passed and not g.blocking],
+                "results": [g.summary() for g in gates],
+            },
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (staging / DATACARD).write_text(render_datacard(full), encoding="utf-8")
+        full["sha256"] = {TABLE: _sha256(staging / TABLE), DATACARD: _sha256(staging / DATACARD)}
+        (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n", encoding="utf-8")
+        _swap(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _swap(staging: Path, final: Path) -> None:
+    """Rename `staging` to `final`, replacing an earlier folder (moved aside under a dot-name first, so a
+    `date=*` glob never matches it)."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rename(final, old / final.name)
+    os.rename(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_release(folder: str | Path) -> tuple[pl.DataFrame, dict]:
+    """The release table and manifest of `folder`, after checking the files, checksums and row count."""
+    folder = Path(folder)
+    missing = [name for name in (TABLE, MANIFEST, DATACARD) if not (folder / name).exists()]
+    if missing:
+        raise ReleaseError(f"{folder} is not a label release: missing {', '.join(missing)}")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    for name in (TABLE, DATACARD):
+        if manifest.get("sha256", {}).get(name) != _sha256(folder / name):
+            raise ReleaseError(f"{folder / name} does not match the sha256 in its manifest")
+    table = pl.read_parquet(folder / TABLE)
+    if table.height != manifest.get("rows"):
+        raise ReleaseError(
+            f"{folder / TABLE} has {table.height} rows, its manifest says {manifest.get('rows')}"
+        )
+    return table, manifest
+
+
+def latest_release(
+    exports_root: str | Path, before: date | None = None, on_or_before: date | None = None
+) -> Path | None:
+    """The newest published release folder strictly before `before` (or on or before `on_or_before`)."""
+    root = Path(exports_root) / "labels"
+    if not root.is_dir():
+        return None
+    days = []
+    for child in root.iterdir():
+        if child.name.startswith("date=") and (child / MANIFEST).exists():
+            try:
+                days.append(date.fromisoformat(child.name[5:]))
+            except ValueError:
+                continue
+    days = [d for d in days if (before is None or d < before) and (on_or_before is None or d <= on_or_before)]
+    return release_folder(exports_root, max(days)) if days else None

@@ -1,0 +1,104 @@
+"""The warehouse side of releases: `releases.label_release`, `release_quality` and `release_builds`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from selflearn_assets.lib.releases.build import RELEASE_COLUMNS
+from selflearn_assets.lib.releases.thresholds import LabelQuality
+from selflearn_assets.lib.sql import query_pl, run_sql, transaction
+
+QUALITY_SCHEMA = {
+    "label": pl.String,
+    "threshold": pl.Float64,
+    "target": pl.Float64,
+    "target_source": pl.String,
+    "annotator_precision": pl.Float64,
+    "annotator_turns": pl.Int32,
+    "precision": pl.Float64,
+    "precision_low": pl.Float64,
+    "audit_turns": pl.Int32,
+    "audit_released": pl.Int32,
+    "coverage_audit": pl.Float64,
+    "model_accuracy": pl.Float64,
+    "pct_of_human": pl.Float64,
+    "coverage_day": pl.Float64,
+    "drift": pl.Float64,
+    "drift_against": pl.Date,
+}
+
+
+def ensure_releases_schema(con: duckdb.DuckDBPyConnection) -> None:
+    run_sql(con, "releases/schema.sql")
+
+
+def quality_frame(qualities: list[LabelQuality]) -> pl.DataFrame:
+    return pl.DataFrame([asdict(q) for q in qualities], schema=QUALITY_SCHEMA)
+
+
+def write_release_day(
+    con: duckdb.DuckDBPyConnection, day: date, release: pl.DataFrame, quality: pl.DataFrame, build: dict
+) -> None:
+    """Replace `day`'s rows of the three tables in one transaction. `build`: params (dict), audit_source,
+    audit_days, audit_turns, clean_turns, turns_without_labels, turns_without_failure_point, previous_release."""
+    ensure_releases_schema(con)
+    con.register("_label_release", release.select(RELEASE_COLUMNS).to_arrow())
+    con.register("_release_quality", quality.to_arrow())
+    try:
+        with transaction(con):
+            for table in ("label_release", "release_quality", "release_builds"):
+                con.execute(f"DELETE FROM releases.{table} WHERE day = ?", [day])
+            run_sql(con, "releases/label_release_insert.sql", {"day": day})
+            run_sql(con, "releases/release_quality_insert.sql", {"day": day})
+            run_sql(
+                con,
+                "releases/release_builds_insert.sql",
+                {**build, "day": day, "params": json.dumps(build["params"])},
+            )
+    finally:
+        con.unregister("_label_release")
+        con.unregister("_release_quality")
+
+
+def release_of_day(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
+    ensure_releases_schema(con)
+    columns = ", ".join(f"r.{c}" for c in RELEASE_COLUMNS)
+    return con.sql(
+        f"SELECT {columns} FROM releases.label_release AS r "
+        "LEFT JOIN ingest.clean_turns AS t ON t.day = r.day AND t.event_id = r.event_id "
+        "WHERE r.day = $day ORDER BY r.session_id, t.ts, r.event_id",
+        params={"day": day},
+    ).pl()
+
+
+def quality_of_day(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
+    ensure_releases_schema(con)
+    frame = con.sql(
+        f"SELECT {', '.join(QUALITY_SCHEMA)} FROM releases.release_quality WHERE day = $day ORDER BY label",
+        params={"day": day},
+    ).pl()
+    return frame.cast(QUALITY_SCHEMA)  # type: ignore[arg-type]
+
+
+def build_of_day(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
+    ensure_releases_schema(con)
+    rows = con.execute("SELECT * FROM releases.release_builds WHERE day = ?", [day]).fetchall()
+    if not rows:
+        return None
+    names = [d[0] for d in con.description]
+    build = dict(zip(names, rows[0], strict=True))
+    build["params"] = json.loads(build["params"])
+    return build
+
+
+def accounting_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
+    ensure_releases_schema(con)
+    return {
+        k: int(v)
+        for k, v in query_pl(con, "releases/accounting.sql", {"day": day}).row(0, named=True).items()
+    }

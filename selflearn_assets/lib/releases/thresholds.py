@@ -1,0 +1,131 @@
+"""Release thresholds: per label, the lowest confidence at which the model is as precise as a human.
+
+On the audit set (gold holdout turns), a label's precision at threshold t is the share of turns with
+confidence >= t whose label agrees with gold, and its throughput (coverage) the share of turns with
+confidence >= t. The target is the single annotator's precision on the same audit turns (the annotator
+labels every turn, so that is its accuracy there) or a fixed number. The chosen threshold is the lowest
+confidence value reaching the target with at least `min_support` audit turns at or above it: the most
+throughput at the target precision. Precision is not monotone in t, so every distinct confidence is tried.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+ANNOTATOR = "annotator"
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float | None  # None: no confidence reaches the target
+    precision: float | None
+    released: int  # audit turns at or above the threshold
+    total: int  # audit turns
+    hits: int = 0  # released turns that agree with gold
+
+    @property
+    def coverage(self) -> float:
+        return self.released / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class LabelQuality:
+    """One label's release threshold and what was measured at it (a row of `releases.release_quality`)."""
+
+    label: str
+    threshold: float | None
+    target: float | None
+    target_source: str  # annotator | fixed
+    annotator_precision: float | None
+    annotator_turns: int
+    precision: float | None
+    precision_low: float | None  # 95% Wilson lower bound of `precision`
+    audit_turns: int
+    audit_released: int
+    coverage_audit: float
+    model_accuracy: float | None  # no threshold, on the turns the annotator labelled
+    pct_of_human: float | None
+    coverage_day: float = 0.0
+    drift: float | None = None
+    drift_against: object = None  # date of the previous release
+
+
+def parse_target(setting: str | float) -> float | None:
+    """`"annotator"` → None (the annotator's precision, per label); a number in (0, 1] → that number."""
+    if isinstance(setting, str) and setting.strip().lower() == ANNOTATOR:
+        return None
+    try:
+        value = float(setting)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f'precision_target must be "annotator" or a number in (0, 1], got {setting!r}'
+        ) from None
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"precision_target must be in (0, 1], got {value}")
+    return value
+
+
+def choose_threshold(confidence, correct, target: float | None, min_support: int = 1) -> ThresholdChoice:
+    """The lowest threshold t among the confidences such that precision(conf >= t) >= target and at least
+    `min_support` turns have conf >= t; ties in confidence are released together."""
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    n = conf.size
+    if n == 0 or target is None:
+        return ThresholdChoice(None, None, 0, n)
+    order = np.argsort(-conf, kind="stable")
+    conf, ok = conf[order], ok[order]
+    released = np.arange(1, n + 1)
+    hits = np.cumsum(ok)
+    group_end = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True])  # last row of each tie group
+    precision = hits[group_end] / released[group_end]
+    good = np.flatnonzero((precision >= target) & (released[group_end] >= min_support))
+    if good.size == 0:
+        return ThresholdChoice(None, None, 0, n)
+    j = group_end[good[-1]]
+    return ThresholdChoice(float(conf[j]), float(hits[j] / released[j]), int(released[j]), n, int(hits[j]))
+
+
+def wilson_low(hits: int, n: int, z: float = 1.96) -> float | None:
+    if n == 0:
+        return None
+    p = hits / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def measure_label(
+    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1
+) -> LabelQuality:
+    """Threshold and quality of `label` on the audit frame (columns of `audit_set.audit_frame`); `target`
+    None means the annotator's precision."""
+    rows = audit.filter(
+        pl.col(f"{label}_correct").is_not_null() & pl.col(f"{label}_confidence").is_not_null()
+    )
+    human = rows.filter(pl.col(f"ann_{label}_correct").is_not_null())
+    annotator = float(human[f"ann_{label}_correct"].mean()) if human.height else None
+    goal = annotator if target is None else target
+    choice = choose_threshold(
+        rows[f"{label}_confidence"].to_numpy(), rows[f"{label}_correct"].to_numpy(), goal, min_support
+    )
+    model_accuracy = float(human[f"{label}_correct"].mean()) if human.height else None
+    return LabelQuality(
+        label=label,
+        threshold=choice.threshold,
+        target=goal,
+        target_source=ANNOTATOR if target is None else "fixed",
+        annotator_precision=annotator,
+        annotator_turns=human.height,
+        precision=choice.precision,
+        precision_low=None if choice.threshold is None else wilson_low(choice.hits, choice.released),
+        audit_turns=choice.total,
+        audit_released=choice.released,
+        coverage_audit=choice.coverage,
+        model_accuracy=model_accuracy,
+        pct_of_human=model_accuracy / annotator if model_accuracy is not None and annotator else None,
+    )

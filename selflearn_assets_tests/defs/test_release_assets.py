@@ -1,0 +1,299 @@
+"""label_release → gates → label_release_export through Dagster, on a warehouse of hand-made rows.
+
+Each day has 30 sessions of 2 turns. Gold (and the single annotator) label the 10 first audit-holdout sessions
+and 5 sessions outside the holdout. On the 20 holdout gold turns the models are right on 16 (confidence 0.9)
+and wrong on 4 (confidence 0.6); the annotator is wrong on 2 (precision 0.9). So, by hand: at 0.6 precision
+is 16/20 = 0.8 < 0.9, at 0.9 it is 16/16 = 1.0: every label's threshold is 0.9, with 80% of the audit turns
+and 56 of the 60 turns of the day released. On the 10 gold turns outside the holdout the models are wrong with
+confidence 0.95: were they (wrongly) used, no threshold would reach 0.9 and the precision gate would fail.
+"""
+
+import json
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.releases.assets import label_release, label_release_export
+from selflearn_assets.defs.releases.checks import (
+    label_release_accounts_for_every_turn,
+    label_release_coverage,
+    label_release_drift,
+    label_release_precision,
+    label_release_schema,
+)
+from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
+from selflearn_assets.lib.models.audit import is_holdout
+from selflearn_assets.lib.models.label_data import SLOTS_TYPE
+from selflearn_assets.lib.releases import read_release
+from selflearn_assets.lib.releases.labels import LABELS
+from selflearn_assets.lib.sql import run_sql
+
+D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
+CHECKS = [
+    label_release_schema,
+    label_release_accounts_for_every_turn,
+    label_release_coverage,
+    label_release_precision,
+    label_release_drift,
+]
+RELEASE = [label_release, label_release_export, *CHECKS]
+SMALL = {"audit_min_turns": 10, "min_support": 1}
+
+RIGHT = {
+    "goal_success": True,
+    "intent": "music.play",
+    "slots": [{"name": "artist", "value": "abba"}],
+    "failure_point": "correct",
+}
+WRONG = {"goal_success": False, "intent": "weather.get", "slots": [], "failure_point": "asr"}
+
+
+def _sessions(day: date) -> tuple[list[str], list[str]]:
+    names = (f"{day:%m%d}-s{i}" for i in range(1000))
+    holdout, other = [], []
+    for name in names:
+        (holdout if is_holdout(name) else other).append(name)
+        if len(holdout) >= 10 and len(other) >= 20:
+            break
+    return holdout[:10], other[:20]
+
+
+def _values(right: bool, first: bool) -> dict:
+    base = RIGHT if right else WRONG
+    return {**base, "goal_start": first if right else not first}
+
+
+def _add_day(con, day: date, with_failure_points: bool = True, with_gold: bool = True) -> None:
+    holdout, other = _sessions(day)
+    turns, labels, points, annotations = [], [], [], []
+    for s, session in enumerate(holdout + other):
+        for t in range(2):
+            event = f"{session}-t{t}"
+            audit_index = 2 * s + t  # 0..19 on the holdout sessions
+            if s < 10:
+                gold, right, annotator_right = True, audit_index % 5 != 4, audit_index not in (3, 11)
+                confidence = 0.9 if right else 0.6
+            elif s < 15:  # gold outside the holdout: confidently wrong, must be ignored
+                gold, right, annotator_right, confidence = True, False, True, 0.95
+            else:
+                gold, right, annotator_right, confidence = False, True, True, 0.9
+            ts = datetime.combine(day, datetime.min.time()) + timedelta(minutes=3 * s, seconds=20 * t)
+            turns.append((day, event, session, "u1", "d1", ts, "play abba", "en-US", "hand", len(turns) + 1))
+            v = _values(right, t == 0)
+            labels.append(
+                {
+                    "day": day,
+                    "event_id": event,
+                    "session_id": session,
+                    "goal_id": 1,
+                    "goal_start": v["goal_start"],
+                    "goal_start_confidence": confidence,
+                    "goal_success": v["goal_success"],
+                    "goal_success_confidence": confidence,
+                    "intent": v["intent"],
+                    "intent_confidence": confidence,
+                    "slots": v["slots"],
+                    "slots_confidence": confidence,
+                    "model_version": "7",
+                }
+            )
+            p = {f"p_{c}": 0.0 for c in ("false_wake", "asr", "nlu", "er", "result", "correct")}
+            points.append(
+                {
+                    "day": day,
+                    "event_id": event,
+                    "session_id": session,
+                    "failure_point": v["failure_point"],
+                    "failure_point_confidence": confidence,
+                    **p,
+                    "model_version": "2",
+                }
+            )
+            if gold and with_gold:
+                truth, human = _values(True, t == 0), _values(annotator_right, t == 0)
+                for task in LABELS:
+                    for who, value in (("gold", truth[task]), ("ann_1", human[task])):
+                        annotations.append(
+                            (day, event, task, who, json.dumps(value), who == "gold", "hand", 1)
+                        )
+    con.executemany(
+        "INSERT INTO ingest.clean_turns (day, event_id, session_id, user_id, device_id, ts, asr_text, locale, "
+        "source_file, source_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        turns,
+    )
+    if annotations:
+        con.executemany("INSERT INTO ingest.annotations VALUES (?, ?, ?, ?, ?::JSON, ?, ?, ?)", annotations)
+    con.register("_labels", pl.DataFrame(labels).with_columns(pl.col("slots").cast(SLOTS_TYPE)).to_arrow())
+    con.execute("INSERT INTO labels.turn_labels BY NAME SELECT * FROM _labels")
+    if with_failure_points:
+        con.register("_points", pl.DataFrame(points).to_arrow())
+        con.execute("INSERT INTO labels.failure_points BY NAME SELECT * FROM _points")
+
+
+@pytest.fixture
+def warehouse(selflearn_home):
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb")) as con:
+        run_sql(con, "ingest/schema.sql")
+        run_sql(con, "labels/schema.sql")
+        _add_day(con, D1)
+        _add_day(con, D2)
+    return selflearn_home
+
+
+def _materialize(home, day: date, config: dict | None = None, assets=RELEASE):
+    return dg.materialize(
+        assets,
+        partition_key=day.isoformat(),
+        resources={
+            "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+            "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+            "mlflow": MLflowResource(home=str(home)),
+        },
+        run_config={"ops": {"label_release": {"config": {**SMALL, **(config or {})}}}}
+        if label_release in assets
+        else None,
+        raise_on_error=False,
+    )
+
+
+def _query(home, sql: str, params=None) -> pl.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.sql(sql, params=params).pl()
+
+
+def _folder(home, day: date):
+    return home / "exports" / "labels" / f"date={day}"
+
+
+def _failure(result) -> str:
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return " ".join(e.event_specific_data.error.message for e in failures)
+
+
+def test_a_passing_release_is_published_with_a_consistent_manifest(warehouse):
+    result = _materialize(warehouse, D1)
+    assert result.success, _failure(result)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {c.check_key.name for c in CHECKS} and all(e.passed for e in checks.values())
+
+    quality = _query(
+        warehouse, "SELECT * FROM releases.release_quality WHERE day = $d ORDER BY label", {"d": D1}
+    )
+    assert quality["label"].to_list() == sorted(LABELS)
+    assert quality["threshold"].to_list() == [0.9] * 5
+    assert quality["precision"].to_list() == [1.0] * 5
+    assert quality["annotator_precision"].to_list() == pytest.approx([0.9] * 5)
+    assert quality["audit_turns"].to_list() == [20] * 5  # the holdout's gold turns only
+    assert quality["coverage_audit"].to_list() == pytest.approx([0.8] * 5)
+    assert quality["coverage_day"].to_list() == pytest.approx([56 / 60] * 5)
+    assert quality["pct_of_human"].to_list() == pytest.approx([0.8 / 0.9] * 5)
+    release = _query(warehouse, "SELECT * FROM releases.label_release WHERE day = $d", {"d": D1})
+    assert release.height == 60 and release["intent"].null_count() == 4
+    assert release.filter(pl.col("intent").is_null())["intent_confidence"].to_list() == [0.6] * 4
+
+    metadata = result.asset_materializations_for_node("label_release")[0].metadata
+    assert metadata["dagster/row_count"].value == 60
+    assert "| intent | 0.900 | 1.000 | 0.900 |" in metadata["quality"].value
+
+    folder = _folder(warehouse, D1)
+    assert sorted(p.name for p in folder.iterdir()) == ["DATACARD.md", "labels.parquet", "manifest.json"]
+    table, manifest = read_release(folder)  # verifies the checksums and the row count
+    assert table.height == manifest["rows"] == 60
+    assert manifest["thresholds"] == dict.fromkeys(LABELS, 0.9)
+    assert manifest["row_counts"]["slots_released"] == int(table["slots"].is_not_null().sum()) == 56
+    assert manifest["quality"]["failure_point"]["precision"] == 1.0
+    assert manifest["quality"]["failure_point"]["coverage"] == pytest.approx(0.8)
+    assert manifest["quality"]["failure_point_pct_of_human"] == pytest.approx(0.8 / 0.9)
+    assert manifest["models"]["label_model"]["versions"] == ["7"]
+    assert manifest["models"]["failure_point_model"] == {
+        "registered_model": "selflearn-failure-point-model",
+        "versions": ["2"],
+        "run_ids": {"2": None},
+    }
+    assert sorted(manifest["checks"]["passed"]) == sorted(c.check_key.name for c in CHECKS)
+    assert manifest["audit"] == {
+        "source": "day",
+        "days": ["2026-11-01"],
+        "turns": 20,
+        "holdout": manifest["audit"]["holdout"],
+    }
+    export = result.asset_materializations_for_node("label_release_export")[0].metadata
+    assert export["path"].value == str(folder)
+
+
+def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse):
+    assert _materialize(warehouse, D1).success
+    published = {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()}
+
+    blocked = _materialize(warehouse, D2, {"coverage_floor": 0.95})
+    checks = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
+    assert not checks["label_release_coverage"].passed
+    assert "coverage under the floor 95%" in checks["label_release_coverage"].description
+    assert checks["label_release_precision"].passed
+    assert checks["label_release_drift"].passed and "2026-11-01" in checks["label_release_drift"].description
+    assert not blocked.asset_materializations_for_node("label_release_export")  # skipped: blocked upstream
+    assert not _folder(warehouse, D2).exists()
+
+    # publishing on its own re-evaluates the gates and refuses, saying why
+    alone = _materialize(warehouse, D2, assets=[label_release_export])
+    assert not alone.success
+    assert "label_release_coverage: coverage under the floor 95%" in _failure(alone)
+    assert "the release in place stays" in _failure(alone) and "date=2026-11-01" in _failure(alone)
+    assert not _folder(warehouse, D2).exists()
+
+    # a failing rebuild of an already published day leaves that release as it was
+    assert not _materialize(warehouse, D1, {"precision_target": "1.0", "min_support": 20}).success
+    assert {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()} == published
+    assert sorted(p.name for p in (warehouse / "exports" / "labels").iterdir()) == ["date=2026-11-01"]
+
+
+def test_drift_against_the_previous_release_can_block(warehouse):
+    assert _materialize(warehouse, D1).success
+    with duckdb.connect(
+        str(warehouse / "warehouse.duckdb")
+    ) as con:  # day 2: the 30 turns nobody audits change
+        con.execute(
+            "UPDATE labels.turn_labels SET intent = 'weather.get' "
+            "WHERE day = ? AND event_id NOT IN (SELECT event_id FROM ingest.annotations)",
+            [D2],
+        )
+    warned = _materialize(warehouse, D2)  # drift warns by default, and the release goes out
+    drift = {e.check_name: e for e in warned.get_asset_check_evaluations()}["label_release_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+    # released intents: day 1 46 music.play + 10 weather.get, day 2 16 + 40: TVD = 30/56
+    assert f"intent {30 / 56:.3f}" in drift.description
+    assert warned.success and _folder(warehouse, D2).exists()
+    assert read_release(_folder(warehouse, D2))[1]["checks"]["warnings"] == ["label_release_drift"]
+
+    blocked = _materialize(warehouse, D2, {"drift_blocking": True})
+    drift = {e.check_name: e for e in blocked.get_asset_check_evaluations()}["label_release_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
+    assert not blocked.asset_materializations_for_node("label_release_export")
+
+
+def test_a_day_with_few_gold_turns_is_measured_on_the_window(warehouse):
+    result = _materialize(warehouse, D2, {"audit_min_turns": 25}, assets=[label_release])
+    assert result.success, _failure(result)
+    build = _query(warehouse, "SELECT audit_source, audit_days, audit_turns FROM releases.release_builds")
+    assert build.row(0) == ("window", [D1, D2], 40)
+
+
+def test_missing_inputs_fail_with_a_reason(selflearn_home):
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb")) as con:
+        run_sql(con, "ingest/schema.sql")
+        run_sql(con, "labels/schema.sql")
+        _add_day(con, D1, with_failure_points=False)
+        _add_day(con, D2, with_gold=False)
+    no_points = _materialize(selflearn_home, D1, assets=[label_release])
+    assert "no failure_points rows for 2026-11-01; materialize failure_points" in _failure(no_points)
+    no_gold = _materialize(selflearn_home, D2, assets=[label_release])
+    assert "no gold-annotated turn of an audit-holdout session" in _failure(no_gold)
+    bad = _materialize(
+        selflearn_home, D2, {"precision_target": "human", "coverage_floor": 2}, assets=[label_release]
+    )
+    assert 'precision_target must be "annotator" or a number' in _failure(bad)
+    assert "coverage_floor must be in [0, 1]" in _failure(bad)

@@ -1,0 +1,369 @@
+"""Label releases without Dagster: thresholds on a hand-made audit set, drift, gates, atomic publication."""
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
+import pytest
+
+from selflearn_assets.lib.models.label_data import SLOTS_TYPE
+from selflearn_assets.lib.quality.gx_runner import SuiteOutcome
+from selflearn_assets.lib.releases import (
+    ReleaseError,
+    ReleaseRefused,
+    latest_release,
+    publish_release,
+    read_release,
+    release_folder,
+)
+from selflearn_assets.lib.releases.build import RELEASE_COLUMNS, coverage, release_frame
+from selflearn_assets.lib.releases.drift import distribution, release_drift, total_variation
+from selflearn_assets.lib.releases.gates import (
+    GATES,
+    GateResult,
+    accounting_gate,
+    coverage_gate,
+    drift_gate,
+    precision_gate,
+    schema_gate,
+)
+from selflearn_assets.lib.releases.labels import LABELS, same_label
+from selflearn_assets.lib.releases.publish import quality_sections
+from selflearn_assets.lib.releases.store import quality_frame
+from selflearn_assets.lib.releases.thresholds import (
+    LabelQuality,
+    choose_threshold,
+    measure_label,
+    parse_target,
+    wilson_low,
+)
+
+# Ten audit turns, most confident first. Cumulative precision at each confidence, worked out by hand:
+# 0.95: 1/1, 0.90: 2/2, 0.85: 3/3, 0.80: 3/4 = .75, 0.70: 4/5 = .80, 0.60: 5/6 = .833,
+# 0.55: 5/7 = .714, 0.50: 6/8 = .75, 0.40: 6/9 = .667, 0.30: 6/10 = .60
+CONFIDENCE = [0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3]
+CORRECT = [True, True, True, False, True, True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("target", "min_support", "threshold", "precision", "released"),
+    [
+        (
+            0.8,
+            1,
+            0.6,
+            5 / 6,
+            6,
+        ),  # .80 is reached at 0.70 and again, lower, at 0.60 (precision is not monotone)
+        (0.75, 1, 0.5, 0.75, 8),  # 0.50: 6/8 = .75 exactly
+        (0.85, 1, 0.85, 1.0, 3),  # .833 at 0.60 falls short: back to 0.85
+        (1.0, 1, 0.85, 1.0, 3),
+        (0.6, 1, 0.3, 0.6, 10),  # everything
+        (0.8, 7, None, None, 0),  # with 7 or more turns released, precision never reaches .80
+    ],
+)
+def test_threshold_is_the_lowest_confidence_reaching_the_target(
+    target, min_support, threshold, precision, released
+):
+    choice = choose_threshold(CONFIDENCE[::-1], CORRECT[::-1], target, min_support)  # order does not matter
+    assert choice.threshold == threshold
+    if precision is None:
+        assert choice.precision is None
+    else:
+        assert choice.precision == pytest.approx(precision)
+    assert choice.released == released and choice.total == 10
+    assert choice.coverage == pytest.approx(released / 10)
+
+
+def test_tied_confidences_are_released_together():
+    # at 0.9 the two tied turns give 1/2; a threshold cannot take only the right one
+    assert choose_threshold([0.9, 0.9, 0.8], [True, False, True], 0.6).threshold == 0.8
+    assert choose_threshold([0.9, 0.9, 0.8], [True, False, True], 0.7).threshold is None
+    assert choose_threshold([], [], 0.5).threshold is None
+
+
+def _audit(label: str = "intent") -> pl.DataFrame:
+    # the single annotator is right on 8 of the 10 turns: target .80
+    annotator = [True, True, False, True, True, True, True, False, True, True]
+    return pl.DataFrame(
+        {
+            f"{label}_confidence": CONFIDENCE,
+            f"{label}_correct": CORRECT,
+            f"ann_{label}_correct": annotator,
+        }
+    )
+
+
+def test_annotator_target_sets_the_threshold():
+    q = measure_label(_audit(), "intent", target=None)
+    assert q.target == pytest.approx(0.8) and q.target_source == "annotator"
+    assert q.annotator_precision == pytest.approx(0.8) and q.annotator_turns == 10
+    assert q.threshold == 0.6 and q.precision == pytest.approx(5 / 6)
+    assert q.audit_released == 6 and q.coverage_audit == pytest.approx(0.6)
+    assert q.model_accuracy == pytest.approx(0.6) and q.pct_of_human == pytest.approx(0.75)
+    assert q.precision_low == pytest.approx(wilson_low(5, 6))
+    fixed = measure_label(_audit(), "intent", target=0.85)
+    assert fixed.threshold == 0.85 and fixed.target_source == "fixed"
+
+
+def test_turns_without_gold_or_prediction_are_left_out():
+    audit = _audit().vstack(
+        pl.DataFrame(
+            {
+                "intent_confidence": [0.99, None],
+                "intent_correct": [None, True],
+                "ann_intent_correct": [True, None],
+            },
+            schema=_audit().schema,
+        )
+    )
+    q = measure_label(audit, "intent", target=None)
+    assert q.audit_turns == 10 and q.threshold == 0.6
+
+
+def test_parse_target():
+    assert parse_target("annotator") is None and parse_target(" Annotator ") is None
+    assert parse_target("0.9") == 0.9 and parse_target(0.85) == 0.85
+    for bad in ("human", "0", "1.5", ""):
+        with pytest.raises(ValueError, match="precision_target"):
+            parse_target(bad)
+
+
+def test_label_agreement():
+    a = [{"name": "city", "value": "Paris"}, {"name": "day", "value": "monday"}]
+    b = [{"name": "day", "value": "Monday"}, {"name": "city", "value": "paris"}]
+    assert same_label("slots", a, b) and not same_label("slots", a, b[:1])
+    assert same_label("slots", [], []) and same_label("goal_start", False, False)
+    assert same_label("intent", "music.play", None) is None
+
+
+def _day_labels() -> pl.DataFrame:
+    slots = [[{"name": "artist", "value": "abba"}], [], None, [{"name": "city", "value": "rome"}]]
+    return pl.DataFrame(
+        {
+            "event_id": ["e1", "e2", "e3", "e4"],
+            "session_id": ["s1", "s1", "s2", "s2"],
+            "goal_id": [1, 1, 1, 2],
+            "goal_start": [True, False, True, True],
+            "goal_start_confidence": [1.0, 0.7, 1.0, 0.55],
+            "goal_success": [True, True, False, True],
+            "goal_success_confidence": [0.9, 0.9, 0.6, 0.8],
+            "intent": ["music.play", "music.play", "weather.get", "weather.get"],
+            "intent_confidence": [0.95, 0.5, 0.8, 0.99],
+            "slots": pl.Series(slots, dtype=SLOTS_TYPE),
+            "slots_confidence": [0.9, 0.9, 0.2, 0.4],
+            "failure_point": ["correct", "nlu", "asr", "correct"],
+            "failure_point_confidence": [0.9, 0.6, 0.7, 0.95],
+            "label_model_version": ["3"] * 4,
+            "failure_point_model_version": ["1"] * 4,
+        }
+    )
+
+
+THRESHOLDS = {"goal_start": 0.6, "goal_success": 0.7, "intent": 0.8, "slots": 0.5, "failure_point": None}
+
+
+def test_release_frame_withholds_labels_under_their_threshold():
+    release = release_frame(_day_labels(), THRESHOLDS)
+    assert release.columns == RELEASE_COLUMNS
+    assert release["goal_start"].to_list() == [True, False, True, None]
+    assert release["intent"].to_list() == ["music.play", None, "weather.get", "weather.get"]
+    assert release["slots"].to_list() == [[{"name": "artist", "value": "abba"}], [], None, None]
+    assert release["failure_point"].null_count() == 4  # no threshold: nothing released
+    assert release["intent_confidence"].to_list() == _day_labels()["intent_confidence"].to_list()
+    assert coverage(release, "goal_success") == 0.75 and coverage(release, "failure_point") == 0.0
+
+
+def test_drift_is_the_total_variation_distance():
+    previous = pl.DataFrame({"intent": ["a", "a", "b", "b"], "goal_start": [True, True, False, None]})
+    current = pl.DataFrame({"intent": ["a", "a", "a", "b"], "goal_start": [True, False, None, None]})
+    assert distribution(previous, "goal_start") == pytest.approx({"true": 2 / 3, "false": 1 / 3})
+    assert total_variation(
+        distribution(current, "intent"), distribution(previous, "intent")
+    ) == pytest.approx(0.25)
+    assert total_variation({"a": 1.0}, {"b": 1.0}) == 1.0
+    drift = release_drift(current, previous)
+    assert drift["intent"] == pytest.approx(0.25)
+    assert drift["goal_start"] == pytest.approx(0.5 * (abs(0.5 - 2 / 3) + abs(0.5 - 1 / 3)))
+    assert drift["slots"] is None  # neither has slots
+    assert release_drift(current, None)["intent"] is None
+
+
+def test_slot_distribution_counts_slot_names_and_empty_turns():
+    frame = pl.DataFrame(
+        {
+            "slots": pl.Series(
+                [[{"name": "city", "value": "x"}, {"name": "day", "value": "y"}], [], None], dtype=SLOTS_TYPE
+            )
+        }
+    )
+    assert distribution(frame, "slots") == pytest.approx({"city": 1 / 3, "day": 1 / 3, "(no slots)": 1 / 3})
+
+
+def _quality(**changes) -> pl.DataFrame:
+    rows = []
+    for label in LABELS:
+        q = LabelQuality(
+            label=label,
+            threshold=0.6,
+            target=0.8,
+            target_source="annotator",
+            annotator_precision=0.8,
+            annotator_turns=10,
+            precision=5 / 6,
+            precision_low=wilson_low(5, 6),
+            audit_turns=10,
+            audit_released=6,
+            coverage_audit=0.6,
+            model_accuracy=0.6,
+            pct_of_human=0.75,
+            coverage_day=0.7,
+            drift=0.05,
+            drift_against=date(2026, 11, 1),
+        )
+        rows.append(replace(q, **changes.get(label, {})))
+    return quality_frame(rows)
+
+
+def test_quality_gates_say_which_label_fails():
+    assert coverage_gate(_quality(), 0.5).passed
+    low = coverage_gate(_quality(slots={"coverage_day": 0.3}), 0.5)
+    assert not low.passed and low.blocking and "slots 30.0%" in low.description
+    assert precision_gate(_quality()).passed
+    bad = precision_gate(_quality(intent={"threshold": None, "precision": None}, slots={"target": None}))
+    assert not bad.passed
+    assert "intent: no threshold reaches precision 0.800" in bad.description
+    assert "slots: no single-annotator labels" in bad.description
+    drifting = _quality(failure_point={"drift": 0.4})
+    warn = drift_gate(drifting, 0.2, blocking=False)
+    assert not warn.passed and not warn.blocking and "failure_point 0.400" in warn.description
+    assert drift_gate(drifting, 0.2, blocking=True).blocking
+    first = drift_gate(
+        _quality(**{label: {"drift": None, "drift_against": None} for label in LABELS}), 0.2, False
+    )
+    assert first.passed and "no previous release" in first.description
+
+
+def test_schema_and_accounting_gates():
+    release = release_frame(_day_labels(), THRESHOLDS)
+    assert schema_gate(release).passed
+    broken = release.with_columns(
+        intent_confidence=pl.Series([0.5, 1.5, 0.2, 0.9]),
+        failure_point=pl.Series(["correct", "bogus", None, None]),
+        slots=pl.Series([[{"name": "", "value": "x"}], [], None, None], dtype=SLOTS_TYPE),
+    )
+    gate = schema_gate(broken)
+    assert not gate.passed
+    failed = {(f.expectation, f.column) for f in gate.outcome.failures}
+    assert {
+        ("expect_column_values_to_be_between", "intent_confidence"),
+        ("expect_column_values_to_be_in_set", "failure_point"),
+        ("expect_column_values_to_be_in_set", "slots_well_formed"),
+    } == failed
+    counts = {
+        "clean_turns": 4,
+        "release_rows": 4,
+        "distinct_event_ids": 4,
+        "turns_missing": 0,
+        "rows_without_turn": 0,
+        "turns_without_labels": 0,
+        "turns_without_failure_point": 0,
+    }
+    assert accounting_gate(counts).passed
+    missing = accounting_gate({**counts, "turns_without_failure_point": 2})
+    assert not missing.passed and "2 turns without failure point" in missing.description
+
+
+def _gates(failing: str | None = None) -> list[GateResult]:
+    return [
+        GateResult(
+            name,
+            True,
+            name != failing,
+            "fine" if name != failing else "coverage under the floor",
+            SuiteOutcome(name, name != failing, []),
+        )
+        for name in GATES
+    ]
+
+
+def _publish(root, day, failing=None):
+    release = release_frame(_day_labels(), THRESHOLDS)
+    thresholds, quality = quality_sections(_quality())
+    manifest = {
+        "models": {
+            "label_model": {
+                "registered_model": "selflearn-label-model",
+                "versions": ["3"],
+                "run_ids": {"3": None},
+            },
+            "failure_point_model": {
+                "registered_model": "selflearn-failure-point-model",
+                "versions": ["1"],
+                "run_ids": {"1": None},
+            },
+        },
+        "thresholds": thresholds,
+        "quality": quality,
+        "audit": {"source": "day", "days": [day.isoformat()], "turns": 10},
+    }
+    return release, publish_release(root, day, release, manifest, _gates(failing))
+
+
+def test_a_passing_release_has_every_file_and_a_consistent_manifest(tmp_path):
+    day = date(2026, 11, 2)
+    release, folder = _publish(tmp_path, day)
+    assert folder == release_folder(tmp_path, day) == tmp_path / "labels" / "date=2026-11-02"
+    assert sorted(p.name for p in folder.iterdir()) == ["DATACARD.md", "labels.parquet", "manifest.json"]
+    assert [p.name for p in folder.parent.iterdir()] == ["date=2026-11-02"]  # no staging left behind
+    table, manifest = read_release(folder)
+    assert table.equals(release)
+    assert manifest["rows"] == 4 and manifest["date"] == "2026-11-02"
+    assert (
+        manifest["row_counts"]["intent_released"] == 3
+        and manifest["row_counts"]["failure_point_released"] == 0
+    )
+    assert manifest["thresholds"]["intent"] == 0.6
+    assert manifest["quality"]["intent"]["precision"] == pytest.approx(5 / 6)
+    assert manifest["quality"]["intent"]["coverage"] == pytest.approx(0.6)
+    assert manifest["quality"]["failure_point_pct_of_human"] == pytest.approx(0.75)
+    assert manifest["checks"]["passed"] == list(GATES) and manifest["checks"]["warnings"] == []
+    assert set(manifest["sha256"]) == {"labels.parquet", "DATACARD.md"}
+    card = (folder / "DATACARD.md").read_text()
+    assert "# Label release 2026-11-02" in card and "| intent | 0.600 | 0.833 |" in card
+    assert "Known limits" in card and "selflearn-label-model v3" in card
+    assert latest_release(tmp_path) == folder and latest_release(tmp_path, before=day) is None
+
+
+def test_a_failing_release_is_not_published_and_the_previous_one_stays(tmp_path):
+    _, first = _publish(tmp_path, date(2026, 11, 1))
+    _, same_day = _publish(tmp_path, date(2026, 11, 2))
+    before = {p: p.read_bytes() for p in (*first.iterdir(), *same_day.iterdir())}
+    with pytest.raises(ReleaseRefused, match="label_release_coverage: coverage under the floor") as refused:
+        _publish(tmp_path, date(2026, 11, 2), failing="label_release_coverage")
+    assert refused.value.previous == same_day
+    with pytest.raises(ReleaseRefused, match=r"not published \(the release in place stays"):
+        _publish(tmp_path, date(2026, 11, 3), failing="label_release_precision")
+    assert {p: p.read_bytes() for p in (*first.iterdir(), *same_day.iterdir())} == before
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["date=2026-11-01", "date=2026-11-02"]
+    assert latest_release(tmp_path) == same_day
+
+
+def test_a_release_missing_a_gate_is_refused(tmp_path):
+    release = release_frame(_day_labels(), THRESHOLDS)
+    with pytest.raises(ReleaseRefused, match="label_release_drift: not evaluated"):
+        publish_release(tmp_path, date(2026, 11, 2), release, {}, _gates()[:-1])
+    assert not (tmp_path / "labels" / "date=2026-11-02").exists()
+
+
+def test_read_release_verifies_the_checksums(tmp_path):
+    _, folder = _publish(tmp_path, date(2026, 11, 2))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "DATACARD.md").write_text("edited\n")
+    with pytest.raises(ReleaseError, match="DATACARD.md does not match the sha256"):
+        read_release(folder)
+    (folder / "manifest.json").unlink()
+    with pytest.raises(ReleaseError, match="missing manifest.json"):
+        read_release(folder)
+    assert manifest["kind"] == "label_release"
