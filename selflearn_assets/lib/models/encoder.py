@@ -138,18 +138,45 @@ def embed_texts(
 
 
 class TurnEmbedder:
-    """A frozen encoder with its embedding cache: `embedder(texts)` -> float32 array (len(texts), dim)."""
+    """A frozen encoder with its embedding cache: `embedder(texts)` -> float32 array (len(texts), dim).
 
-    def __init__(self, tokenizer, model, batch_size: int = 64, max_length: int = 64) -> None:
+    With `store_root`, vectors are also looked up in and added to an `EmbeddingStore` shared by every asset
+    and run that uses the same encoder, so a text is encoded once per encoder, not once per asset."""
+
+    def __init__(
+        self,
+        tokenizer,
+        model,
+        batch_size: int = 64,
+        max_length: int = 64,
+        store_root: str | Path | None = None,
+    ) -> None:
         self.tokenizer, self.model = tokenizer, model
         self.batch_size, self.max_length = batch_size, max_length
         self.cache = EmbeddingCache()
+        self.store = None
+        if store_root:
+            from selflearn_assets.lib.models.embedding_store import EmbeddingStore, encoder_fingerprint
+
+            self.store = EmbeddingStore(store_root, encoder_fingerprint(model, max_length), self.dim)
 
     @property
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
     def __call__(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return embed_texts(
+        new: list[str] = []
+        if self.store is not None:
+            missing = [
+                t
+                for t in dict.fromkeys("" if t is None else str(t) for t in texts)
+                if t not in self.cache.vectors
+            ]
+            self.cache.vectors.update(self.store.lookup(missing))
+            new = [t for t in missing if t not in self.cache.vectors]
+        out = embed_texts(
             self.tokenizer, self.model, texts, self.batch_size, self.max_length, progress, cache=self.cache
         )
+        if new:
+            self.store.add(new, np.stack([self.cache.vectors[t] for t in new]))
+        return out
