@@ -1,6 +1,5 @@
 """Signals: per-turn defect signals, rephrase candidates and the day's Markov transition counts."""
 
-
 import json
 from datetime import date
 
@@ -9,6 +8,9 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.models.encoder import EncoderNotFound
+from selflearn_assets.lib.models.rephrase_training import champion_scorer
 from selflearn_assets.lib.signals import defect_signals as build_defect_signals
 from selflearn_assets.lib.signals import markov_transitions as build_markov_transitions
 from selflearn_assets.lib.signals import rephrase_candidates as build_rephrase_candidates
@@ -32,13 +34,17 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
     rates = sorted(report["signal_rates"].items())
     metadata = {
         **day_metadata(
-            duckdb, "signals.defect_signals", context.partition_key,
+            duckdb,
+            "signals.defect_signals",
+            context.partition_key,
             ["event_id", "norm_text", "response_status", "barge_in", "abandoned", "defect_prob"],
         ),
         "mean_defect_prob": float(report["mean_defect_prob"] or 0.0),
         "defect_rate_at_0.5": float(report["defect_rate_at_half"] or 0.0),
         "combination": report["model"]["source"],
-        "signal_rates": dg.MetadataValue.md(markdown_table(["signal", "rate"], [(k, f"{v:.4f}") for k, v in rates])),
+        "signal_rates": dg.MetadataValue.md(
+            markdown_table(["signal", "rate"], [(k, f"{v:.4f}") for k, v in rates])
+        ),
         "calibration": _json(calibration),
     }
     if calibration.get("fitted"):
@@ -47,26 +53,53 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(deps=["defect_signals"], **COMMON)
-def rephrase_candidates(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+class RephraseCandidatesConfig(dg.Config):
+    use_model: bool = True  # score the pairs with the rephrase_model champion when one exists
+
+
+@dg.asset(deps=["defect_signals", "rephrase_model"], **COMMON)
+def rephrase_candidates(
+    context: dg.AssetExecutionContext,
+    config: RephraseCandidatesConfig,
+    duckdb: DuckDBResource,
+    selflearn: SelflearnConfig,
+) -> dg.MaterializeResult:
     """Pairs (turn, later turn) of the same session within the time gap and turn distance, with lexical,
-    phonetic and interpretation features, the defect of the first and success of the second, and a score
-    (the learned rephrase detector's when a champion exists, else the documented heuristic)."""
+    phonetic and interpretation features, the defect of the first and success of the second, the documented
+    heuristic score, the learned rephrase detector's probability (`model_score`, when a `rephrase_model`
+    champion exists in the MLflow store of SELFLEARN_HOME) and the `score` the Markov chains use (the model's
+    where it scored the pair, else the heuristic's; see `lib/signals/params.py`)."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        report = build_rephrase_candidates(con, day)
+        try:
+            scorer, champion = champion_scorer(selflearn.home, con) if config.use_model else (None, None)
+        except (EncoderNotFound, ValueError) as err:
+            raise dg.Failure(
+                description=f"the rephrase_model champion cannot score: {err}; run rephrase_candidates with "
+                "config use_model: false to score with the heuristic alone"
+            ) from err
+        if champion:
+            context.log.info(f"scoring pairs with rephrase detector version {champion['version']}")
+        report = build_rephrase_candidates(con, day, model_scorer=scorer)
     metadata = {
         **day_metadata(
-            duckdb, "signals.rephrase_candidates", context.partition_key,
-            ["first_text", "second_text", "time_gap_s", "heuristic_score", "score"],
+            duckdb,
+            "signals.rephrase_candidates",
+            context.partition_key,
+            ["first_text", "second_text", "time_gap_s", "heuristic_score", "model_score", "score"],
         ),
         "rephrases_above_threshold": report["rephrases"],
         "threshold": report["threshold"],
         "scored_by": "model" if report["model_scored"] else "heuristic",
     }
-    gold = (report.get("gold") or {}).get("score")
-    if gold:
-        metadata.update({f"gold_{k}": float(v) for k, v in gold.items() if isinstance(v, int | float)})
+    if champion:
+        metadata["rephrase_model_version"] = champion["version"]
+        metadata["rephrase_model_run_id"] = champion["run_id"]
+    gold = report.get("gold") or {}
+    for column in ("score", "heuristic_score", "model_score"):
+        values = gold.get(column) or {}
+        prefix = "gold_" if column == "score" else f"gold_{column.removesuffix('_score')}_"
+        metadata.update({f"{prefix}{k}": float(v) for k, v in values.items() if isinstance(v, int | float)})
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -80,7 +113,9 @@ def markov_transitions(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     return dg.MaterializeResult(
         metadata={
             **day_metadata(
-                duckdb, "signals.markov_transitions", context.partition_key,
+                duckdb,
+                "signals.markov_transitions",
+                context.partition_key,
                 ["src", "dst", "n_transitions", "n_sessions", "rewritten"],
             ),
             **{k: v for k, v in report.items() if isinstance(v, int)},

@@ -28,6 +28,15 @@ Rephrase heuristic (`heuristic_score`)
 ``turn_distance - 1``; the weights are `DEFAULT_REPHRASE_WEIGHTS`. A reformulation 4 s after
 an error that then succeeds ("play maj and dragons" -> "play imagine dragons") scores 0.86; an unrelated
 follow-up after a success about 0.01.
+
+Learned rephrase detector (`model_score`)
+-----------------------------------------
+When the `rephrase_model` champion (ContReph, `lib/models/rephrase_detector.py`) scores a pair, its
+P(second | first) becomes `model_score`, and the pair's `score` (what the gold report and the Markov chains
+threshold at `rephrase_threshold`) is ``w * model_score + (1 - w) * heuristic_score`` with
+``w = rephrase_model_weight`` (default 1: the model's probability replaces the heuristic; a pair the model has
+no opinion on, e.g. outside its window, keeps ``heuristic_score``). Without a champion, `score` is
+`heuristic_score`.
 """
 
 from __future__ import annotations
@@ -113,5 +122,6 @@ class SignalParams:
     rephrase_max_turn_distance: int = 3
     rephrase_threshold: float = 0.5  # score >= threshold is a rephrase (gold report, Markov chains)
     rephrase_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_REPHRASE_WEIGHTS))
+    rephrase_model_weight: float = 1.0  # score = w * model_score + (1 - w) * heuristic where a model scored
     # markov_transitions
     failure_threshold: float = 0.5  # a chain's last turn with defect_prob >= this goes to __FAILURE__

@@ -1,5 +1,7 @@
 """Rephrase candidate pairs with lexical, phonetic and interpretation features, and the seam for a learned
-rephrase detector (`model_scorer`, e.g. ContReph)."""
+rephrase detector (`model_scorer`: the ContReph champion's, from `models.rephrase_training.champion_scorer`).
+Where the model scores a pair, `score` = `rephrase_model_weight` * model_score + (1 - weight) * heuristic_score
+(see `params.py`); elsewhere `score` = heuristic_score."""
 
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ def rephrase_candidates(
         try:
             with transaction(con):
                 delete_day(con, "signals.rephrase_candidates", day)
-                run_sql(con, "signals/rephrase_candidates.sql")
+                run_sql(
+                    con, "signals/rephrase_candidates.sql", {"model_weight": params.rephrase_model_weight}
+                )
         finally:
             con.unregister("_signals_model_scores")
     finally:

@@ -1,11 +1,11 @@
-"""Contextual rephrase detector (ContReph) and its pairwise baseline on a tiny simulated day and hand-made turns."""
+"""Contextual rephrase detector (ContReph), its pairwise baseline and its tracked training run, on a tiny
+simulated day, hand-made turns and a tiny random encoder."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -13,9 +13,10 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns
+from selflearn_assets.lib.models import rephrase_training, tracking
+from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
-from selflearn_assets.lib.models.rephrase_data import build_examples, load_rephrase_turns, split_sessions
+from selflearn_assets.lib.models.rephrase_data import build_examples, gold_pairs, load_rephrase_turns
 from selflearn_assets.lib.models.rephrase_detector import (
     MASKED,
     PairwiseRephraseModel,
@@ -23,29 +24,25 @@ from selflearn_assets.lib.models.rephrase_detector import (
     SequenceEncoder,
     collate,
     evaluate_against_gold,
-    log_rephrase_run,
     make_model_scorer,
     pair_prf,
     predict_spans,
+    token_table,
     train_pairwise_baseline,
     train_rephrase_detector,
+    with_token_vectors,
 )
+from selflearn_assets.lib.models.rephrase_training import MODEL_NAME, split_turns, train_and_track
 from selflearn_assets.lib.signals import defect_signals, rephrase_candidates
-from selflearn_assets.lib.simulator import SimConfig, simulate
-from selflearn_assets.lib.sql import run_sql
+from selflearn_assets_tests.lib.models.conftest import DAY, SIMULATED_DAY, ingest_simulated
 
-DAY = date(2026, 1, 1)
 SMALL = RephraseConfig(d_model=32, layers=1, heads=2, epochs=4, patience=10, lr=3e-3, baseline_hidden=16)
 
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory):
-    raw = tmp_path_factory.mktemp("raw")
-    simulate(SimConfig(users=150, days=1, start=DAY, annotation_rate=0.5), raw, progress=False)
-    con = duckdb.connect()
-    run_sql(con, "ingest/schema.sql")
-    ingest_turns(con, raw, DAY, "test-key")
-    ingest_annotations(con, raw, DAY)
+    """The simulated day with its defect signals (rephrase_candidates writes to it)."""
+    con = ingest_simulated(SIMULATED_DAY, tmp_path_factory.mktemp("raw"))
     defect_signals(con, DAY)
     yield con
     con.close()
@@ -64,10 +61,9 @@ def embedder(turns) -> TurnEmbedder:
 
 @pytest.fixture(scope="module")
 def split(turns):
-    """(train turns: at most 150 sessions, held-out gold sessions)."""
-    train, held = split_sessions(turns, eval_fraction=0.3, seed=0)
-    keep = train["session_id"].unique(maintain_order=True).head(150).implode()
-    return train.filter(pl.col("session_id").is_in(keep)), held
+    """(train turns: at most 150 sessions outside the audit holdout, the holdout's gold sessions)."""
+    train, held, _ = split_turns(turns, max_sessions=150)
+    return train, held
 
 
 @pytest.fixture(scope="module")
@@ -114,39 +110,56 @@ def test_examples_weak_and_gold_labels():
     examples = {ex.event_id: ex for ex in build_examples(turns)}
     assert examples["a1"].followers == ["a2", "a3"] and examples["a1"].gaps_s == [5.0, 20.0]
     assert examples["a1"].target == 0 and examples["a1"].gold
+    assert examples["a1"].meta == ("error", False, False)
+    assert examples["a1"].follower_meta == [("success", False, False), ("success", False, False)]
     assert examples["b1"].followers == ["b2"] and examples["b1"].target == -1  # b3 is outside 45 s
     assert examples["b2"].followers == [] and examples["b3"].followers == []
-    # without gold, the weak label still finds a2 (a1 failed, a2 similar and successful); a3 is not similar
+    # without gold, the weak label still finds a2 (a1 failed, a2 is similar); a3 is not similar
     weak = {ex.event_id: ex for ex in build_examples(turns.with_columns(has_gold_rephrase=pl.lit(False)))}
     assert weak["a1"].target == 0 and not weak["a1"].gold and weak["a2"].target == -1
+    # a similar retry that fails again is still a rephrase (the follower need not succeed)
+    again = turns.with_columns(
+        has_gold_rephrase=pl.lit(False), status=pl.when(pl.col("event_id") == "a2").then(pl.lit("error"))
+        .otherwise(pl.col("status")),
+    )  # fmt: skip
+    assert {ex.event_id: ex for ex in build_examples(again)}["a1"].target == 0
     # gold overrides weak: annotated as "no rephrase", the weakly detected pair is dropped
     no_gold = turns.with_columns(gold_rephrase_of=pl.lit(None, dtype=pl.String))
     assert {ex.event_id: ex for ex in build_examples(no_gold)}["a1"].target == -1
 
 
-def test_simulated_day_has_labels(turns, split):
+def test_split_keeps_the_audit_holdout_out_of_training(turns, split):
     examples = build_examples(turns)
     assert sum(ex.target >= 0 and ex.gold for ex in examples) > 0
     assert sum(ex.target >= 0 and not ex.gold for ex in examples) > 0
     train, held = split
     assert held.height > 0 and held["has_gold_rephrase"].any()
-    assert not set(train["session_id"]) & set(held["session_id"])
+    assert all(is_holdout(s) for s in held["session_id"].unique())
+    assert not any(is_holdout(s) for s in train["session_id"].unique())
+    assert train["session_id"].n_unique() <= 150 and len(gold_pairs(held)) > 0
 
 
 def test_training_lowers_loss_and_shapes(trained, split, embedder):
     model, history, metrics = trained
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert metrics["n_train_examples"] > 0 and metrics["epochs_run"] == len(history)
-    assert not model.tokens.weight.requires_grad  # the encoder's token embeddings stay frozen
+    vocab = embedder.model.get_input_embeddings().weight.shape[0]
+    assert all(vocab not in p.shape for p in model.parameters())  # no copy of the frozen encoder in the model
     examples = [ex for ex in build_examples(split[1]) if ex.followers][:16]
-    items = SequenceEncoder(embedder.tokenizer, SMALL).encode(examples)
-    batch = collate(items)
+    items = SequenceEncoder(embedder, SMALL).encode(examples)
+    batch = with_token_vectors(collate(items), token_table(embedder))
     start, end = model(batch)
     longest = max(len(it.tokens) for it in items)
     assert start.shape == end.shape == (len(items), longest) <= (len(items), SMALL.max_length)
+    assert batch["sentences"].shape == (
+        len(items),
+        2 + max(len(ex.followers) for ex in examples),
+        embedder.dim,
+    )
     assert (start[~batch["allowed"]] == MASKED).all()
     for ex, it, p in zip(examples, items, predict_spans(model, embedder, examples), strict=True):
-        assert len(it.spans) == len(ex.followers)
+        assert len(it.spans) == len(ex.followers) == len(it.pairs)
+        assert ((it.pairs >= -1.0) & (it.pairs <= 1.0 + 1e-6)).all()  # cosine, Jaccard, edit ratio, gap, same
         if p.follower < 0:
             assert (p.start, p.end) == (0, 0)
         else:
@@ -156,17 +169,31 @@ def test_training_lowers_loss_and_shapes(trained, split, embedder):
         assert sum(p.follower_probs) + p.none_prob == pytest.approx(1.0, abs=1e-5)
 
 
+def test_predictions_keep_the_examples_order(trained, split, embedder):
+    """predict_spans batches examples by length; each prediction must still belong to its example."""
+    model = trained[0]
+    examples = [ex for ex in build_examples(split[1]) if ex.followers][:40]
+    together = predict_spans(model, embedder, examples, batch_size=7)
+    alone = [predict_spans(model, embedder, [ex])[0] for ex in examples[:10]]
+    for a, b in zip(together[:10], alone, strict=True):
+        assert a.follower == b.follower and np.allclose(a.follower_probs, b.follower_probs, atol=1e-5)
+
+
 def test_scorer_plugs_into_rephrase_candidates(con, trained, embedder):
     model = trained[0]
     scorer = make_model_scorer(model, embedder, con)
     report = rephrase_candidates(con, DAY, model_scorer=scorer)
     assert report["model_scored"] and report["candidates"] > 0
     scores = con.sql(
-        "SELECT model_score FROM signals.rephrase_candidates WHERE day = $d", params={"d": DAY}
-    ).pl()["model_score"]
-    assert scores.len() == report["candidates"]
-    assert scores.is_not_null().mean() > 0.9  # the model's window matches the candidates' (45 s, 3 turns)
-    assert scores.drop_nulls().is_between(0.0, 1.0).all() and scores.drop_nulls().n_unique() > 1
+        "SELECT model_score, score FROM signals.rephrase_candidates WHERE day = $d", params={"d": DAY}
+    ).pl()
+    assert scores.height == report["candidates"]
+    model_score = scores["model_score"]
+    assert (
+        model_score.is_not_null().mean() > 0.9
+    )  # the model's window matches the candidates' (45 s, 3 turns)
+    assert model_score.drop_nulls().is_between(0.0, 1.0).all() and model_score.drop_nulls().n_unique() > 1
+    assert (scores.drop_nulls()["score"] == scores.drop_nulls()["model_score"]).all()  # default weight 1
     pairs = con.sql(
         "SELECT * FROM signals.rephrase_candidates WHERE day = $d LIMIT 7", params={"d": DAY}
     ).pl()
@@ -239,19 +266,59 @@ def test_evaluate_trained_models_on_held_out(trained, baseline, split, embedder)
         assert r["recall"] == pytest.approx(r["true_positives"] / r["gold"])
 
 
-def test_mlflow_run_logs_params_and_metrics(tmp_path, trained):
-    model, history, metrics = trained
-    report = {"detector": pair_prf({("a", "b")}, {("a", "b"), ("c", "d")})}
-    run_id = log_rephrase_run(tmp_path, SMALL, history, metrics, report, tags={"test": "1"})
+TAGS = {"dagster.run_id": "r1", "dagster.asset": "rephrase_model", "dagster.partition": "unpartitioned",
+        "data_window": f"{DAY}..{DAY}"}  # fmt: skip
+
+
+def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, turns, embedder, monkeypatch):
+    config = dataclasses.replace(SMALL, epochs=2)
+    first = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    assert first["version"] == "1" and first["promoted"] and first["previous_champion"] is None
     client = MlflowClient()
-    run = client.get_run(run_id)
-    assert run.data.params["d_model"] == "32" and run.data.params["max_gap_s"] == "45.0"
-    assert run.data.metrics["gold_detector_precision"] == 1.0
-    assert run.data.metrics["gold_detector_recall"] == 0.5
-    assert run.data.metrics["best_val_loss"] == pytest.approx(metrics["best_val_loss"])
-    steps = client.get_metric_history(run_id, "train_loss")
-    assert [m.step for m in steps] == list(range(len(history)))
-    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
+    run = client.get_run(first["run_id"])
+    assert {k: run.data.tags[k] for k in TAGS} == TAGS
+    assert run.data.tags["registered_version"] == "1" and run.data.tags["promoted"] == "true"
+    params = run.data.params
+    assert params["d_model"] == "32" and params["max_gap_s"] == "45.0" and int(params["eval_gold_pairs"]) > 0
+    assert "audit holdout" in params["eval_set"] and int(params["train_sessions"]) <= 150
+    metrics = run.data.metrics
+    assert metrics["f1"] == pytest.approx(first["report"]["detector"]["f1"])
+    for name in ("detector", "pairwise"):
+        assert (
+            0.0 <= metrics[f"gold_{name}_f1"] <= 1.0
+            and metrics[f"gold_{name}_gold"] == first["eval_gold_pairs"]
+        )
+    assert [m.step for m in client.get_metric_history(first["run_id"], "train_loss")] == [0, 1]
+    assert len(client.get_metric_history(first["run_id"], "baseline_val_loss")) >= 1
+    artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
+    assert {"rephrase_pr.png", "rephrase_confusion.png"} <= artifacts
+    version = client.get_model_version(MODEL_NAME, "1")
+    assert (
+        version.tags[tracking.METRIC_TAG] == "f1" and "audit holdout" in version.tags[tracking.EVAL_SET_TAG]
+    )
+
+    # the champion, loaded back and re-scored on the same evaluation set, gives the F1 it was promoted with
+    _, evaluation, _ = split_turns(turns, 150)
+    rescored = rephrase_training._champion_score(evaluation, embedder, gold_pairs(evaluation))
+    assert rescored == pytest.approx(first["report"]["detector"]["f1"])
+
+    # a run that does not beat the re-scored champion is registered but does not move the alias ...
+    monkeypatch.setattr(rephrase_training, "_champion_score", lambda *a: 1.01)
+    second = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    assert second["version"] == "2" and not second["promoted"] and second["previous_champion"] == 1.01
+    assert str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "1"
+    # ... one that beats it does
+    monkeypatch.setattr(rephrase_training, "_champion_score", lambda *a: -1.0)
+    third = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    assert (
+        third["promoted"]
+        and str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "3"
+    )
+
+
+def test_train_and_track_needs_gold_in_the_holdout(tmp_path, turns, embedder):
+    with pytest.raises(ValueError, match="gold rephrase_of"):
+        train_and_track(turns.with_columns(has_gold_rephrase=pl.lit(False)), embedder, SMALL, tmp_path, TAGS)
 
 
 def test_config_is_a_dataclass():

