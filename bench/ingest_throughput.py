@@ -111,6 +111,7 @@ def _ingest(con, raw_root: Path, day: date) -> int:
 def _child(phase: str, raw_root: Path, day: date, warehouse: Path) -> None:
     """Run one phase on a fresh warehouse; print `rows wall_seconds cpu_seconds` (imports not timed)."""
     import duckdb
+    import pandas  # noqa: F401  (duckdb imports it on a process's first Arrow registration: ~0.3 s of imports)
 
     import selflearn_assets.lib.ingest  # noqa: F401  (imported before the clock starts, like duckdb)
 

@@ -1,6 +1,8 @@
 -- The valid lines of a batch of raw files (`turn_lines`, `turn_files`) → ingest.clean_turns, inside the
--- day's ingestion transaction. Returns (hash of source_file, source_line) of every inserted row, so the
--- caller knows which lines to quarantine without validating them twice.
+-- day's ingestion transaction. Returns the number of rows inserted; only when that is short of the batch's
+-- lines does the caller look up which lines went in (clean_lines.sql), to quarantine the others.
+-- No RETURNING: DuckDB runs an INSERT ... RETURNING on a single thread, parsing included. The filter is on
+-- `is_clean`, which DuckDB cannot push down into the parsing (see validated_turns.sql).
 INSERT INTO ingest.clean_turns BY NAME
 SELECT
     $day AS day, v.event_id, v.session_id, v.user_id, v.device_id, v.ts, v.asr_text, v.device_type, v.locale,
@@ -10,5 +12,4 @@ SELECT
     f.source_file, v.line AS source_line
 FROM validated_turns($day, $pseudonym_key, $max_line_bytes) AS v
 JOIN turn_files AS f USING (file_idx)
-WHERE v.reason IS NULL
-RETURNING hash(source_file) AS file_hash, source_line;
+WHERE v.is_clean;

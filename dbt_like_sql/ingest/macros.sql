@@ -15,8 +15,28 @@ CREATE OR REPLACE TEMP MACRO quarantine_raw(text, reason, user_pseudonym) AS
 CREATE OR REPLACE TEMP MACRO json_absent(t) AS t IS NULL OR t = 'NULL';
 CREATE OR REPLACE TEMP MACRO json_number(t) AS t IN ('UBIGINT', 'BIGINT', 'DOUBLE');
 CREATE OR REPLACE TEMP MACRO json_integer(t) AS t IN ('UBIGINT', 'BIGINT');
--- a value that is absent or null passes its type check (required fields are checked for presence first)
-CREATE OR REPLACE TEMP MACRO typed_as(t, ok) AS json_absent(t) OR coalesce(ok, false);
+-- a value that is absent or null passes its type check (required fields are checked for presence first);
+-- `ok` is never NULL for a present value
+CREATE OR REPLACE TEMP MACRO typed_as(t, ok) AS t IS NULL OR t = 'NULL' OR ok;
+
+-- Per-field checks of validated_turns.sql: nested members present and castable, scores in 0..1, a duration
+-- >= 0, values in their allowed sets; absent values pass. They run on every line, so they are written as
+-- `x IS NULL OR ...` (never NULL themselves), which DuckDB evaluates several times faster than coalesce.
+CREATE OR REPLACE TEMP MACRO nbest_typed(t, nbest) AS t = 'ARRAY' AND coalesce(list_bool_and(list_transform(
+    nbest, lambda x: x.text IS NOT NULL AND x.score IS NOT NULL)), true);
+CREATE OR REPLACE TEMP MACRO slots_typed(t, slots) AS t = 'ARRAY' AND coalesce(list_bool_and(list_transform(
+    slots, lambda x: x.name IS NOT NULL AND x.value IS NOT NULL)), true);
+CREATE OR REPLACE TEMP MACRO rewrite_typed(t, rewrite) AS t = 'OBJECT'
+    AND struct_extract(rewrite, 'source_text') IS NOT NULL AND struct_extract(rewrite, 'rewrite_text') IS NOT NULL;
+CREATE OR REPLACE TEMP MACRO score_ok(x) AS x IS NULL OR x BETWEEN 0 AND 1;
+CREATE OR REPLACE TEMP MACRO nbest_scores_ok(nbest) AS
+    coalesce(list_bool_and(list_transform(nbest, lambda x: x.score BETWEEN 0 AND 1)), true);
+CREATE OR REPLACE TEMP MACRO duration_ok(t, ms) AS t IS NULL OR t = 'NULL' OR (ms IS NOT NULL AND ms >= 0);
+CREATE OR REPLACE TEMP MACRO device_type_ok(x) AS x IS NULL OR x IN ('speaker', 'screen', 'tv', 'car', 'phone', 'other');
+CREATE OR REPLACE TEMP MACRO er_status_ok(x) AS x IS NULL OR x IN ('resolved', 'unresolved', 'not_applicable');
+CREATE OR REPLACE TEMP MACRO response_status_ok(x) AS
+    x IS NULL OR x IN ('success', 'error', 'clarify', 'unsupported', 'no_response');
+CREATE OR REPLACE TEMP MACRO explicit_feedback_ok(x) AS x IS NULL OR x IN ('positive', 'negative');
 CREATE OR REPLACE TEMP MACRO json_kind(t) AS
     CASE t WHEN 'VARCHAR' THEN 'a string' WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'ARRAY' THEN 'a list'
            WHEN 'OBJECT' THEN 'an object' WHEN 'DOUBLE' THEN 'a number' ELSE 'an integer' END;

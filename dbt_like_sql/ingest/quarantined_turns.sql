@@ -8,4 +8,4 @@ SELECT
          ELSE v.detail END AS detail
 FROM validated_turns($day, $pseudonym_key, $max_line_bytes) AS v
 JOIN turn_files AS f USING (file_idx)
-WHERE v.reason IS NOT NULL;
+WHERE NOT v.is_clean;

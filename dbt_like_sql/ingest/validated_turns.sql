@@ -2,7 +2,8 @@
 -- the raw turn-log contract (v1) and typed. A table macro over `turn_lines` (file_idx, line, text,
 -- bad_utf8: one row per line, registered from Arrow; see lib/ingest/lines.py).
 -- One row per line: the typed contract columns (user_id already pseudonymised), the `reason` and `detail`
--- of the first check the line fails (NULL when valid) and, for a failing line, the `raw` text to keep.
+-- of the first check the line fails (NULL when valid), for a failing line the `raw` text to keep, and
+-- `is_clean` (reason IS NULL) for callers to filter on.
 -- Duplicate event ids are settled afterwards, across files (duplicate_turns.sql).
 --
 -- Reasons, first failing check wins:
@@ -24,29 +25,41 @@
 --
 -- Each line is parsed three times by DuckDB's JSON reader: json_type over all paths at once (the exact
 -- JSON types of the top-level fields), json_transform (the values, typed) and json_keys (unknown fields,
--- kept in `extra`). Inside nested fields members are cast as json_transform does (a number where a
--- string is expected becomes its text); a member that cannot be cast or is missing (nbest text/score,
--- slot name/value, rewrite source_text/rewrite_text) makes the field bad_type.
--- Checks are booleans on every row; the human-readable detail is only built for the rejected ones.
+-- kept in `extra`); each of them runs once per line on the guarded text, never inside a CASE and never
+-- copied into a filter (see `is_clean`). Inside nested fields members are cast as json_transform does (a
+-- number where a string is expected becomes its text); a member that cannot be cast or is missing (nbest
+-- text/score, slot name/value, rewrite source_text/rewrite_text) makes the field bad_type.
+-- Checks are booleans on every row (the check macros are in macros.sql); the human-readable detail is only
+-- built for the rejected ones.
 
 -- Needs the macros of macros.sql.
 
 CREATE OR REPLACE TEMP MACRO validated_turns(p_day, p_pseudonym_key, p_max_line_bytes) AS TABLE
-WITH parsed AS (
+WITH lines AS (
+    -- only a line that was read, is UTF-8 and is within the length limit is parsed at all
     SELECT file_idx, line, text, bad_utf8,
-        -- t[i]: the JSON type of field i (NULL when absent), t[26] the line's own; NULL when not JSON
-        CASE WHEN text IS NOT NULL AND NOT bad_utf8 AND strlen(text) <= p_max_line_bytes THEN try(json_type(text, [
+        CASE WHEN NOT bad_utf8 AND strlen(text) <= p_max_line_bytes THEN text END AS candidate
+    FROM turn_lines
+),
+parsed AS (
+    -- t[i]: the JSON type of field i (NULL when absent), t[26] the line's own; NULL when not JSON
+    SELECT *, try(json_type(candidate, [
             '$.event_id', '$.session_id', '$.user_id', '$.device_id', '$.ts', '$.asr_text', '$.device_type',
             '$.locale', '$.wake_score', '$.asr_confidence', '$.asr_nbest', '$.nlu_domain', '$.nlu_intent',
             '$.nlu_slots', '$.nlu_confidence', '$.er_status', '$.er_entity_id', '$.response_text',
             '$.response_status', '$.response_duration_ms', '$.barge_in', '$.explicit_feedback',
-            '$.device_state', '$.rewrite_applied', '$.audio_uri', '$'])) END AS t
-    FROM turn_lines
+            '$.device_state', '$.rewrite_applied', '$.audio_uri', '$'])) AS t
+    FROM lines
+),
+objects AS (
+    SELECT file_idx, line, text, bad_utf8, t, CASE WHEN t[26] = 'OBJECT' THEN candidate END AS obj FROM parsed
 ),
 records AS (
-    -- r: the values cast to the contract's types (a value of the wrong JSON type is caught through t)
-    SELECT *,
-        CASE WHEN t[26] = 'OBJECT' THEN json_transform(text, '{
+    -- r: the values cast to the contract's types (a value of the wrong JSON type is caught through t).
+    -- The heavy functions take the guarded text as input (rather than sitting inside a CASE), so each
+    -- runs once per line with nothing to merge afterwards.
+    SELECT file_idx, line, text, bad_utf8, t,
+        json_transform(obj, '{
             "event_id": "VARCHAR", "session_id": "VARCHAR", "user_id": "VARCHAR", "device_id": "VARCHAR",
             "ts": "VARCHAR", "asr_text": "VARCHAR", "device_type": "VARCHAR", "locale": "VARCHAR",
             "wake_score": "DOUBLE", "asr_confidence": "DOUBLE",
@@ -57,9 +70,9 @@ records AS (
             "response_text": "VARCHAR", "response_status": "VARCHAR", "response_duration_ms": "BIGINT",
             "barge_in": "BOOLEAN", "explicit_feedback": "VARCHAR", "device_state": "MAP(VARCHAR, VARCHAR)",
             "rewrite_applied": {"rewrite_id": "VARCHAR", "source_text": "VARCHAR", "rewrite_text": "VARCHAR", "layer": "VARCHAR"},
-            "audio_uri": "VARCHAR"}') END AS r,
-        CASE WHEN t[26] = 'OBJECT' THEN json_keys(text) END AS keys
-    FROM parsed
+            "audio_uri": "VARCHAR"}') AS r,
+        json_keys(obj) AS keys
+    FROM objects
 ),
 fields AS (
     SELECT file_idx, line, text, bad_utf8, t IS NOT NULL AS is_json, t[26] AS root_type, keys,
@@ -81,24 +94,28 @@ fields AS (
         t[25] AS audio_uri_t, r.audio_uri
     FROM records
 ),
-checks AS (
-    SELECT * EXCLUDE (raw_user_id),
+derived AS (
+    SELECT *,
         CASE WHEN user_id_t = 'VARCHAR' THEN pseudonym(p_pseudonym_key, raw_user_id) END AS user_id,
-        -- an ISO-8601 string needs a UTC offset after its date part; an integer is epoch milliseconds
-        CASE WHEN ts_t = 'VARCHAR' AND (suffix(ts_text, 'Z')
-                                        OR contains(ts_text[11:], '+') OR contains(ts_text[11:], '-'))
+        -- an ISO-8601 string needs a UTC offset after its date part (a "+" or "-" from the 11th character
+        -- on, or a final "Z"); an integer is epoch milliseconds
+        CASE WHEN ts_t = 'VARCHAR' AND (suffix(ts_text, 'Z') OR ts_text LIKE '__________%+%'
+                                        OR ts_text LIKE '__________%-%')
                  THEN make_timestamp(epoch_us(try_cast(ts_text AS TIMESTAMPTZ)))  -- the UTC instant, naive
              WHEN json_integer(ts_t) AND abs(try_cast(ts_text AS HUGEINT)) < 253402300800000
                  THEN epoch_ms(ts_text::BIGINT)
-        END AS ts,
-        -- present: required fields (absent, null, or an empty id counts as missing)
+        END AS ts
+    FROM fields
+),
+checks AS (
+    -- every check, field by field
+    SELECT *,
         NOT json_absent(event_id_t) AND event_id <> '' AS event_id_present,
         NOT json_absent(session_id_t) AND session_id <> '' AS session_id_present,
         NOT json_absent(user_id_t) AND raw_user_id <> '' AS user_id_present,
         NOT json_absent(device_id_t) AND device_id <> '' AS device_id_present,
         NOT json_absent(ts_t) AS ts_present,
         NOT json_absent(asr_text_t) AS asr_text_present,
-        -- typed: a present value has the contract's JSON type
         typed_as(event_id_t, event_id_t = 'VARCHAR') AS event_id_typed,
         typed_as(session_id_t, session_id_t = 'VARCHAR') AS session_id_typed,
         typed_as(user_id_t, user_id_t = 'VARCHAR') AS user_id_typed,
@@ -109,12 +126,10 @@ checks AS (
         typed_as(locale_t, locale_t = 'VARCHAR') AS locale_typed,
         typed_as(wake_score_t, json_number(wake_score_t)) AS wake_score_typed,
         typed_as(asr_confidence_t, json_number(asr_confidence_t)) AS asr_confidence_typed,
-        typed_as(asr_nbest_t, asr_nbest_t = 'ARRAY' AND coalesce(list_bool_and(list_transform(
-            asr_nbest, lambda x: x.text IS NOT NULL AND x.score IS NOT NULL)), true)) AS asr_nbest_typed,
+        typed_as(asr_nbest_t, nbest_typed(asr_nbest_t, asr_nbest)) AS asr_nbest_typed,
         typed_as(nlu_domain_t, nlu_domain_t = 'VARCHAR') AS nlu_domain_typed,
         typed_as(nlu_intent_t, nlu_intent_t = 'VARCHAR') AS nlu_intent_typed,
-        typed_as(nlu_slots_t, nlu_slots_t = 'ARRAY' AND coalesce(list_bool_and(list_transform(
-            nlu_slots, lambda x: x.name IS NOT NULL AND x.value IS NOT NULL)), true)) AS nlu_slots_typed,
+        typed_as(nlu_slots_t, slots_typed(nlu_slots_t, nlu_slots)) AS nlu_slots_typed,
         typed_as(nlu_confidence_t, json_number(nlu_confidence_t)) AS nlu_confidence_typed,
         typed_as(er_status_t, er_status_t = 'VARCHAR') AS er_status_typed,
         typed_as(er_entity_id_t, er_entity_id_t = 'VARCHAR') AS er_entity_id_typed,
@@ -124,24 +139,20 @@ checks AS (
         typed_as(barge_in_t, barge_in_t = 'BOOLEAN') AS barge_in_typed,
         typed_as(explicit_feedback_t, explicit_feedback_t = 'VARCHAR') AS explicit_feedback_typed,
         typed_as(device_state_t, device_state_t = 'OBJECT') AS device_state_typed,
-        typed_as(rewrite_applied_t, rewrite_applied_t = 'OBJECT' AND rewrite_applied.source_text IS NOT NULL
-                                    AND rewrite_applied.rewrite_text IS NOT NULL) AS rewrite_applied_typed,
+        typed_as(rewrite_applied_t, rewrite_typed(rewrite_applied_t, rewrite_applied)) AS rewrite_applied_typed,
         typed_as(audio_uri_t, audio_uri_t = 'VARCHAR') AS audio_uri_typed,
-        -- in range (absent values pass; an integer too large for BIGINT arrives as NULL and fails)
-        coalesce(wake_score BETWEEN 0 AND 1, true) AS wake_score_in_range,
-        coalesce(asr_confidence BETWEEN 0 AND 1, true) AS asr_confidence_in_range,
-        coalesce(nlu_confidence BETWEEN 0 AND 1, true) AS nlu_confidence_in_range,
-        coalesce(list_bool_and(list_transform(asr_nbest, lambda x: x.score BETWEEN 0 AND 1)), true) AS asr_nbest_in_range,
-        json_absent(response_duration_ms_t) OR coalesce(response_duration_ms >= 0, false) AS response_duration_ms_in_range,
-        -- allowed values
-        coalesce(device_type IN ('speaker', 'screen', 'tv', 'car', 'phone', 'other'), true) AS device_type_allowed,
-        coalesce(er_status IN ('resolved', 'unresolved', 'not_applicable'), true) AS er_status_allowed,
-        coalesce(response_status IN ('success', 'error', 'clarify', 'unsupported', 'no_response'), true)
-            AS response_status_allowed,
-        coalesce(explicit_feedback IN ('positive', 'negative'), true) AS explicit_feedback_allowed
-    FROM fields
+        score_ok(wake_score) AS wake_score_in_range,
+        score_ok(asr_confidence) AS asr_confidence_in_range,
+        score_ok(nlu_confidence) AS nlu_confidence_in_range,
+        nbest_scores_ok(asr_nbest) AS asr_nbest_in_range,
+        duration_ok(response_duration_ms_t, response_duration_ms) AS response_duration_ms_in_range,
+        device_type_ok(device_type) AS device_type_allowed,
+        er_status_ok(er_status) AS er_status_allowed,
+        response_status_ok(response_status) AS response_status_allowed,
+        explicit_feedback_ok(explicit_feedback) AS explicit_feedback_allowed
+    FROM derived
 ),
-judged AS (
+verdicts AS (
     SELECT *,
         CASE
             WHEN text IS NULL THEN 'unreadable_file'
@@ -238,5 +249,9 @@ SELECT
             'audio_uri'], k))),
         lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))}))), '{}')
     END AS extra,
-    CASE WHEN reason IS NOT NULL THEN quarantine_raw(text, reason, user_id) END AS raw
-FROM judged;
+    CASE WHEN reason IS NOT NULL THEN quarantine_raw(text, reason, user_id) END AS raw,
+    -- what callers filter on (`WHERE is_clean` / `WHERE NOT is_clean`). The always-true volatile term keeps
+    -- DuckDB from pushing such a filter down through the projections above: that would copy the whole
+    -- reason expression, and with it the JSON parse, into the filter once per field reference.
+    reason IS NULL AND random() >= 0 AS is_clean
+FROM verdicts;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import random
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,10 @@ from selflearn_assets.lib.ingest import (
     ingest_annotations,
     ingest_turns,
 )
+from selflearn_assets.lib.ingest import lines as lines_module
 from selflearn_assets.lib.ingest import turns as turns_module
+from selflearn_assets.lib.ingest.lines import LINES_SCHEMA
+from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
 
 DAY = date(2026, 1, 5)
 KEY = "test-key"
@@ -324,6 +328,158 @@ def test_many_small_files_are_batched_without_mixing_them_up(tmp_path, con, monk
     assert kept.fetchall() == [("e71", "date=2026-01-05/part-07.jsonl", 2)]
 
 
+def sql_files_run(monkeypatch) -> list[str]:
+    """The dbt_like_sql files ingest_turns runs, in order (recorded as it runs them)."""
+    ran = []
+
+    def recording(con, name, params=None):
+        ran.append(name)
+        return sql_module.run_sql(con, name, params)
+
+    monkeypatch.setattr(turns_module, "run_sql", recording)
+    return ran
+
+
+def test_one_batch_of_mixed_files_quarantines_exactly_the_rejected_lines(tmp_path, con, monkeypatch):
+    """Valid lines go in with the batch's one validating pass; only the rejected lines of the batch (here at
+    the start, middle and end of files of every format) are looked up and validated again."""
+    monkeypatch.setattr(turns_module, "BATCH_BYTES", 1 << 30)
+    ran = sql_files_run(monkeypatch)
+    folder = day_dir(tmp_path)
+    write_lines(folder / "a.jsonl", [turn(1), turn(2), turn(3)])  # all valid
+    write_lines(folder / "b.jsonl", ["{bad", turn(5), turn(6, wake_score=2), turn(7), ""])
+    write_lines(folder / "c.jsonl.gz", [turn(8), turn(9, device_type="watch")])
+    write_lines(folder / "d.jsonl", [])
+    (folder / "e.jsonl.gz").write_bytes(b"not gzip")
+    rows = [turn(10), turn(11, asr_text=None)]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "f.parquet")
+    write_lines(folder / "g.jsonl", ["[1]"])  # a file of nothing but a rejected line
+    stats = ingest(con, tmp_path)
+    assert ran.count("ingest/clean_turns.sql") == ran.count("ingest/quarantined_turns.sql") == 1
+    assert [(q[0].split("/")[-1], q[1], q[2]) for q in quarantined(con)] == [
+        ("b.jsonl", 1, "invalid_json"),
+        ("b.jsonl", 3, "out_of_range"),
+        ("b.jsonl", 5, "blank_line"),
+        ("c.jsonl.gz", 2, "bad_value"),
+        ("e.jsonl.gz", 0, "unreadable_file"),
+        ("f.parquet", 2, "missing_field"),
+        ("g.jsonl", 1, "not_an_object"),
+    ]
+    kept = con.execute(
+        "SELECT event_id, source_file, source_line FROM ingest.clean_turns ORDER BY 2, 3"
+    ).fetchall()
+    assert [(e, f.split("/")[-1], n) for e, f, n in kept] == [
+        ("e1", "a.jsonl", 1),
+        ("e2", "a.jsonl", 2),
+        ("e3", "a.jsonl", 3),
+        ("e5", "b.jsonl", 2),
+        ("e7", "b.jsonl", 4),
+        ("e8", "c.jsonl.gz", 1),
+        ("e10", "f.parquet", 1),
+    ]
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (14, 7, 7)
+
+
+def test_a_batch_without_rejected_lines_is_validated_once(tmp_path, con, monkeypatch):
+    ran = sql_files_run(monkeypatch)
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(i) for i in range(5)])
+    write_lines(day_dir(tmp_path) / "b.jsonl", [turn(i) for i in range(5, 9)])
+    assert ingest(con, tmp_path).clean_rows == 9
+    assert ran.count("ingest/clean_turns.sql") == 1
+    assert "ingest/clean_lines.sql" not in ran and "ingest/quarantined_turns.sql" not in ran
+
+
+def test_the_validation_filter_stays_above_the_json_parsing(con):
+    """`WHERE is_clean` must not be pushed down into validated_turns: DuckDB would copy the reason expression,
+    and the JSON functions under it, into the filter once per field reference (a many-fold slowdown)."""
+    ensure_ingest_schema(con)
+    con.register("turn_lines", LINES_SCHEMA.empty_table())
+    con.register(
+        "turn_files", pa.table({"file_idx": pa.array([], pa.int32()), "source_file": [], "read_error": []})
+    )
+    sql_module.run_sql(con, "ingest/macros.sql")
+    sql_module.run_sql(con, "ingest/validated_turns.sql")
+    params = {"day": DAY, "pseudonym_key": KEY, "max_line_bytes": 100}
+
+    def filters(node) -> list[str]:
+        own = [node["extra_info"]["Expression"]] if node.get("name") == "FILTER" else []
+        return own + [f for child in node.get("children", []) for f in filters(child)]
+
+    for name, expected in [
+        ("ingest/clean_turns.sql", "is_clean"),
+        ("ingest/quarantined_turns.sql", "(NOT is_clean)"),
+    ]:
+        [statement] = sql_module.statements(sql_module.load_sql(name))
+        [(_, plan)] = con.execute("EXPLAIN (FORMAT json) " + statement, params).fetchall()
+        assert [f for root in json.loads(plan) for f in filters(root)] == [expected], name
+
+
+def test_the_callers_connection_settings_are_left_alone(tmp_path, con):
+    before = con.execute("SELECT name, value FROM duckdb_settings() ORDER BY name").fetchall()
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1), "{bad"])
+    ingest(con, tmp_path)
+    assert con.execute("SELECT name, value FROM duckdb_settings() ORDER BY name").fetchall() == before
+
+
+REPLACEMENTS = [
+    None,
+    "",
+    "x",
+    "0.5",
+    "true",
+    0,
+    1,
+    -1,
+    0.5,
+    1.5,
+    2**63,
+    True,
+    [],
+    ["a"],
+    {},
+    {"a": "b"},
+    [{"text": "a"}],
+    [{"text": "a", "score": 2}],
+    [{"name": "n", "value": 1}],
+    {"source_text": "a"},
+    "2026-01-05T10:00:00Z",
+    "2026-01-05T10:00:00",
+    1767614400123,
+    "speaker",
+    "watch",
+    "positive",
+]
+
+
+def test_randomly_damaged_lines_each_get_one_consistent_verdict(tmp_path, con):
+    """Lines with random fields replaced, dropped or added: every line is accounted for, a clean line keeps
+    its unknown fields in `extra`, and a rejected line's detail names the field(s) behind its reason."""
+    rng = random.Random(5)
+    fields = list(turn(0, device_type="tv", wake_score=0.5, asr_nbest=[], nlu_slots=[], device_state={}))
+    lines = []
+    for n in range(400):
+        record = turn(n, device_type="tv", wake_score=0.5, asr_nbest=[{"text": "a", "score": 0.5}])
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            action = rng.random()
+            if action < 0.6:
+                record[rng.choice(fields)] = rng.choice(REPLACEMENTS)
+            elif action < 0.8:
+                record.pop(rng.choice(fields), None)
+            else:
+                record[f"unknown_{rng.randrange(3)}"] = rng.choice(REPLACEMENTS)
+        lines.append(record)
+    write_lines(day_dir(tmp_path) / "a.jsonl", lines)
+    stats = ingest(con, tmp_path)
+    assert stats.clean_rows > 50 and stats.quarantined_rows > 50
+    for line, extra in con.execute("SELECT source_line, extra FROM ingest.clean_turns").fetchall():
+        unknown = {k: v for k, v in lines[line - 1].items() if k.startswith("unknown_")}
+        assert (json.loads(extra) if extra else {}) == unknown
+    field_reasons = {"missing_field", "bad_type", "out_of_range", "bad_value"}
+    for _, _, reason, detail, _, _ in quarantined(con):
+        if reason in field_reasons:
+            assert any(f in detail for f in fields), (reason, detail)
+
+
 # --- duplicates ------------------------------------------------------------------------------------
 
 
@@ -490,6 +646,25 @@ def test_a_crash_mid_way_leaves_the_previous_state(tmp_path, con, monkeypatch):
     assert snapshot(con) == before
     monkeypatch.undo()
     assert ingest(con, tmp_path).clean_rows == 3  # and the connection is usable afterwards
+
+
+def test_a_file_that_fails_to_read_mid_day_leaves_the_previous_state(tmp_path, con, monkeypatch):
+    """Files are read one ahead on a helper thread; an error there still fails and rolls back the day."""
+    write_lines(day_dir(tmp_path) / "a.jsonl", [turn(1)])
+    ingest(con, tmp_path)
+    before = snapshot(con)
+    write_lines(day_dir(tmp_path) / "b.jsonl", [turn(2)])
+    write_lines(day_dir(tmp_path) / "c.jsonl", [turn(3)])
+
+    def failing(path, file_idx):
+        if path.name == "c.jsonl":
+            raise RuntimeError("disk on fire")
+        return lines_module.read_lines(path, file_idx)
+
+    monkeypatch.setattr(turns_module, "read_lines", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest_turns(con, tmp_path, DAY, KEY)
+    assert snapshot(con) == before
 
 
 # --- sessions ------------------------------------------------------------------------------------

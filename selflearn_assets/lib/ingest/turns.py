@@ -1,10 +1,12 @@
 """Raw turn logs of one day → `ingest.clean_turns` + `ingest.quarantined_turns` + `ingest.partition_stats`.
 
-Python finds the files and cuts them into lines (lines.py); DuckDB validates and types every line in one
-vectorised pass per file (validated_turns.sql). The whole day is one transaction: delete the day's rows
-from the three tables; per file, insert the valid lines into clean_turns and validate the few rejected
-ones again to quarantine them; move later copies of duplicate event ids to quarantine; record the counts
-and check lines read = clean + quarantined; commit. Any failure rolls back to the day's previous state.
+Python finds the files and cuts them into lines (lines.py), reading the next file on a helper thread while
+DuckDB works; DuckDB validates and types every line in one vectorised, multi-threaded pass per batch of
+files (validated_turns.sql: each line parsed once for its field types, once for its typed values, once for
+its keys). The whole day is one transaction: delete the day's rows from the three tables; per batch,
+insert the valid lines into clean_turns and, when some were rejected, validate just those again to
+quarantine them; move later copies of duplicate event ids to quarantine; record the counts and check
+lines read = clean + quarantined; commit. Any failure rolls back to the day's previous state.
 
 Policies (the reason codes are listed in validated_turns.sql):
 - every top-level value must have the contract's JSON type (no coercion: "0.5" is not a score, 1.5 is
@@ -30,6 +32,7 @@ Policies (the reason codes are listed in validated_turns.sql):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -45,7 +48,7 @@ from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
 from selflearn_assets.lib.sql import run_sql, transaction
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
-BATCH_BYTES = 128 * 1024 * 1024  # raw text validated per statement: a batch of small files, or one big file
+BATCH_BYTES = 512 * 1024 * 1024  # raw text validated per statement: a batch of files, or one big file
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,11 @@ def _replace_day(cur: duckdb.DuckDBPyConnection, root: Path, files: list[Path], 
     names = [f.relative_to(root).as_posix() for f in files]
     lines_read, unreadable, batch = 0, [], []
     run_sql(cur, "ingest/delete_turns_day.sql", params)
-    for idx, (path, name) in enumerate(zip(files, names, strict=True)):
-        lines, read_error = read_lines(path, idx)
+    for idx, (lines, read_error) in enumerate(_read_ahead(files)):
         lines_read += lines.num_rows
         if read_error:
-            unreadable.append(name)
-        batch.append((idx, name, read_error, lines))
+            unreadable.append(names[idx])
+        batch.append((idx, names[idx], read_error, lines))
         if sum(b[3].nbytes for b in batch) >= BATCH_BYTES:
             _ingest_batch(cur, batch, params)
             batch = []
@@ -115,9 +117,21 @@ def _replace_day(cur: duckdb.DuckDBPyConnection, root: Path, files: list[Path], 
     return stats
 
 
+def _read_ahead(files: list[Path]) -> Iterator[tuple[pa.Table, str | None]]:
+    """read_lines of each file in order, the next file read on a helper thread while DuckDB (which releases
+    the GIL) validates the current batch; at most one file is read ahead."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-lines") as pool:
+        pending = pool.submit(read_lines, files[0], 0) if files else None
+        for idx in range(len(files)):
+            current = pending.result()
+            pending = pool.submit(read_lines, files[idx + 1], idx + 1) if idx + 1 < len(files) else None
+            yield current
+
+
 def _ingest_batch(cur: duckdb.DuckDBPyConnection, batch: list[tuple], params: dict) -> None:
-    """Insert the valid lines of a batch of files, then validate just the rejected ones again to quarantine
-    them. Files are batched so that a day of many small files costs few statements, not one per file."""
+    """Insert the valid lines of a batch of files; when some were rejected, look up which lines went in and
+    validate just the others again to quarantine them. Files are batched so that a day of many small files
+    costs few statements, not one per file."""
     idx, names, errors, tables = zip(*batch, strict=True)
     lines = pa.concat_tables(tables)
     turn_files = pa.table(
@@ -129,12 +143,10 @@ def _ingest_batch(cur: duckdb.DuckDBPyConnection, batch: list[tuple], params: di
     )
     with _registered(cur, "turn_files", turn_files):
         with _registered(cur, "turn_lines", lines):
-            taken = run_sql(cur, "ingest/clean_turns.sql", params).fetchnumpy()
-        kept_rows = _batch_rows(cur, tables, taken["file_hash"], taken["source_line"])
-        kept = np.zeros(lines.num_rows, dtype=bool)
-        kept[kept_rows] = True
-        rejected = lines.filter(pa.array(~kept))
-        if rejected.num_rows:  # validate again, just the rejected lines, to quarantine them
+            [(inserted,)] = run_sql(cur, "ingest/clean_turns.sql", params).fetchall()
+        if inserted < lines.num_rows:
+            kept = run_sql(cur, "ingest/clean_lines.sql", params).fetchnumpy()
+            rejected = lines.filter(_rejected(tables, idx, kept))
             with _registered(cur, "turn_lines", rejected):
                 run_sql(cur, "ingest/quarantined_turns.sql", params)
 
@@ -148,15 +160,14 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
         con.unregister(name)
 
 
-def _batch_rows(cur, tables: tuple, file_hash: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """Row positions in the batch of (file, line) pairs, the file given by the hash of its name: line i of
-    the batch's k-th file is row starts[k] + i - 1."""
-    [hashes] = cur.execute("SELECT list(hash(source_file) ORDER BY file_idx) FROM turn_files").fetchall()[0]
-    hashes = np.array(hashes, dtype=np.uint64)
-    order = np.argsort(hashes)
-    k = order[np.searchsorted(hashes, file_hash, sorter=order)]
-    starts = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
-    return starts[k] + line - 1
+def _rejected(tables: tuple, file_idx: tuple, kept: dict) -> pa.Array:
+    """Mask over the batch's rows of the lines not in `kept` (file_idx, line): line i of the batch's k-th file
+    is row starts[k] + i - 1."""
+    start_of = np.zeros(max(file_idx) + 1, dtype=np.int64)
+    start_of[list(file_idx)] = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
+    mask = np.ones(sum(t.num_rows for t in tables), dtype=bool)
+    mask[start_of[kept["file_idx"]] + kept["line"] - 1] = False
+    return pa.array(mask)
 
 
 def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: dict) -> None:
