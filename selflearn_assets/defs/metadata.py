@@ -1,9 +1,14 @@
-"""Asset metadata shared by every stage: row count, column schema and a markdown preview of a day."""
+"""Asset metadata shared by every stage: row count, column schema and a markdown preview of a day; for the
+model assets, the tags of their MLflow run and the run's link, registered version and promotion."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.resources import MLflowResource
 
 
 def table_schema(con, table: str) -> dg.TableSchema:
@@ -34,4 +39,32 @@ def day_metadata(duckdb: DuckDBResource, table: str, day: str, preview_columns: 
         "dagster/row_count": dg.MetadataValue.int(int(count)),
         "dagster/column_schema": schema,
         "preview": dg.MetadataValue.md(markdown_table(preview_columns, preview)),
+    }
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number as text with `digits` decimals ("" for None), for metadata tables."""
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def mlflow_run_tags(context: dg.AssetExecutionContext, days: list[date]) -> dict[str, str]:
+    """Tags of a model asset's MLflow run: the Dagster run, asset and partition, and the window of days."""
+    return {
+        "dagster.run_id": context.run_id,
+        "dagster.asset": context.asset_key.to_user_string(),
+        "dagster.partition": context.partition_key if context.has_partition_key else "unpartitioned",
+        "data_window": f"{min(days)}..{max(days)}",
+    }
+
+
+def mlflow_run_metadata(mlflow: MLflowResource, summary: dict, promotion_metric: str) -> dict:
+    """The metadata every model asset starts with, from a `train_and_track` summary: a link to the MLflow run,
+    its id, the registered version, whether it became the champion, and the previous champion's score as
+    `previous_champion_<promotion_metric>` ("" when there was none)."""
+    return {
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
+        "mlflow_run_id": summary["run_id"],
+        "registered_version": summary["version"],
+        "promoted_to_champion": summary["promoted"],
+        f"previous_champion_{promotion_metric}": fmt(summary["previous_champion"]),
     }

@@ -8,7 +8,6 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
 
-from selflearn_assets.defs.ingest.assets import annotations, raw_turns
 from selflearn_assets.defs.labels import assets as labels_assets
 from selflearn_assets.defs.labels import failure_points as fp_labels
 from selflearn_assets.defs.labels.assets import turn_labels
@@ -18,12 +17,10 @@ from selflearn_assets.defs.models.assets import label_model
 from selflearn_assets.defs.models.failure_point import failure_point_model
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
 from selflearn_assets.lib.models import tracking
-from selflearn_assets.lib.models.encoder import tiny_encoder
 from selflearn_assets.lib.models.failure_point_data import CLASSES as FAILURE_CLASSES
 from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
 from selflearn_assets.lib.models.label_training import MODEL_NAME
-from selflearn_assets.lib.simulator import SimConfig, simulate
 
 DAY = date(2026, 11, 2)
 # a small model and few sessions: the point is the wiring, not the quality
@@ -46,26 +43,10 @@ def _query(home, sql: str, params=None) -> list[tuple]:
 
 
 @pytest.fixture
-def ingested_day(selflearn_home):
-    """A simulated day (half of the sessions audited) ingested through the ingest assets, and a tiny random
-    encoder saved as a Hugging Face directory over that day's words. Returns the encoder's directory."""
-    simulate(
-        SimConfig(users=120, start=DAY, days=1, annotation_rate=0.5), selflearn_home / "raw", progress=False
-    )
-    result = dg.materialize(
-        [raw_turns, annotations], partition_key=DAY.isoformat(), resources=_resources(selflearn_home)
-    )
-    assert result.success
-    texts = [
-        t
-        for row in _query(selflearn_home, "SELECT asr_text, response_text FROM ingest.clean_turns")
-        for t in row
-    ]
-    tokenizer, model = tiny_encoder([t for t in texts if t])
-    encoder_dir = selflearn_home / "encoder"
-    tokenizer.save_pretrained(encoder_dir)
-    model.save_pretrained(encoder_dir)
-    return encoder_dir
+def ingested_day(ingest_day_with_encoder):
+    """A simulated day (120 users, half of the sessions audited) ingested, and a tiny random encoder over
+    its words; the encoder's directory."""
+    return ingest_day_with_encoder(DAY, users=120)
 
 
 def test_label_model_then_turn_labels(selflearn_home, ingested_day, monkeypatch):

@@ -10,14 +10,11 @@ from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
 
 from selflearn_assets.definitions import defs
-from selflearn_assets.defs.ingest.assets import annotations, raw_turns
 from selflearn_assets.defs.models.rephrase import rephrase_model
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
 from selflearn_assets.defs.signals.assets import defect_signals, markov_transitions, rephrase_candidates
 from selflearn_assets.lib.models import tracking
-from selflearn_assets.lib.models.encoder import tiny_encoder
 from selflearn_assets.lib.models.rephrase_training import MODEL_NAME
-from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.runner import plan_stages
 
 DAY = date(2026, 11, 2)
@@ -61,26 +58,10 @@ def _signals(home, resources, use_model: bool = True) -> dg.MaterializeResult:
 
 
 @pytest.fixture
-def ingested_day(selflearn_home):
-    """A simulated day (half of the sessions audited) ingested through the ingest assets, and a tiny random
-    encoder saved as a Hugging Face directory over that day's words. Returns the encoder's directory."""
-    simulate(
-        SimConfig(users=150, start=DAY, days=1, annotation_rate=0.5), selflearn_home / "raw", progress=False
-    )
-    result = dg.materialize(
-        [raw_turns, annotations], partition_key=DAY.isoformat(), resources=_resources(selflearn_home, "")
-    )
-    assert result.success
-    texts = [
-        t
-        for row in _query(selflearn_home, "SELECT asr_text, response_text FROM ingest.clean_turns")
-        for t in row
-    ]
-    tokenizer, model = tiny_encoder([t for t in texts if t])
-    encoder_dir = selflearn_home / "encoder"
-    tokenizer.save_pretrained(encoder_dir)
-    model.save_pretrained(encoder_dir)
-    return encoder_dir
+def ingested_day(ingest_day_with_encoder):
+    """A simulated day (150 users, half of the sessions audited) ingested, and a tiny random encoder over
+    its words; the encoder's directory."""
+    return ingest_day_with_encoder(DAY, users=150)
 
 
 def test_champion_score_enters_rephrase_candidates_and_markov(selflearn_home, ingested_day):

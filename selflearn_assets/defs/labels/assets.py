@@ -5,13 +5,13 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from selflearn_assets.defs.labels.labelling import champion_or_failure, replace_day
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
 from selflearn_assets.lib.models.label_training import champion_version, load_champion
-from selflearn_assets.lib.sql import run_sql, transaction
 
 
 @dg.asset(
@@ -27,23 +27,14 @@ def turn_labels(
     """One row per turn of the day: goal id, goal start, goal success, intent and slots, each with the
     champion model's confidence, and the model version that produced them. Table `labels.turn_labels`."""
     day = date.fromisoformat(context.partition_key)
-    mlflow.configure()
-    try:
-        model, version = load_champion(), champion_version()
-    except Exception as err:
-        raise dg.Failure(description=f"no champion label model in MLflow ({err}); materialize label_model first") from err
+    model, version = champion_or_failure(
+        mlflow, load_champion, champion_version, "label model", "label_model"
+    )
     with duckdb.get_connection() as con:
         frames = load_label_frames(con, [day])
     labels = predict_turn_labels(model, frames, encoder.load())
     with duckdb.get_connection() as con:
-        run_sql(con, "labels/schema.sql")
-        con.register("_turn_labels", labels.to_arrow())
-        try:
-            with transaction(con):
-                con.execute("DELETE FROM labels.turn_labels WHERE day = ?", [day])
-                run_sql(con, "labels/turn_labels_insert.sql", {"day": day, "model_version": version})
-        finally:
-            con.unregister("_turn_labels")
+        replace_day(con, "turn_labels", labels, day, version)
     top = labels.group_by("intent").len().sort("len", descending=True).head(10).rows()
     return dg.MaterializeResult(
         metadata={

@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from selflearn_assets.defs.labels.labelling import coverage_counts
 from selflearn_assets.defs.partitions import daily_partitions
 
 
@@ -15,17 +16,7 @@ def turn_labels_cover_every_turn(
     """Each clean turn of the day has exactly one label row, and no label row lacks its turn."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        missing, extra, duplicated = con.execute(
-            """
-            SELECT
-              (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
-                 AND NOT EXISTS (SELECT 1 FROM labels.turn_labels l WHERE l.day = $1 AND l.event_id = t.event_id)),
-              (SELECT count(*) FROM labels.turn_labels l WHERE l.day = $1
-                 AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t WHERE t.day = $1 AND t.event_id = l.event_id)),
-              (SELECT count(*) - count(DISTINCT event_id) FROM labels.turn_labels WHERE day = $1)
-            """,
-            [day],
-        ).fetchall()[0]
+        missing, extra, duplicated = coverage_counts(con, "turn_labels", day)
     return dg.AssetCheckResult(
         passed=missing == 0 and extra == 0 and duplicated == 0,
         description=f"{missing} turns without labels, {extra} labels without turns, {duplicated} duplicates",

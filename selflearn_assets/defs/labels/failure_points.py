@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from selflearn_assets.defs.labels.labelling import champion_or_failure, coverage_counts, replace_day
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
@@ -12,7 +13,7 @@ from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_imag
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion
-from selflearn_assets.lib.sql import load_sql, run_sql, transaction
+from selflearn_assets.lib.sql import load_sql
 
 
 @dg.asset(
@@ -30,25 +31,14 @@ def failure_points(
     `labels.failure_points`; the metadata has the day's failure-point mix by domain and device (chart) and the
     top failing utterances: where to look first."""
     day = date.fromisoformat(context.partition_key)
-    mlflow.configure()
-    try:
-        model, version = load_champion(), champion_version()
-    except Exception as err:
-        raise dg.Failure(
-            description=f"no champion failure-point model in MLflow ({err}); materialize failure_point_model first"
-        ) from err
+    model, version = champion_or_failure(
+        mlflow, load_champion, champion_version, "failure-point model", "failure_point_model"
+    )
     with duckdb.get_connection() as con:
         frames = load_failure_point_frames(con, [day])
     predicted = predict_failure_points(model, frames, encoder.load())
     with duckdb.get_connection() as con:
-        run_sql(con, "labels/schema.sql")
-        con.register("_failure_points", predicted.to_arrow())
-        try:
-            with transaction(con):
-                con.execute("DELETE FROM labels.failure_points WHERE day = ?", [day])
-                run_sql(con, "labels/failure_points_insert.sql", {"day": day, "model_version": version})
-        finally:
-            con.unregister("_failure_points")
+        replace_day(con, "failure_points", predicted, day, version)
         mix = {
             by: _nested(
                 con.sql(load_sql("labels/failure_point_mix.sql"), params={"day": day, "by": by}).fetchall()
@@ -96,19 +86,14 @@ def failure_points_cover_every_turn(
     """Each clean turn of the day has exactly one failure point, probabilities sum to 1, no row lacks its turn."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        missing, extra, duplicated, bad_probability = con.execute(
+        missing, extra, duplicated = coverage_counts(con, "failure_points", day)
+        (bad_probability,) = con.execute(
             """
-            SELECT
-              (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
-                 AND NOT EXISTS (SELECT 1 FROM labels.failure_points f WHERE f.day = $1 AND f.event_id = t.event_id)),
-              (SELECT count(*) FROM labels.failure_points f WHERE f.day = $1
-                 AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t WHERE t.day = $1 AND t.event_id = f.event_id)),
-              (SELECT count(*) - count(DISTINCT event_id) FROM labels.failure_points WHERE day = $1),
-              (SELECT count(*) FROM labels.failure_points WHERE day = $1
-                 AND abs(p_false_wake + p_asr + p_nlu + p_er + p_result + p_correct - 1) > 1e-4)
+            SELECT count(*) FROM labels.failure_points WHERE day = $1
+              AND abs(p_false_wake + p_asr + p_nlu + p_er + p_result + p_correct - 1) > 1e-4
             """,
             [day],
-        ).fetchall()[0]
+        ).fetchone()
     return dg.AssetCheckResult(
         passed=missing == 0 and extra == 0 and duplicated == 0 and bad_probability == 0,
         description=(

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_model import LabelModelConfig
@@ -17,7 +17,8 @@ class LabelModelTraining(dg.Config):
     """Training window and model size (CPU-friendly defaults: a frozen encoder with cached embeddings)."""
 
     window_days: int = 14  # the latest ingested days whose turns train and evaluate the model
-    max_sessions: int = 1500  # training sessions (all audited ones first, then a seeded sample)
+    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
+    gold_weight: float = 3.0  # loss weight of a gold-annotated turn relative to a weakly labelled one
     epochs: int = 10
     pretrain_epochs: int = 2
     d_model: int = 64
@@ -51,14 +52,9 @@ def label_model(
     embedder = encoder.load()
     model_config = LabelModelConfig(
         epochs=config.epochs, pretrain_epochs=config.pretrain_epochs, d_model=config.d_model,
-        layers=config.layers, seed=config.seed,
+        layers=config.layers, seed=config.seed, gold_weight=config.gold_weight,
     )
-    tags = {
-        "dagster.run_id": context.run_id,
-        "dagster.asset": "label_model",
-        "dagster.partition": "unpartitioned",
-        "data_window": f"{min(days)}..{max(days)}",
-    }
+    tags = mlflow_run_tags(context, days)
     try:
         summary = train_and_track(
             frames, embedder, model_config, mlflow.home, tags, config.max_sessions,
@@ -68,17 +64,13 @@ def label_model(
         raise dg.Failure(description=str(err)) from err
     m = summary["metrics"]
     rows = [
-        (t, _fmt(m.get(f"{t}_model_accuracy")), _fmt(m.get(f"{t}_annotator_accuracy")),
-         _fmt(m.get(f"{t}_pct_of_human")), _fmt(m.get(f"{t}_baseline_accuracy")))
+        (t, fmt(m.get(f"{t}_model_accuracy")), fmt(m.get(f"{t}_annotator_accuracy")),
+         fmt(m.get(f"{t}_pct_of_human")), fmt(m.get(f"{t}_baseline_accuracy")))
         for t in TASKS
     ]
     return dg.MaterializeResult(
         metadata={
-            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
-            "mlflow_run_id": summary["run_id"],
-            "registered_version": summary["version"],
-            "promoted_to_champion": summary["promoted"],
-            "previous_champion_macro_accuracy": _fmt(summary["previous_champion"]),
+            **mlflow_run_metadata(mlflow, summary, "macro_accuracy"),
             "macro_accuracy": float(m.get("macro_accuracy", 0.0)),
             "pct_of_human": float(m.get("pct_of_human", 0.0)),
             "eval_set": summary["eval_set"],
@@ -88,7 +80,3 @@ def label_model(
             ),
         }
     )
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.3f}"

@@ -4,7 +4,7 @@ help), tracked in MLflow, promoted to `champion` on improvement."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import FailurePointConfig
@@ -55,12 +55,7 @@ def failure_point_model(
         layers=config.layers,
         seed=config.seed,
     )
-    tags = {
-        "dagster.run_id": context.run_id,
-        "dagster.asset": "failure_point_model",
-        "dagster.partition": "unpartitioned",
-        "data_window": f"{min(days)}..{max(days)}",
-    }
+    tags = mlflow_run_tags(context, days)
     try:
         summary = train_and_track(
             frames,
@@ -76,30 +71,26 @@ def failure_point_model(
     rows = [
         (
             c,
-            _fmt(m.get(f"gold_{c}_n", 0.0), 0),
-            _fmt(m.get(f"model_{c}_precision")),
-            _fmt(m.get(f"model_{c}_recall")),
-            _fmt(m.get(f"model_{c}_f1")),
-            _fmt(m.get(f"annotator_{c}_f1")),
+            fmt(m.get(f"gold_{c}_n", 0.0), 0),
+            fmt(m.get(f"model_{c}_precision")),
+            fmt(m.get(f"model_{c}_recall")),
+            fmt(m.get(f"model_{c}_f1")),
+            fmt(m.get(f"annotator_{c}_f1")),
         )
         for c in CLASSES
     ]
     variants = [
         (
             name,
-            _fmt(v.get("model_accuracy")),
-            _fmt(v.get("model_macro_f1")),
-            _fmt(v.get("pct_of_human_macro_f1")),
+            fmt(v.get("model_accuracy")),
+            fmt(v.get("model_macro_f1")),
+            fmt(v.get("pct_of_human_macro_f1")),
         )
         for name, v in summary["variants"].items()
     ]
     return dg.MaterializeResult(
         metadata={
-            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
-            "mlflow_run_id": summary["run_id"],
-            "registered_version": summary["version"],
-            "promoted_to_champion": summary["promoted"],
-            "previous_champion_macro_f1": _fmt(summary["previous_champion"]),
+            **mlflow_run_metadata(mlflow, summary, "macro_f1"),
             "variant": summary["variant"],
             "accuracy": float(m.get("model_accuracy", 0.0)),
             "macro_f1": float(m.get("model_macro_f1", 0.0)),
@@ -116,7 +107,3 @@ def failure_point_model(
             ),
         }
     )
-
-
-def _fmt(value, digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"

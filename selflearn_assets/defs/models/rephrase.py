@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
 from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
@@ -54,12 +54,7 @@ def rephrase_model(
         epochs=config.epochs, d_model=config.d_model, layers=config.layers, gold_weight=config.gold_weight,
         seed=config.seed,
     )  # fmt: skip
-    tags = {
-        "dagster.run_id": context.run_id,
-        "dagster.asset": "rephrase_model",
-        "dagster.partition": "unpartitioned",
-        "data_window": f"{min(days)}..{max(days)}",
-    }
+    tags = mlflow_run_tags(context, days)
     try:
         summary = train_and_track(
             turns, embedder, model_config, mlflow.home, tags, config.max_sessions, encoder_path=encoder.path,
@@ -71,9 +66,9 @@ def rephrase_model(
     rows = [
         (
             name,
-            _fmt(r["precision"]),
-            _fmt(r["recall"]),
-            _fmt(r["f1"]),
+            fmt(r["precision"]),
+            fmt(r["recall"]),
+            fmt(r["f1"]),
             int(r["true_positives"]),
             int(r["predicted"]),
         )
@@ -82,11 +77,7 @@ def rephrase_model(
     detector, pairwise = report["detector"], report["pairwise"]
     return dg.MaterializeResult(
         metadata={
-            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(summary["experiment_id"], summary["run_id"])),
-            "mlflow_run_id": summary["run_id"],
-            "registered_version": summary["version"],
-            "promoted_to_champion": summary["promoted"],
-            "previous_champion_f1": _fmt(summary["previous_champion"]),
+            **mlflow_run_metadata(mlflow, summary, "f1"),
             "f1": float(detector["f1"]),
             "precision": float(detector["precision"]),
             "recall": float(detector["recall"]),
@@ -102,7 +93,3 @@ def rephrase_model(
             ),
         }
     )
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.3f}"

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -109,24 +108,16 @@ def train_and_track(
             tracking.log_figure_png(figure, f"failure_point_confusion_{who}.png")
         tracking.log_figure_png(_f1_figure(metrics), "failure_point_f1_by_class.png")
         tracking.log_torch_model(model)
-        champion_now = _champion_score(evaluation, embedder, majority)
-        value = float(metrics.get(PROMOTION_METRIC, 0.0))
-        version, promoted, previous = tracking.register_and_maybe_promote(
+        registered = tracking.register_run_model(
+            run,
             MODEL_NAME,
-            run.info.run_id,
             PROMOTION_METRIC,
-            value,
-            eval_set=eval_set,
-            champion_value=champion_now,
+            float(metrics.get(PROMOTION_METRIC, 0.0)),
+            eval_set,
+            champion_value=_champion_score(evaluation, embedder, majority),
         )
-        mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
     return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "version": version,
-        "promoted": promoted,
-        "previous_champion": previous,
-        "eval_set": eval_set,
+        **registered,
         "variant": chosen,
         "variants": {name: v[3] for name, v in variants.items()},
         "metrics": metrics,
@@ -158,26 +149,19 @@ def _f1_figure(metrics: dict[str, float]):
 
 def _champion_score(evaluation: pl.DataFrame, embedder, majority: str) -> float | None:
     """The current champion's promotion metric on this evaluation set (None without a usable champion)."""
-    try:
-        champion = load_champion()
-    except Exception:  # no champion yet, or one that cannot be loaded: the new model may take over
-        return None
-    try:
+
+    def score(champion) -> float:
         predicted = predict_failure_points(champion, evaluation, embedder)
         return float(evaluate_failure_points(evaluation, predicted, majority).get(PROMOTION_METRIC, 0.0))
-    except Exception:  # a champion whose features no longer fit the data
-        return None
+
+    return tracking.rescore_champion(MODEL_NAME, score)
 
 
 def load_champion():
     """The registered champion failure-point model (raises MlflowException when there is none)."""
-    import mlflow.pytorch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.pytorch.load_model(tracking.champion_uri(MODEL_NAME), dst_path=tmp)
+    return tracking.load_champion(MODEL_NAME)
 
 
 def champion_version() -> str:
-    from mlflow.tracking import MlflowClient
-
-    return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version)
+    """The champion's registered version number (raises MlflowException when there is none)."""
+    return str(tracking.champion_version(MODEL_NAME).version)

@@ -49,7 +49,6 @@ pair; NaN where the second turn is not among the first turn's followers (e.g. a 
 from __future__ import annotations
 
 import bisect
-import copy
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +60,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from selflearn_assets.lib.models.early_stopping import EarlyStopping
 from selflearn_assets.lib.models.rephrase_data import (
     RephraseExample,
     RephraseWindow,
@@ -383,7 +383,8 @@ def _fit(model, train_batches, val_batches, loss_fn, config: RephraseConfig, gen
     """Shared loop: AdamW, shuffled batches, early stopping on validation loss; returns (history, best_val_loss)."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
-    history, best, best_loss, waited = [], copy.deepcopy(model.state_dict()), float("inf"), 0
+    stopper = EarlyStopping(config.patience)
+    history = []
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress):
         model.train()
         total = 0.0
@@ -403,15 +404,10 @@ def _fit(model, train_batches, val_batches, loss_fn, config: RephraseConfig, gen
             "val_loss": float(np.mean(val)),
         }
         history.append(row)
-        if row["val_loss"] < best_loss - 1e-4:
-            best, best_loss, waited = copy.deepcopy(model.state_dict()), row["val_loss"], 0
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
-    model.load_state_dict(best)
-    model.eval()
-    return history, best_loss
+        if stopper.step(model, row["val_loss"]):
+            break
+    stopper.restore(model).eval()
+    return history, (float("inf") if stopper.best_score is None else stopper.best_score)
 
 
 def _chunks(items: Sequence, size: int) -> list:

@@ -14,7 +14,6 @@ promote; and the champion as a scorer of `signals.rephrase_candidates`.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -147,19 +146,12 @@ def train_and_track(
         tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "rephrase position vs gold"),
                                 "rephrase_confusion.png")  # fmt: skip
         tracking.log_torch_model(model)
-        champion_now = _champion_score(evaluation, embedder, gold)
-        version, promoted, previous = tracking.register_and_maybe_promote(
-            MODEL_NAME, run.info.run_id, PROMOTION_METRIC, metrics[PROMOTION_METRIC], eval_set=eval_set,
-            champion_value=champion_now,
+        registered = tracking.register_run_model(
+            run, MODEL_NAME, PROMOTION_METRIC, metrics[PROMOTION_METRIC], eval_set,
+            champion_value=_champion_score(evaluation, embedder, gold),
         )  # fmt: skip
-        mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
     return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "version": version,
-        "promoted": promoted,
-        "previous_champion": previous,
-        "eval_set": eval_set,
+        **registered,
         "eval_gold_pairs": len(gold),
         "report": report,
         "fit": fit,
@@ -222,17 +214,17 @@ def position_confusion(scored: pl.DataFrame, max_following: int) -> tuple[list[s
 
 def _champion_score(evaluation: pl.DataFrame, embedder, gold: set[tuple[str, str]]) -> float | None:
     """The current champion's F1 on this evaluation set (None without a champion this encoder can run)."""
-    try:
-        champion = load_champion()
-    except Exception:  # no champion yet, or one that no longer unpickles: the new model may take over
-        return None
-    if not compatible(champion, embedder):
-        return None
-    scored = score_pairs(champion, None, evaluation, embedder)
-    found = set(
-        scored.filter(pl.col("detector_pred")).select("first_event_id", "second_event_id").iter_rows()
-    )
-    return pair_prf(found, gold)["f1"]
+
+    def score(champion: ContRephModel) -> float | None:
+        if not compatible(champion, embedder):
+            return None
+        scored = score_pairs(champion, None, evaluation, embedder)
+        found = set(
+            scored.filter(pl.col("detector_pred")).select("first_event_id", "second_event_id").iter_rows()
+        )
+        return pair_prf(found, gold)["f1"]
+
+    return tracking.rescore_champion(MODEL_NAME, score)
 
 
 def compatible(model, embedder) -> bool:
@@ -247,19 +239,15 @@ def compatible(model, embedder) -> bool:
 
 def load_champion() -> ContRephModel:
     """The registered champion (raises MlflowException when there is none). Call `tracking.configure` first."""
-    import mlflow.pytorch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.pytorch.load_model(tracking.champion_uri(MODEL_NAME), dst_path=tmp)
+    return tracking.load_champion(MODEL_NAME)
 
 
 def champion_version() -> dict[str, str] | None:
     """{"version", "run_id"} of the champion in the configured store, or None."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     try:
-        mv = MlflowClient().get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION)
+        mv = tracking.champion_version(MODEL_NAME)
     except MlflowException:
         return None
     return {"version": str(mv.version), "run_id": str(mv.run_id)}

@@ -3,11 +3,14 @@
 The store lives under `<home>/mlflow/`: a SQLite database (the model registry needs a database backend)
 and an artifact folder. A model version is promoted to the registry alias `champion` only when its
 evaluation metric, stored as a version tag, beats the current champion's on the same evaluation set.
+Each training module (`label_training`, `failure_point_training`, `rephrase_training`) ends its run with
+`rescore_champion` and `register_run_model`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,36 @@ def champion_uri(model_name: str) -> str:
     return f"models:/{model_name}@{CHAMPION}"
 
 
+def load_champion(model_name: str):
+    """The torch model registered as `model_name`'s champion (raises MlflowException when there is none)."""
+    import mlflow.pytorch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.pytorch.load_model(champion_uri(model_name), dst_path=tmp)
+
+
+def champion_version(model_name: str):
+    """The ModelVersion that `model_name`'s `champion` alias points at (raises MlflowException when none)."""
+    return MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
+
+
+def rescore_champion(model_name: str, score: Callable[[Any], float | None]) -> float | None:
+    """The current champion of `model_name`, loaded and re-scored by `score(champion)` (the caller's metric on
+    this run's evaluation set).
+
+    None when there is no champion, or it cannot be loaded, or it no longer fits (features or encoder changed
+    since it was trained: `score` raises or returns None); the new model may then take over.
+    """
+    try:
+        champion = load_champion(model_name)
+    except Exception:  # no champion yet, or one that no longer unpickles
+        return None
+    try:
+        return score(champion)
+    except Exception:  # a champion whose features no longer fit the data
+        return None
+
+
 def champion_metric(model_name: str, metric_name: str) -> float | None:
     """The current champion's promotion metric, or None when there is no champion (or it lacks the metric)."""
     client = MlflowClient()
@@ -185,3 +218,31 @@ def register_and_maybe_promote(
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
     client.set_model_version_tag(model_name, mv.version, "promoted", str(beats).lower())
     return str(mv.version), beats, previous
+
+
+def register_run_model(
+    run: mlflow.ActiveRun,
+    model_name: str,
+    metric_name: str,
+    value: float,
+    eval_set: str,
+    *,
+    champion_value: float | None,
+) -> dict[str, Any]:
+    """The end of a training run: register the model logged in `run` (`log_torch_model`) as a new version of
+    `model_name` and promote it when `value` beats `champion_value` (the champion re-scored by
+    `rescore_champion`; see `register_and_maybe_promote` for None), then tag the run with
+    `registered_version` and `promoted`. Returns the run's summary: run_id, experiment_id, version, promoted,
+    previous_champion and eval_set."""
+    version, promoted, previous = register_and_maybe_promote(
+        model_name, run.info.run_id, metric_name, value, eval_set=eval_set, champion_value=champion_value
+    )
+    mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "version": version,
+        "promoted": promoted,
+        "previous_champion": previous,
+        "eval_set": eval_set,
+    }

@@ -1,24 +1,21 @@
 """`exports/labels/date=D/`: labels.parquet + manifest.json + DATACARD.md, published only when the gates pass.
 
-The folder is written beside its final place and renamed into it, so a reader never sees half a release;
-re-publishing a day replaces the folder. A release with a failed blocking gate is refused before anything is
-written: the previous release (of that day or an earlier one) stays where it is. The manifest records the
-model versions, thresholds, quality on the audit set, gate results, row counts and sha256 of the parquet and
-the data card; `read_release` verifies them.
+The folder is written beside its final place and renamed into it (`day_folders.atomic_folder_write`), so a
+reader never sees half a release; re-publishing a day replaces the folder. A release with a failed blocking
+gate is refused before anything is written: the previous release (of that day or an earlier one) stays where
+it is. The manifest records the model versions, thresholds, quality on the audit set, gate results, row counts
+and sha256 of the parquet and the data card; `read_release` verifies them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
+from selflearn_assets.lib.day_folders import atomic_folder_write, latest_day, sha256
 from selflearn_assets.lib.releases.datacard import render_datacard
 from selflearn_assets.lib.releases.gates import GATES, GateResult, blocking_failures
 from selflearn_assets.lib.releases.labels import LABELS
@@ -44,10 +41,6 @@ class ReleaseRefused(ReleaseError):
 
 def release_folder(exports_root: str | Path, day: date) -> Path:
     return Path(exports_root) / "labels" / f"date={day.isoformat()}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
@@ -86,9 +79,7 @@ def publish_release(
     if reasons:
         raise ReleaseRefused(day, reasons, latest_release(exports_root, on_or_before=day))
     final = release_folder(exports_root, day)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_folder_write(final) as staging:
         table.write_parquet(staging / TABLE)
         full = {
             "kind": "label_release",
@@ -108,25 +99,9 @@ def publish_release(
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (staging / DATACARD).write_text(render_datacard(full), encoding="utf-8")
-        full["sha256"] = {TABLE: _sha256(staging / TABLE), DATACARD: _sha256(staging / DATACARD)}
+        full["sha256"] = {TABLE: sha256(staging / TABLE), DATACARD: sha256(staging / DATACARD)}
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n", encoding="utf-8")
-        _swap(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
-
-
-def _swap(staging: Path, final: Path) -> None:
-    """Rename `staging` to `final`, replacing an earlier folder (moved aside under a dot-name first, so a
-    `date=*` glob never matches it)."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-        os.rename(final, old / final.name)
-    os.rename(staging, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_release(folder: str | Path) -> tuple[pl.DataFrame, dict]:
@@ -137,7 +112,7 @@ def read_release(folder: str | Path) -> tuple[pl.DataFrame, dict]:
         raise ReleaseError(f"{folder} is not a label release: missing {', '.join(missing)}")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     for name in (TABLE, DATACARD):
-        if manifest.get("sha256", {}).get(name) != _sha256(folder / name):
+        if manifest.get("sha256", {}).get(name) != sha256(folder / name):
             raise ReleaseError(f"{folder / name} does not match the sha256 in its manifest")
     table = pl.read_parquet(folder / TABLE)
     if table.height != manifest.get("rows"):
@@ -151,15 +126,5 @@ def latest_release(
     exports_root: str | Path, before: date | None = None, on_or_before: date | None = None
 ) -> Path | None:
     """The newest published release folder strictly before `before` (or on or before `on_or_before`)."""
-    root = Path(exports_root) / "labels"
-    if not root.is_dir():
-        return None
-    days = []
-    for child in root.iterdir():
-        if child.name.startswith("date=") and (child / MANIFEST).exists():
-            try:
-                days.append(date.fromisoformat(child.name[5:]))
-            except ValueError:
-                continue
-    days = [d for d in days if (before is None or d < before) and (on_or_before is None or d <= on_or_before)]
-    return release_folder(exports_root, max(days)) if days else None
+    day = latest_day(Path(exports_root) / "labels", MANIFEST, before=before, on_or_before=on_or_before)
+    return release_folder(exports_root, day) if day is not None else None

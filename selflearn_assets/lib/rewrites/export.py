@@ -1,22 +1,19 @@
 """`exports/rewrites/date=D/rewrites.parquet` + `manifest.json` (+ `evaluation.json` once evaluated).
 
-A release folder is written next to its final place and renamed into it, so a reader never sees half a
-table; re-exporting a day replaces the folder. The manifest records what was exported and how
-(window, parameters, the miner's report, row count and the parquet's sha256).
+The folder is written next to its final place and renamed into it (`day_folders.atomic_folder_write`), so a
+reader never sees half a table; re-exporting a day replaces the folder. The manifest records what was exported
+and how (window, parameters, the miner's report, row count and the parquet's sha256).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
+from selflearn_assets.lib.day_folders import atomic_folder_write, latest_day, sha256
 from selflearn_assets.lib.markov.normalize import normalize_utterance
 
 TABLE = "rewrites.parquet"
@@ -32,37 +29,20 @@ def export_folder(exports_root: str | Path, day: date) -> Path:
     return Path(exports_root) / "rewrites" / f"date={day.isoformat()}"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_export(exports_root: str | Path, day: date, table: pl.DataFrame, manifest: dict) -> Path:
     """Write the table and its manifest for `day`, atomically replacing any earlier export of that day."""
     final = export_folder(exports_root, day)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_folder_write(final) as staging:
         table.write_parquet(staging / TABLE)
         full = {
             **manifest,
             "date": day.isoformat(),
             "rows": table.height,
             "columns": {c: str(t) for c, t in table.schema.items()},
-            "sha256": {TABLE: _sha256(staging / TABLE)},
+            "sha256": {TABLE: sha256(staging / TABLE)},
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n")
-        old = None
-        if final.exists():
-            old = final.with_name(final.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-        os.rename(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
 
 
@@ -72,28 +52,15 @@ def read_export(folder: Path) -> tuple[pl.DataFrame, dict]:
         raise RewriteExportError(f"{folder} is not a rewrite export (needs {TABLE} and {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
     expected = manifest.get("sha256", {}).get(TABLE)
-    if expected and expected != _sha256(table_path):
+    if expected and expected != sha256(table_path):
         raise RewriteExportError(f"{table_path} does not match the checksum in its manifest")
     return pl.read_parquet(table_path), manifest
 
 
 def latest_export(exports_root: str | Path, before: date | None = None, on_or_before: date | None = None) -> Path | None:
     """The newest export folder strictly before `before` (or on or before `on_or_before`), or None."""
-    root = Path(exports_root) / "rewrites"
-    if not root.is_dir():
-        return None
-    days = []
-    for child in root.iterdir():
-        if child.name.startswith("date=") and (child / MANIFEST).exists():
-            try:
-                days.append(date.fromisoformat(child.name[5:]))
-            except ValueError:
-                continue
-    if before is not None:
-        days = [d for d in days if d < before]
-    if on_or_before is not None:
-        days = [d for d in days if d <= on_or_before]
-    return export_folder(exports_root, max(days)) if days else None
+    day = latest_day(Path(exports_root) / "rewrites", MANIFEST, before=before, on_or_before=on_or_before)
+    return export_folder(exports_root, day) if day is not None else None
 
 
 def lookup(table: pl.DataFrame, text: str) -> dict | None:
