@@ -2,8 +2,9 @@
 
 Modules: `encoder` (local Hugging Face encoders, tiny test encoders, cached embeddings), `tracking` (MLflow
 runs, figures, models, champion promotion), `label_data` (training/eval frames from DuckDB: features, weak,
-gold and annotator labels), `label_features` (vocabularies and tensors), `label_model` (the dialogue
-Transformer, its baseline and training), `label_eval` (turn labels, evaluation against gold).
+gold and annotator labels), `label_features` (vocabularies and tensors), `label_slots` (slot candidates the
+model chooses from), `label_model` (the dialogue Transformer, its baseline and training), `label_eval` (turn
+labels, evaluation against gold).
 """
 
 from selflearn_assets.lib.models.encoder import (

@@ -69,7 +69,8 @@ def load_label_frames(
     """The turns of `days`, one row per turn in session order, with features, weak, gold and annotator labels.
 
     Targets: `goal_start`, `goal_success` (bool, gold else weak), `intent_target` (gold, else the NLU intent
-    of a weakly successful turn, else null), `slots_target` (list of {name, value} like intent_target).
+    of a weakly successful turn, else the intent its successful rephrase was given (`meant_intent`), else
+    null), `slots_target` (list of {name, value} like intent_target).
     """
     turns = con.sql(TURNS_SQL, params={"days": list(days)}).pl()
     turns = _session_features(turns)
@@ -104,6 +105,8 @@ def weak_labels(turns: pl.DataFrame, params: WeakLabelParams = WeakLabelParams()
     - `weak_goal_start`: first turn of the session, a pause over `new_goal_gap_s`, or an NLU intent change that
       is not a quick retry of a failed turn.
     - `weak_goal_success`: `weak_turn_ok` of the last turn of the weak goal (a goal succeeds when it ends well).
+    - `meant_intent`, `meant_slots`: for a turn followed by rephrases that end in a turn that went well
+      (`weak_turn_ok`), that turn's NLU intent and slots: what the user meant (null otherwise).
     """
     nxt = turns.select(
         next_utt=pl.col("utterance").shift(-1).over("session_id"),
@@ -138,9 +141,17 @@ def weak_labels(turns: pl.DataFrame, params: WeakLabelParams = WeakLabelParams()
         | (intent_change & ~prev_retry)
     )
     out = out.with_columns(weak_goal=pl.col("weak_goal_start").cast(pl.Int32).cum_sum().over("session_id"))
-    return out.with_columns(
+    out = out.with_columns(
         weak_goal_success=pl.col("weak_turn_ok").last().over(["session_id", "weak_goal"])
     ).drop("weak_goal")
+    chain_start = ~pl.col("followed_by_rephrase").shift(1).over("session_id").fill_null(False)
+    out = out.with_columns(rephrase_chain=chain_start.cast(pl.Int32).cum_sum().over("session_id"))
+    chain = ["session_id", "rephrase_chain"]
+    resolved = pl.col("followed_by_rephrase") & pl.col("weak_turn_ok").last().over(chain)
+    return out.with_columns(
+        meant_intent=pl.when(resolved).then(pl.col("nlu_intent").last().over(chain)),
+        meant_slots=pl.when(resolved).then(pl.col("nlu_slots").last().over(chain)),
+    ).drop("rephrase_chain")
 
 
 def _annotation_columns(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> pl.DataFrame:
@@ -179,6 +190,10 @@ def _targets(turns: pl.DataFrame) -> pl.DataFrame:
         has_gold=pl.col("gold_intent").is_not_null() | pl.col("gold_goal_start").is_not_null(),
         goal_start=pl.coalesce("gold_goal_start", "weak_goal_start"),
         goal_success=pl.coalesce("gold_goal_success", "weak_goal_success"),
-        intent_target=pl.coalesce("gold_intent", pl.when(weak_ok).then(pl.col("nlu_intent"))),
-        slots_target=pl.coalesce("gold_slots", pl.when(weak_ok).then(pl.col("nlu_slots").cast(SLOTS_TYPE))),
+        intent_target=pl.coalesce("gold_intent", pl.when(weak_ok).then(pl.col("nlu_intent")), "meant_intent"),
+        slots_target=pl.coalesce(
+            "gold_slots",
+            pl.when(weak_ok).then(pl.col("nlu_slots").cast(SLOTS_TYPE)),
+            pl.col("meant_slots").cast(SLOTS_TYPE),
+        ),
     )

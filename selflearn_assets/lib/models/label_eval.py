@@ -12,8 +12,9 @@ import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
-from selflearn_assets.lib.models.label_features import encode, slot_values
+from selflearn_assets.lib.models.label_features import encode
 from selflearn_assets.lib.models.label_model import LabelModel, collate
+from selflearn_assets.lib.models.label_slots import choose_slots, normalise
 from selflearn_assets.lib.models.threads import torch_threads
 
 TASKS = ("goal_start", "goal_success", "intent", "slots")
@@ -21,14 +22,16 @@ TASKS = ("goal_start", "goal_success", "intent", "slots")
 
 @torch.no_grad()
 def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, batch_sessions: int = 64) -> dict:
-    """Per-row probabilities: goal_start, goal_success (N,), intent (N, C), slots (N, n_slot_names)."""
-    data = encode(frames, model.spec, embedder)
-    n, n_slots = frames.height, len(model.spec.slot_names)
+    """Per-row probabilities: goal_start, goal_success (N,), intent (N, C); per slot candidate: slots (K,),
+    with the candidates themselves under `candidates`."""
+    data = encode(frames, model.spec, embedder, contextual=model.config.contextual)
+    n = frames.height
     out = {
         "goal_start": np.zeros(n, np.float32),
         "goal_success": np.zeros(n, np.float32),
         "intent": np.zeros((n, len(model.spec.intents)), np.float32),
-        "slots": np.zeros((n, n_slots), np.float32),
+        "slots": np.zeros(len(data.candidates), np.float32),
+        "candidates": data.candidates,
     }
     model.eval()
     with torch_threads(1):
@@ -39,28 +42,24 @@ def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, batch_sess
             out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
             out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
             out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
-            out["slots"][rows] = torch.sigmoid(logits["slots"][mask][:, :n_slots]).numpy()
+            out["slots"][batch["cand_index"].numpy()] = torch.sigmoid(logits["slots"]).numpy()
     return out
 
 
 def predict_turn_labels(
-    model: LabelModel, frames: pl.DataFrame, embedder, threshold: float = 0.5
+    model: LabelModel, frames: pl.DataFrame, embedder, threshold: float = 0.5, slot_threshold: float | None = None
 ) -> pl.DataFrame:
     """One row per turn of `frames`: event_id, session_id, goal_id (1-based counter within the session, from
     goal_start; the first turn of a session always starts a goal), goal_start, goal_success, intent, slots, and
-    a confidence per label (probability of the chosen answer; for slots, the least confident slot decision)."""
+    a confidence per label (probability of the chosen answer; for slots, the least confident decision over
+    the turn's slot candidates). Binary labels are decided at `threshold`, slots at `slot_threshold` (default:
+    the model's `slot_threshold`, tuned on validation sessions)."""
     p = _probabilities(model, frames, embedder)
     spec = model.spec
     intent_idx = p["intent"].argmax(axis=1)
-    chosen = p["slots"] >= threshold
-    slots, slot_conf = [], []
-    for row, (utt, nlu) in enumerate(
-        zip(frames["utterance"].to_list(), frames["nlu_slots"].to_list(), strict=True)
-    ):
-        names = [spec.slot_names[j] for j in np.flatnonzero(chosen[row])]
-        slots.append(slot_values(utt, names, nlu, spec))
-        probs = p["slots"][row]
-        slot_conf.append(float(np.maximum(probs, 1 - probs).min()) if probs.size else 1.0)
+    if slot_threshold is None:  # the threshold tuned on validation sessions at training time
+        slot_threshold = getattr(model, "slot_threshold", 0.5)
+    slots, slot_conf = choose_slots(p["candidates"], p["slots"], frames.height, slot_threshold)
     first = frames["turn_index"].to_numpy() == 0
     goal_start = (p["goal_start"] >= threshold) | first
     labels = pl.DataFrame(
@@ -85,7 +84,7 @@ def predict_turn_labels(
 
 
 def _slot_set(slots) -> frozenset:
-    return frozenset((s["name"], str(s["value"]).lower()) for s in slots or [])
+    return frozenset((s["name"], normalise(s["value"])) for s in slots or [])
 
 
 def _scores(task: str, truth: list, guess: list) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """Turn features for the label model: vocabularies fitted on training frames, and per-turn tensors.
 
 `FeatureSpec.fit(frames)` learns the categorical vocabularies, the intent classes (with "unknown") and the
-slot names (plus, per slot name, the values seen: the lexicon used to read a slot value off an utterance);
-`encode(frames, spec, embedder)` turns a frame of `label_data.load_label_frames` into `TurnTensors`.
+slot names (plus, per slot name, the values seen: the lexicon slot candidates are resolved against);
+`encode(frames, spec, embedder, contextual)` turns a frame of `label_data.load_label_frames` into
+`TurnTensors`, with the slot candidates of `label_slots` (neighbouring turns' slots only when contextual).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import polars as pl
 import torch
 
 from selflearn_assets.lib.models.label_data import UNKNOWN
+from selflearn_assets.lib.models.label_slots import (
+    SlotCandidates,
+    SlotLexicon,
+    candidate_targets,
+    normalise,
+    slot_candidates,
+)
 
 CATEGORICALS = ("domain", "nlu_intent", "status", "device_type")
 N_NUMERIC = 10
@@ -28,8 +36,17 @@ class FeatureSpec:
     categories: dict[str, list[str]]
     state_tokens: list[str]
     intents: list[str]  # output classes; intents[0] == "unknown"
-    slot_names: list[str]
+    slot_names: list[str]  # slot_names[0] == "<oov>"
     slot_lexicon: dict[str, list[str]] = field(default_factory=dict)  # name -> values seen, longest first
+
+    def lexicon(self) -> SlotLexicon:
+        """The slot lexicon with its lookups (built once per spec, not pickled with the model)."""
+        if getattr(self, "_lexicon", None) is None:
+            self._lexicon = SlotLexicon(self.slot_lexicon)
+        return self._lexicon
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lexicon"}
 
     @classmethod
     def fit(cls, frames: pl.DataFrame, min_count: int = 1) -> FeatureSpec:
@@ -44,12 +61,12 @@ class FeatureSpec:
         lexicon: dict[str, set[str]] = {}
         for slots in frames["slots_target"].drop_nulls():
             for slot in slots:
-                lexicon.setdefault(slot["name"], set()).add(slot["value"].lower())
+                lexicon.setdefault(slot["name"], set()).add(normalise(slot["value"]))
         return cls(
             categories=categories,
             state_tokens=states,
             intents=intents,
-            slot_names=sorted(lexicon),
+            slot_names=["<oov>", *sorted(lexicon)],
             slot_lexicon={k: sorted(v, key=lambda s: (-len(s), s)) for k, v in lexicon.items()},
         )
 
@@ -68,8 +85,13 @@ class TurnTensors:
     goal_start: torch.Tensor  # (N,) float
     goal_success: torch.Tensor  # (N,) float
     intent: torch.Tensor  # (N,) long, IGNORE when unknown target
-    slots: torch.Tensor  # (N, n_slot_names) multi-hot
-    slots_known: torch.Tensor  # (N,) bool
+    gold: torch.Tensor  # (N,) bool: the turn's targets come from a gold annotation
+    candidates: SlotCandidates  # slot candidates, sorted by row
+    cand_start: torch.Tensor  # (N + 1,) long: candidates of row i are cand_start[i]:cand_start[i + 1]
+    cand_name: torch.Tensor  # (K,) long, index into spec.slot_names
+    cand_features: torch.Tensor  # (K, len(label_slots.FEATURES))
+    cand_target: torch.Tensor  # (K,) float: the candidate is one of its turn's target slots
+    cand_known: torch.Tensor  # (K,) bool: its turn has a slot target
     sessions: list[tuple[int, int]]  # [start, end) rows of each session (or window of a long session)
     session_ids: list[str]  # the session of each entry of `sessions`
 
@@ -114,8 +136,11 @@ def session_ranges(session_ids: list[str], max_turns: int = MAX_TURN_POSITION) -
     return ranges
 
 
-def encode(frames: pl.DataFrame, spec: FeatureSpec, embedder, progress: bool = False) -> TurnTensors:
-    """Tensors of `frames` (sorted by session, then time, as load_label_frames returns them)."""
+def encode(
+    frames: pl.DataFrame, spec: FeatureSpec, embedder, contextual: bool = True, progress: bool = False
+) -> TurnTensors:
+    """Tensors of `frames` (sorted by session, then time, as load_label_frames returns them); slot candidates
+    from neighbouring turns only when `contextual`. Frames without targets (prediction) are fine."""
     n = frames.height
     ids = frames["session_id"].to_list()
     ranges = session_ranges(ids)
@@ -129,12 +154,9 @@ def encode(frames: pl.DataFrame, spec: FeatureSpec, embedder, progress: bool = F
             state[row, state_index.get(token, 0)] = 1.0
     intents = _index(frames["intent_target"].fill_null("\0none").to_list(), spec.intents)
     intents[frames["intent_target"].is_null().to_numpy()] = IGNORE
-    slot_index = {s: i for i, s in enumerate(spec.slot_names)}
-    slots = np.zeros((n, len(spec.slot_names)), dtype=np.float32)
-    for row, values in enumerate(frames["slots_target"].to_list()):
-        for slot in values or []:
-            if slot["name"] in slot_index:
-                slots[row, slot_index[slot["name"]]] = 1.0
+    candidates = slot_candidates(frames, spec.lexicon(), contextual)
+    slots_target = frames["slots_target"].to_list() if "slots_target" in frames.columns else [None] * n
+    cand_target, cand_known = candidate_targets(candidates, slots_target)
     return TurnTensors(
         utt=_tensor(utt),
         resp=_tensor(resp),
@@ -146,26 +168,13 @@ def encode(frames: pl.DataFrame, spec: FeatureSpec, embedder, progress: bool = F
         goal_start=_tensor(frames["goal_start"].fill_null(False).cast(pl.Float32).to_numpy()),
         goal_success=_tensor(frames["goal_success"].fill_null(False).cast(pl.Float32).to_numpy()),
         intent=_tensor(intents),
-        slots=_tensor(slots),
-        slots_known=_tensor(frames["slots_target"].is_not_null().to_numpy()),
+        gold=_tensor(frames["has_gold"].fill_null(False).to_numpy() if "has_gold" in frames.columns else np.zeros(n, bool)),
+        candidates=candidates,
+        cand_start=_tensor(np.searchsorted(candidates.row, np.arange(n + 1))),
+        cand_name=_tensor(_index(candidates.name, spec.slot_names)),
+        cand_features=_tensor(candidates.features),
+        cand_target=_tensor(cand_target),
+        cand_known=_tensor(cand_known),
         sessions=ranges,
         session_ids=[ids[start] for start, _ in ranges],
     )
-
-
-def slot_values(
-    utterance: str, names: list[str], nlu_slots: list[dict] | None, spec: FeatureSpec
-) -> list[dict]:
-    """Values for predicted slot names, read off the utterance: the NLU's value for that name when the utterance
-    contains it, else the longest value seen in training for that name that the utterance contains; a name
-    with no matching span is dropped. (Limitation: values never seen in training and missed by the NLU are lost.)
-    """
-    text = f" {utterance.lower()} "
-    nlu = {s["name"]: str(s["value"]).lower() for s in nlu_slots or [] if s.get("value") is not None}
-    out = []
-    for name in names:
-        candidates = ([nlu[name]] if name in nlu else []) + spec.slot_lexicon.get(name, [])
-        value = next((v for v in candidates if v and f" {v} " in text), None)
-        if value is not None:
-            out.append({"name": name, "value": value})
-    return out

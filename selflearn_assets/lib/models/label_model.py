@@ -3,13 +3,16 @@
 Each turn becomes a vector from frozen encoder embeddings of its utterance and response, learnt embeddings
 of its categorical fields (NLU domain and intent, dialogue status, device type, hour), a bag of device-state
 tokens and numeric features. A small dialogue-level Transformer reads the session's turns (padding masked),
-and multi-task heads predict goal_start, goal_success, intent and slot names; a "response fits" head is
-trained self-supervised on synthetic defects (responses swapped across dialogues), first alone
-(pretraining) and then as an auxiliary task beside the supervised heads.
+and multi-task heads read each turn's own vector beside its contextual one: goal_start, goal_success and
+intent per turn, and a slot scorer per slot candidate (`label_slots`: the NLU's slots, their lexicon
+resolutions, values in the utterance and, for the contextual model, the slots of neighbouring turns). A
+"response fits" head is trained self-supervised on synthetic defects (responses swapped across dialogues),
+first alone (pretraining) and then as an auxiliary task beside the supervised heads.
 
 The encoder is frozen and its embeddings precomputed (cached per distinct text), which keeps training on a
 laptop CPU to seconds per epoch; fine-tuning the encoder end to end is the GPU variant and not done here.
-With `contextual=False` the same features go through a per-turn MLP: the non-contextual baseline.
+With `contextual=False` the same features go through a per-turn MLP and slot candidates come from the turn
+alone: the non-contextual baseline.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from selflearn_assets.lib.models.label_features import (
     TurnTensors,
     encode,
 )
+from selflearn_assets.lib.models.label_slots import FEATURES as SLOT_FEATURES
+from selflearn_assets.lib.models.label_slots import choose_slots, normalise
 from selflearn_assets.lib.models.threads import torch_threads
 
 
@@ -49,6 +54,7 @@ class LabelModelConfig:
     pretrain_epochs: int = 2  # response-swap pretraining before the supervised heads
     swap_rate: float = 0.5  # share of turns whose response is swapped in the contrastive task
     fits_weight: float = 0.3  # weight of the response-fits loss during supervised training
+    gold_weight: float = 3.0  # loss weight of a gold-annotated turn relative to a weakly labelled one
     patience: int = 3  # early stopping on validation loss
     val_fraction: float = 0.2  # sessions held out for validation
     seed: int = 0
@@ -58,6 +64,7 @@ class LabelModel(nn.Module):
     def __init__(self, spec: FeatureSpec, text_dim: int, config: LabelModelConfig) -> None:
         super().__init__()
         self.spec, self.config = spec, config
+        self.slot_threshold = 0.5  # tuned on validation sessions after training (tune_slot_threshold)
         d = config.d_model
         self.text = nn.Linear(text_dim, d)
         self.resp = nn.Linear(text_dim, d)
@@ -74,14 +81,19 @@ class LabelModel(nn.Module):
             self.context = nn.Sequential(
                 nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, d)
             )
-        self.goal_start = nn.Linear(d, 1)
-        self.goal_success = nn.Linear(d, 1)
-        self.intent = nn.Linear(d, len(spec.intents))
-        self.slots = nn.Linear(d, max(1, len(spec.slot_names)))
-        self.fits = nn.Linear(d, 1)
+        self.goal_start = nn.Linear(2 * d, 1)
+        self.goal_success = nn.Linear(2 * d, 1)
+        self.intent = nn.Linear(2 * d, len(spec.intents))
+        self.slot_name = nn.Embedding(len(spec.slot_names), 16)
+        self.slots = nn.Sequential(
+            nn.Linear(2 * d + 16 + len(SLOT_FEATURES), d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, 1)
+        )
+        self.slot_rule = nn.Linear(len(SLOT_FEATURES), 1)  # a direct path from the candidate's own evidence
+        self.fits = nn.Linear(2 * d, 1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """batch tensors are (B, T, ...) with `mask` (B, T) True at real turns; returns logits (B, T, ...)."""
+        """batch tensors are (B, T, ...) with `mask` (B, T) True at real turns; returns logits (B, T, ...),
+        and for slots one logit per candidate of the batch (K_b,)."""
         cats = [emb(batch["cats"][..., i]) for i, emb in enumerate(self.cats)]
         x = torch.cat(
             [
@@ -94,26 +106,34 @@ class LabelModel(nn.Module):
             ],
             dim=-1,
         )
-        h = self.turn(x)
+        own = self.turn(x)
         if self.config.contextual:
-            h = self.context(h + self.position(batch["position"]), src_key_padding_mask=~batch["mask"])
+            h = self.context(own + self.position(batch["position"]), src_key_padding_mask=~batch["mask"])
         else:
-            h = h + self.context(h)
+            h = own + self.context(own)
+        h = torch.cat([own, h], dim=-1)
+        at = h[batch["cand_b"], batch["cand_t"]]
+        evidence = batch["cand_features"]
+        slots = self.slots(torch.cat([at, self.slot_name(batch["cand_name"]), evidence], dim=-1))
+        slots = slots + self.slot_rule(evidence)
         return {
             "goal_start": self.goal_start(h).squeeze(-1),
             "goal_success": self.goal_success(h).squeeze(-1),
             "intent": self.intent(h),
-            "slots": self.slots(h),
+            "slots": slots.squeeze(-1),
             "fits": self.fits(h).squeeze(-1),
         }
 
 
 PER_TURN = ("utt", "resp", "cats", "hour", "state", "nums", "position")
-PER_TURN += ("goal_start", "goal_success", "intent", "slots", "slots_known")
+PER_TURN += ("goal_start", "goal_success", "intent", "gold")
+PER_CANDIDATE = ("cand_name", "cand_features", "cand_target", "cand_known")
 
 
 def collate(data: TurnTensors, sessions: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
-    """Pad the given sessions into (B, T, ...) tensors; `rows` maps each cell to its frame row (-1: padding)."""
+    """Pad the given sessions into (B, T, ...) tensors; `rows` maps each cell to its frame row (-1: padding).
+    The slot candidates of those turns come flat: `cand_index` (into data's candidates), `cand_b`, `cand_t`
+    (their cell) and the PER_CANDIDATE tensors."""
     longest = max(end - start for start, end in sessions)
     rows = torch.full((len(sessions), longest), -1, dtype=torch.long)
     for b, (start, end) in enumerate(sessions):
@@ -124,6 +144,16 @@ def collate(data: TurnTensors, sessions: list[tuple[int, int]]) -> dict[str, tor
     for name in PER_TURN:
         batch[name] = getattr(data, name)[take]
     batch["intent"] = batch["intent"].masked_fill(~mask, IGNORE)
+    cells = mask.nonzero()  # (M, 2) in row-major order
+    starts, ends = data.cand_start[rows[mask]], data.cand_start[rows[mask] + 1]
+    counts = ends - starts
+    first = torch.repeat_interleave(starts - (torch.cumsum(counts, 0) - counts), counts)
+    index = first + torch.arange(int(counts.sum()))
+    batch["cand_index"] = index
+    batch["cand_b"] = torch.repeat_interleave(cells[:, 0], counts)
+    batch["cand_t"] = torch.repeat_interleave(cells[:, 1], counts)
+    for name in PER_CANDIDATE:
+        batch[name] = getattr(data, name)[index]
     return batch
 
 
@@ -152,24 +182,34 @@ def fits_loss(model: LabelModel, batch: dict[str, torch.Tensor], rate: float, ge
     return nn.functional.binary_cross_entropy_with_logits(logits[mask], target[mask])
 
 
-def supervised_losses(model: LabelModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per-head losses on the clean batch; intent and slots only where a target is known."""
+def _weighted(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (losses * weights).sum() / weights.sum() if losses.numel() else losses.sum()
+
+
+def supervised_losses(
+    model: LabelModel, batch: dict[str, torch.Tensor], gold_weight: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """Per-head losses on the clean batch (gold-annotated turns weighted `gold_weight`); intent and slots only
+    where a target is known."""
     out = model(batch)
     mask = batch["mask"]
+    weight = 1.0 + (gold_weight - 1.0) * batch["gold"].float()
     bce = nn.functional.binary_cross_entropy_with_logits
+
+    def binary(logits, target, where):
+        return _weighted(bce(logits[where], target[where], reduction="none"), weight[where])
+
     parts = {
-        "goal_start": bce(out["goal_start"][mask], batch["goal_start"][mask]),
-        "goal_success": bce(out["goal_success"][mask], batch["goal_success"][mask]),
+        "goal_start": binary(out["goal_start"], batch["goal_start"], mask),
+        "goal_success": binary(out["goal_success"], batch["goal_success"], mask),
     }
-    intent_known = mask & (batch["intent"] != IGNORE)
-    parts["intent"] = (
-        nn.functional.cross_entropy(out["intent"][intent_known], batch["intent"][intent_known])
-        if intent_known.any()
-        else out["intent"].sum() * 0
-    )
-    known = mask & batch["slots_known"]
-    slot_logits = out["slots"][..., : batch["slots"].shape[-1]]
-    parts["slots"] = bce(slot_logits[known], batch["slots"][known]) if known.any() else slot_logits.sum() * 0
+    known = mask & (batch["intent"] != IGNORE)
+    ce = nn.functional.cross_entropy(out["intent"][known], batch["intent"][known], reduction="none")
+    parts["intent"] = _weighted(ce, weight[known])
+    cand_weight = weight[batch["cand_b"], batch["cand_t"]]
+    known = batch["cand_known"]
+    slot_loss = bce(out["slots"][known], batch["cand_target"][known], reduction="none")
+    parts["slots"] = _weighted(slot_loss, cand_weight[known])
     return parts
 
 
@@ -194,7 +234,7 @@ def _run_epoch(model, sessions, data, config, optimizer, gen, mode: str) -> dict
     for start in range(0, len(chosen), config.batch_sessions):
         batch = collate(data, chosen[start : start + config.batch_sessions])
         with torch.set_grad_enabled(mode != "eval"):
-            parts = {} if mode == "pretrain" else supervised_losses(model, batch)
+            parts = {} if mode == "pretrain" else supervised_losses(model, batch, config.gold_weight)
             parts["fits"] = fits_loss(model, batch, config.swap_rate, gen)
             supervised = sum(v for k, v in parts.items() if k != "fits")
             loss = parts["fits"] if mode == "pretrain" else supervised + config.fits_weight * parts["fits"]
@@ -220,7 +260,7 @@ def train_label_model(
     np.random.seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     spec = FeatureSpec.fit(frames)
-    data = encode(frames, spec, embedder, progress=progress)
+    data = encode(frames, spec, embedder, contextual=config.contextual, progress=progress)
     model = LabelModel(spec, embedder.dim, config)
     train, val = split_sessions(data, config.val_fraction, config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
@@ -245,13 +285,53 @@ def train_label_model(
                     break
     model.load_state_dict(best)
     model.eval()
+    model.slot_threshold, val_slot_accuracy = tune_slot_threshold(model, data, frames, val or train)
     metrics = {
         "best_val_loss": best_loss,
+        "slot_threshold": model.slot_threshold,
+        "val_slot_accuracy": val_slot_accuracy,
         "epochs_run": float(len(history)),
         "n_train_sessions": float(len(train)),
     }
     metrics |= {"n_val_sessions": float(len(val)), "n_intents": float(len(spec.intents))}
     return model, history, metrics
+
+
+SLOT_THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))  # 0.2 .. 0.8
+
+
+@torch.no_grad()
+def candidate_probabilities(model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64):
+    """Probability of every slot candidate of `sessions` (NaN for candidates of other sessions)."""
+    out = np.full(len(data.candidates), np.nan, np.float32)
+    with torch_threads(1):
+        for start in range(0, len(sessions), batch_sessions):
+            batch = collate(data, sessions[start : start + batch_sessions])
+            out[batch["cand_index"].numpy()] = torch.sigmoid(model(batch)["slots"]).numpy()
+    return out
+
+
+def tune_slot_threshold(model: LabelModel, data: TurnTensors, frames: pl.DataFrame, sessions) -> tuple[float, float]:
+    """The slot threshold (of SLOT_THRESHOLDS) with the best exact-set accuracy on the given (validation)
+    sessions' turns with a slot target, gold-annotated turns only when there are at least 50 of them; ties go
+    to the threshold nearest 0.5. Returns (threshold, that accuracy); (0.5, nan) without scorable turns."""
+    p = candidate_probabilities(model, data, sessions)
+    rows = np.concatenate([np.arange(a, b) for a, b in sessions]) if sessions else np.zeros(0, np.int64)
+    targets = frames["slots_target"].to_list()
+    gold = data.gold.numpy()
+    rows = [r for r in rows if targets[r] is not None]
+    if sum(gold[r] for r in rows) >= 50:
+        rows = [r for r in rows if gold[r]]
+    if not rows:
+        return 0.5, float("nan")
+    truth = [{(t["name"], normalise(t["value"])) for t in targets[r]} for r in rows]
+    best = (-1.0, 0.0, 0.5)
+    for threshold in SLOT_THRESHOLDS:
+        chosen, _ = choose_slots(data.candidates, np.nan_to_num(p, nan=0.0), frames.height, threshold)
+        accuracy = float(np.mean([{(s["name"], s["value"]) for s in chosen[r]} == t
+                                  for r, t in zip(rows, truth, strict=True)]))
+        best = max(best, (accuracy, -abs(threshold - 0.5), threshold))
+    return best[2], best[0]
 
 
 def config_params(config: LabelModelConfig) -> dict[str, object]:

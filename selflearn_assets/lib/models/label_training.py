@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -105,19 +104,13 @@ def train_and_track(
             figure = tracking.pr_curve_figure(scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success")
             tracking.log_figure_png(figure, "goal_success_pr.png")
         tracking.log_torch_model(model)
-        champion_now = _champion_score(evaluation, embedder)
         value = float(metrics.get(PROMOTION_METRIC, 0.0))
-        version, promoted, previous = tracking.register_and_maybe_promote(
-            MODEL_NAME, run.info.run_id, PROMOTION_METRIC, value, eval_set=eval_set, champion_value=champion_now
+        champion_now = _champion_score(evaluation, embedder)
+        registered = tracking.register_run_model(
+            run, MODEL_NAME, PROMOTION_METRIC, value, eval_set, champion_value=champion_now
         )
-        mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
     return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "version": version,
-        "promoted": promoted,
-        "previous_champion": previous,
-        "eval_set": eval_set,
+        **registered,
         "metrics": metrics,
         "fit": fit,
         "epochs": len(history),
@@ -126,25 +119,18 @@ def train_and_track(
 
 def _champion_score(evaluation: pl.DataFrame, embedder) -> float | None:
     """The current champion's promotion metric on this evaluation set (None without a usable champion)."""
-    try:
-        champion = load_champion()
-    except Exception:  # no champion yet, or one whose features no longer fit: the new model may take over
-        return None
-    try:
+
+    def score(champion) -> float:
         return float(evaluate_against_gold(champion, evaluation, embedder).get(PROMOTION_METRIC, 0.0))
-    except Exception:
-        return None
+
+    return tracking.rescore_champion(MODEL_NAME, score)
 
 
 def load_champion():
     """The registered champion label model (raises MlflowException when there is none)."""
-    import mlflow.pytorch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.pytorch.load_model(tracking.champion_uri(MODEL_NAME), dst_path=tmp)
+    return tracking.load_champion(MODEL_NAME)
 
 
 def champion_version() -> str:
-    from mlflow.tracking import MlflowClient
-
-    return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version)
+    """The champion's registered version number (raises MlflowException when there is none)."""
+    return str(tracking.champion_version(MODEL_NAME).version)

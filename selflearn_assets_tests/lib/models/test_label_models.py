@@ -118,6 +118,7 @@ def test_weak_labels_on_a_three_turn_session():
             "session_id": ["s"] * 3,
             "utterance": ["play jazz", "play jazz music", "what's the weather"],
             "nlu_intent": ["unknown", "music.play_genre", "weather.get_weather"],
+            "nlu_slots": [[], [{"name": "genre", "value": "jazz"}], []],
             "status": ["unsupported", "success", "success"],
             "barge_in": [False, False, False],
             "explicit_feedback": [None, None, None],
@@ -131,6 +132,9 @@ def test_weak_labels_on_a_three_turn_session():
     assert out["weak_turn_ok"].to_list() == [False, True, True]
     assert out["weak_goal_start"].to_list() == [True, False, True]  # the retry continues the goal
     assert out["weak_goal_success"].to_list() == [True, True, True]  # the goal ended well
+    # the failed turn meant what its successful rephrase was understood as
+    assert out["meant_intent"].to_list() == ["music.play_genre", None, None]
+    assert out["meant_slots"].to_list() == [[{"name": "genre", "value": "jazz"}], None, None]
 
 
 def test_long_sessions_are_windowed_and_split_whole():
@@ -191,8 +195,13 @@ def test_predict_turn_labels_covers_every_turn(trained, frames, embedder):
     )
     goals = first.group_by("session_id").agg(pl.col("goal_id").max(), pl.col("goal_start").sum())
     assert (goals["goal_id"] == goals["goal_start"]).all()
-    for utterance, slots in zip(first["utterance"], first["slots"], strict=True):
-        assert all(s["value"] in utterance.lower() for s in slots)
+    candidates = encode(frames, model.spec, embedder).candidates
+    ids = frames["event_id"].to_list()
+    offered = {(ids[r], n, v) for r, n, v in zip(candidates.row, candidates.name, candidates.value, strict=True)}
+    pairs = zip(labels["event_id"], labels["slots"], strict=True)
+    chosen = [(e, s["name"], s["value"]) for e, slots in pairs for s in slots]
+    assert chosen and set(chosen) <= offered  # slots are picked among the turn's candidates ...
+    assert len(chosen) == len({(e, n) for e, n, _ in chosen})  # ... one value per slot name
 
 
 def test_evaluate_against_gold_compares_with_the_annotator(trained, frames, embedder):
@@ -276,3 +285,17 @@ def test_minimal_contract_turns_get_labels(trained, embedder):
     labels = predict_turn_labels(trained[0], minimal, embedder)
     assert labels["event_id"].to_list() == ["e0", "e1", "e2"]
     assert labels["goal_id"][0] == 1 and labels.null_count().sum_horizontal().item() == 0
+
+
+def test_slot_threshold_is_tuned_on_validation_and_used(trained, frames, embedder):
+    from selflearn_assets.lib.models.label_model import SLOT_THRESHOLDS
+
+    model, _, metrics = trained
+    assert model.slot_threshold in SLOT_THRESHOLDS and metrics["slot_threshold"] == model.slot_threshold
+    assert 0 <= metrics["val_slot_accuracy"] <= 1
+    n_slots = {
+        t: predict_turn_labels(model, frames, embedder, slot_threshold=t)["slots"].list.len().sum()
+        for t in (0.2, model.slot_threshold, 0.8)
+    }
+    assert n_slots[0.2] >= n_slots[model.slot_threshold] >= n_slots[0.8]
+    assert predict_turn_labels(model, frames, embedder)["slots"].list.len().sum() == n_slots[model.slot_threshold]
