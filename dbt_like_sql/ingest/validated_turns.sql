@@ -4,7 +4,8 @@
 -- One row per line: the typed contract columns (user_id already pseudonymised), the `reason` and `detail`
 -- of the first check the line fails (NULL when valid), for a failing line the `raw` text to keep, and
 -- `is_clean` (reason IS NULL) for callers to filter on.
--- Duplicate event ids are settled afterwards, across files (duplicate_turns.sql).
+-- Duplicate event ids are settled afterwards, across files (duplicate_turns.sql). Ingestion runs this full
+-- validation only on the lines that the cheaper first pass (fast_validated_turns.sql) did not take in.
 --
 -- Reasons, first failing check wins:
 --   unreadable_file   the whole file could not be read (one row, line 0)

@@ -399,6 +399,7 @@ def test_the_validation_filter_stays_above_the_json_parsing(con):
     )
     sql_module.run_sql(con, "ingest/macros.sql")
     sql_module.run_sql(con, "ingest/validated_turns.sql")
+    sql_module.run_sql(con, "ingest/fast_validated_turns.sql")
     params = {"day": DAY, "pseudonym_key": KEY, "max_line_bytes": 100}
 
     def filters(node) -> list[str]:
@@ -407,6 +408,7 @@ def test_the_validation_filter_stays_above_the_json_parsing(con):
 
     for name, expected in [
         ("ingest/clean_turns.sql", "is_clean"),
+        ("ingest/clean_turns_rechecked.sql", "is_clean"),
         ("ingest/quarantined_turns.sql", "(NOT is_clean)"),
     ]:
         [statement] = sql_module.statements(sql_module.load_sql(name))
@@ -478,6 +480,220 @@ def test_randomly_damaged_lines_each_get_one_consistent_verdict(tmp_path, con):
     for _, _, reason, detail, _, _ in quarantined(con):
         if reason in field_reasons:
             assert any(f in detail for f in fields), (reason, detail)
+
+
+# --- the first, cheaper pass (fast_validated_turns.sql) ----------------------------------------------
+
+
+def both_passes(con, lines: list[str]) -> list[tuple[dict, dict]]:
+    """Each line through the first pass and through the full validation: (fast row, full row) per line."""
+    con.register(
+        "turn_lines",
+        pa.table(
+            {
+                "file_idx": pa.array([0] * len(lines), pa.int32()),
+                "line": pa.array(range(1, len(lines) + 1), pa.int64()),
+                "text": pa.array(lines, pa.large_string()),
+                "bad_utf8": pa.array([False] * len(lines)),
+            }
+        ),
+    )
+    for name in ("ingest/macros.sql", "ingest/validated_turns.sql", "ingest/fast_validated_turns.sql"):
+        sql_module.run_sql(con, name)
+
+    def rows(macro: str) -> list[dict]:
+        cur = con.execute(f"SELECT * FROM {macro}(?, ?, ?) ORDER BY line", [DAY, KEY, 1 << 20])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    return list(zip(rows("fast_validated_turns"), rows("validated_turns"), strict=True))
+
+
+def assert_fast_pass_agrees(pairs) -> None:
+    """A line the first pass takes in is valid, with exactly the values the full validation gives it."""
+    for fast, full in pairs:
+        if fast["is_clean"]:
+            assert full["is_clean"], (fast, full["reason"], full["detail"])
+            assert repr(fast) == repr({k: full[k] for k in fast}), (fast, full)  # repr: NaN-safe
+
+
+def raw(record: dict, **overrides: str) -> str:
+    """A JSON line with some values written as raw JSON text (for NaN, Infinity, escapes, duplicates)."""
+    text = json.dumps(record, separators=(",", ":"))
+    return text[:-1] + "".join(f',"{k}":{v}' for k, v in overrides.items()) + "}"
+
+
+LOOKALIKE_STRINGS = (
+    "0.5",
+    "NaN",
+    "-Infinity",
+    "1e400",
+    "true",
+    "null",
+    "[1]",
+    "{}",
+    '{"a": 1}',
+    "7:30",
+    "-",
+    "inf",
+)
+NON_STRINGS = (0.5, -1, True, [1], {"a": 1}, [], {})
+RAW_NUMBERS = (
+    "NaN",
+    "-Infinity",
+    "Infinity",
+    "nan",
+    "-nan",
+    "1e400",
+    "-0",
+    "1.0",
+    "1e3",
+    "18446744073709551616",
+)
+TIMESTAMPS = (
+    1767614400123,
+    "1767614400123",
+    1767614400123.0,
+    17676144001230000,
+    "2026-01-05T10:00:00.5+01:00",
+    "2026-01-05T10:00:00",
+    -1,
+    0,
+)
+NESTED_VALUES = (
+    None,
+    "[]",
+    "{}",
+    [],
+    {},
+    1,
+    [None],
+    [{}],
+    [[1]],
+    {"text": "a", "score": 1},
+    {"k": None},
+    {"k": 1.5},
+    {"k": [1]},
+    [{"text": "a", "score": 0.5, "x": 1}],
+    [{"name": "n", "value": 2}],
+    {"source_text": "a", "rewrite_text": "b"},
+    {"source_text": "a", "rewrite_text": None},
+)
+HEAD = '{"event_id":"e1","session_id":"s1","user_id":"u","device_id":"d",'
+TRICKY_LINES = [
+    # strings that read like other JSON values are strings; the values they read like are not
+    *[
+        json.dumps(turn(1, **{f: v}))
+        for f in ("event_id", "user_id", "asr_text", "nlu_intent", "er_entity_id")
+        for v in LOOKALIKE_STRINGS
+    ],
+    *[
+        json.dumps(turn(1, **{f: v}))
+        for f in ("device_id", "asr_text", "locale", "er_entity_id", "audio_uri")
+        for v in NON_STRINGS
+    ],
+    *[
+        raw(turn(1), **{f: v})
+        for f in ("asr_text", "wake_score", "response_duration_ms", "ts")
+        for v in RAW_NUMBERS
+    ],
+    *[json.dumps(turn(1, wake_score=v)) for v in ("0.5", True, None, 0, 1, 0.1, 1e-300, [0.5])],
+    *[
+        json.dumps(turn(1, response_duration_ms=v))
+        for v in (0, 5, 1.0, 1.5, "5", -0.0, 2**63 - 1, 2**63, None)
+    ],
+    *[json.dumps(turn(1, barge_in=v)) for v in (True, False, "true", 1, 0, None, [True])],
+    *[json.dumps(turn(1, ts=v)) for v in TIMESTAMPS],
+    HEAD + '"ts":"2026-01-05T10:00:00\\u002b00:00","asr_text":"a"}',
+    HEAD + '"ts":"2026-01-05T10:00:00Z","asr_text":"\\u00e9\\"q\\""}',
+    # nested fields: null, absent, of another type, or with members missing, null or of another type
+    *[
+        json.dumps(turn(1, **{f: v}))
+        for f in ("asr_nbest", "nlu_slots", "device_state", "rewrite_applied")
+        for v in NESTED_VALUES
+    ],
+    HEAD + '"ts":1767614400123,"asr_text":"a","device_state":{"k":"1","k":"2"}}',
+    # keys: unknown, null-valued unknown, duplicated, escaped, differently cased
+    raw(turn(1), x="null"),
+    raw(turn(1), x='{"ts":null}', y="[1]"),
+    raw(turn(1), asr_text='"again"'),
+    raw(turn(1), wake_score='"0.5"'),
+    raw({"wake_score": 0.5, **turn(1)}, wake_score='"0.5"'),
+    raw(turn(1), **{"asr\\u005fnbest": "5", "Event_id": '"x"', "wake_score ": "7"}),
+    raw(turn(1), device_state='{"er_entity_id":null}', x="1"),
+    # not a plain object line
+    " " + json.dumps(turn(1)),
+    json.dumps(turn(1)) + " ",
+    "[" + json.dumps(turn(1)) + "]",
+    json.dumps(turn(1))[:-1] + ",}",
+    json.dumps(turn(1))[:-1] + ', "x": }',
+    '{"event_id": "e1" "session_id": "s1"}',
+]
+
+
+def test_the_fast_pass_never_takes_in_a_line_the_full_validation_rejects_or_types_differently(con):
+    assert_fast_pass_agrees(both_passes(con, TRICKY_LINES))
+
+
+def test_the_fast_pass_agrees_on_randomly_damaged_lines(con):
+    rng = random.Random(11)
+    fields = list(turn(0, device_type="tv", wake_score=0.5, asr_nbest=[], nlu_slots=[], device_state={}))
+    lines = []
+    for n in range(2000):
+        record = turn(n, device_type="tv", wake_score=0.5, asr_nbest=[{"text": "a", "score": 0.5}])
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            action = rng.random()
+            if action < 0.6:
+                record[rng.choice(fields)] = rng.choice(REPLACEMENTS + ["NaN", "12:30", "[1]", None, 1e400])
+            elif action < 0.8:
+                record.pop(rng.choice(fields), None)
+            else:
+                record[rng.choice(["unknown_0", "unknown_1", "ts "])] = rng.choice(REPLACEMENTS)
+        lines.append(json.dumps(record, separators=rng.choice([(",", ":"), (", ", ": ")])))
+    pairs = both_passes(con, lines)
+    assert_fast_pass_agrees(pairs)
+    assert sum(fast["is_clean"] for fast, _ in pairs) > 300  # the first pass does take lines in
+
+
+def test_common_shapes_of_valid_lines_take_the_fast_pass(con):
+    """What contract-true producers write: every field or few, nulls, unknown fields, epoch ms, numeric ids,
+    spaces, escaped non-ASCII text. All of it goes through the first pass alone."""
+    full = turn(
+        1,
+        device_type="tv",
+        locale="de-DE",
+        wake_score=0.9,
+        asr_confidence=1,
+        asr_nbest=[{"text": "a", "score": 0}],
+        nlu_domain="music",
+        nlu_intent="play",
+        nlu_slots=[{"name": "n", "value": "v"}],
+        nlu_confidence=0.5,
+        er_status="resolved",
+        er_entity_id="artist:12",
+        response_text="Playing “Song” at 7:30.",
+        response_status="success",
+        response_duration_ms=1200,
+        barge_in=False,
+        explicit_feedback="negative",
+        device_state={"media": "playing"},
+        rewrite_applied={"rewrite_id": "r", "source_text": "a", "rewrite_text": "b", "layer": "x"},
+        audio_uri="s3://bucket/a:b.wav",
+    )
+    nulls = {k: (v if k in turn(1) else None) for k, v in full.items()}
+    lines = [
+        json.dumps(turn(1)),
+        json.dumps(full),
+        json.dumps(full, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(nulls),
+        json.dumps(turn(1, ts=1767614400123, app_version="1.2", experiment={"arm": None})),
+        json.dumps(turn(1, event_id="1767614400123", session_id="-1", user_id="42", er_entity_id="12:3")),
+        json.dumps(turn(1, asr_text="crème brûlée", asr_nbest=[], nlu_slots=[], device_state={})) + "\r\n",
+    ]
+    pairs = both_passes(con, lines)
+    assert_fast_pass_agrees(pairs)
+    assert [fast["is_clean"] for fast, _ in pairs] == [True] * len(lines)
+    assert json.loads(pairs[4][0]["extra"]) == {"app_version": "1.2", "experiment": {"arm": None}}
 
 
 # --- duplicates ------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Raw turn logs of one day → `ingest.clean_turns` + `ingest.quarantined_turns` + `ingest.partition_stats`.
 
 Python finds the files and cuts them into lines (lines.py), reading the next file on a helper thread while
-DuckDB works; DuckDB validates and types every line in one vectorised, multi-threaded pass per batch of
-files (validated_turns.sql: each line parsed once for its field types, once for its typed values, once for
-its keys). The whole day is one transaction: delete the day's rows from the three tables; per batch,
-insert the valid lines into clean_turns and, when some were rejected, validate just those again to
-quarantine them; move later copies of duplicate event ids to quarantine; record the counts and check
-lines read = clean + quarantined; commit. Any failure rolls back to the day's previous state.
+DuckDB works; DuckDB validates and types every line in vectorised, multi-threaded passes per batch of files.
+The whole day is one transaction: delete the day's rows from the three tables; per batch, insert the lines
+that a first, cheaper pass proves valid (fast_validated_turns.sql: each line parsed twice, for its keys and
+its typed values); when some lines were left over, validate just those in full (validated_turns.sql: parsed
+three times, it decides and words every verdict), insert the valid ones and quarantine the rest; move later
+copies of duplicate event ids to quarantine; record the counts and check lines read = clean + quarantined;
+commit. Any failure rolls back to the day's previous state.
 
 Policies (the reason codes are listed in validated_turns.sql):
 - every top-level value must have the contract's JSON type (no coercion: "0.5" is not a score, 1.5 is
@@ -87,6 +88,7 @@ def ingest_turns(
         with _registered(cur, "turn_lines", LINES_SCHEMA.empty_table()):  # the macros bind to this name
             run_sql(cur, "ingest/macros.sql")
             run_sql(cur, "ingest/validated_turns.sql")
+            run_sql(cur, "ingest/fast_validated_turns.sql")
         with transaction(cur):
             return _replace_day(cur, root, files, params)
 
@@ -129,9 +131,10 @@ def _read_ahead(files: list[Path]) -> Iterator[tuple[pa.Table, str | None]]:
 
 
 def _ingest_batch(cur: duckdb.DuckDBPyConnection, batch: list[tuple], params: dict) -> None:
-    """Insert the valid lines of a batch of files; when some were rejected, look up which lines went in and
-    validate just the others again to quarantine them. Files are batched so that a day of many small files
-    costs few statements, not one per file."""
+    """Insert the lines of a batch of files that the first pass proves valid; when some are left over, look up
+    which lines went in and validate just the others in full: insert the valid ones and, when some are still
+    left, quarantine those. Files are batched so that a day of many small files costs few statements, not one
+    per file."""
     idx, names, errors, tables = zip(*batch, strict=True)
     lines = pa.concat_tables(tables)
     turn_files = pa.table(
@@ -142,13 +145,25 @@ def _ingest_batch(cur: duckdb.DuckDBPyConnection, batch: list[tuple], params: di
         }
     )
     with _registered(cur, "turn_files", turn_files):
-        with _registered(cur, "turn_lines", lines):
-            [(inserted,)] = run_sql(cur, "ingest/clean_turns.sql", params).fetchall()
+        inserted = _insert_clean(cur, "ingest/clean_turns.sql", lines, params)
         if inserted < lines.num_rows:
-            kept = run_sql(cur, "ingest/clean_lines.sql", params).fetchnumpy()
-            rejected = lines.filter(_rejected(tables, idx, kept))
+            left = lines.filter(_not_inserted(cur, tables, idx, params))
+            inserted += _insert_clean(cur, "ingest/clean_turns_rechecked.sql", left, params)
+        if inserted < lines.num_rows:
+            rejected = lines.filter(_not_inserted(cur, tables, idx, params))
             with _registered(cur, "turn_lines", rejected):
                 run_sql(cur, "ingest/quarantined_turns.sql", params)
+
+
+def _insert_clean(cur: duckdb.DuckDBPyConnection, name: str, lines: pa.Table, params: dict) -> int:
+    with _registered(cur, "turn_lines", lines):
+        [(inserted,)] = run_sql(cur, name, params).fetchall()
+    return inserted
+
+
+def _not_inserted(cur: duckdb.DuckDBPyConnection, tables: tuple, file_idx: tuple, params: dict) -> pa.Array:
+    """Mask over the batch's rows of the lines that are not (yet) in clean_turns."""
+    return _rejected(tables, file_idx, run_sql(cur, "ingest/clean_lines.sql", params).fetchnumpy())
 
 
 @contextmanager
