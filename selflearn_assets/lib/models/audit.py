@@ -23,3 +23,16 @@ def is_holdout(session_id: str, share: float = HOLDOUT_SHARE) -> bool:
 def holdout_expr(column: str = "session_id", share: float = HOLDOUT_SHARE) -> pl.Expr:
     """`is_holdout` as a polars expression over a string column."""
     return pl.col(column).map_elements(lambda s: is_holdout(s, share), return_dtype=pl.Boolean)
+
+
+def training_sessions(sessions: pl.DataFrame, max_sessions: int, seed: int = 0) -> pl.Series:
+    """Up to `max_sessions` ids of `sessions` (columns `session_id`, `gold`: whether it has a gold annotation)
+    to train on: every gold session first, then a seeded sample of the others (order-independent: sessions are
+    sorted by id before sampling)."""
+    sessions = sessions.sort("session_id")
+    return pl.concat(
+        [
+            sessions.filter(pl.col("gold")),
+            sessions.filter(~pl.col("gold")).sample(fraction=1.0, shuffle=True, seed=seed),
+        ]
+    ).head(max_sessions)["session_id"]

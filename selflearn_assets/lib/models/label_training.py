@@ -20,7 +20,7 @@ import mlflow
 import polars as pl
 
 from selflearn_assets.lib.models import tracking
-from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr
+from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr, training_sessions
 from selflearn_assets.lib.models.label_eval import (
     evaluate_against_gold,
     intent_confusion,
@@ -51,12 +51,7 @@ def split_frames(frames: pl.DataFrame, max_sessions: int, seed: int = 0) -> tupl
     evaluation = frames.filter(pl.col("session_id").is_in(eval_ids.implode()))
     rest = frames.filter(~pl.col("session_id").is_in(holdout.implode()))
     sessions = rest.select("session_id", gold=_has_gold(rest)).group_by("session_id").agg(pl.col("gold").any())
-    keep = pl.concat(
-        [
-            sessions.filter(pl.col("gold")),
-            sessions.filter(~pl.col("gold")).sort("session_id").sample(fraction=1.0, shuffle=True, seed=seed),
-        ]
-    ).head(max_sessions)["session_id"]
+    keep = training_sessions(sessions, max_sessions, seed)
     return rest.filter(pl.col("session_id").is_in(keep.implode())), evaluation, described
 
 

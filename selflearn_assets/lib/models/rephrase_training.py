@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.models import tracking
-from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr
+from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr, training_sessions
 from selflearn_assets.lib.models.rephrase_data import gold_pairs
 from selflearn_assets.lib.models.rephrase_detector import (
     ContRephModel,
@@ -62,13 +62,7 @@ def split_turns(
         raise ValueError(
             "no gold-annotated session of the window falls in the audit holdout: too few audited sessions"
         )
-    rest = sessions.filter(~pl.col("holdout") & (pl.col("turns") > 1)).sort("session_id")
-    keep = pl.concat(
-        [
-            rest.filter(pl.col("gold")),
-            rest.filter(~pl.col("gold")).sample(fraction=1.0, shuffle=True, seed=seed),
-        ]
-    ).head(max_sessions)["session_id"]
+    keep = training_sessions(sessions.filter(~pl.col("holdout") & (pl.col("turns") > 1)), max_sessions, seed)
     described = (
         f"audit holdout ({HOLDOUT_SHARE:.0%} of sessions) with gold rephrase_of, {days[0]}..{days[-1]}"
     )

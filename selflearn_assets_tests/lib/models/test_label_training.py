@@ -147,3 +147,14 @@ def test_champion_moves_only_on_improvement(tracked):
     assert champion_version() == "2"
     assert client.get_run(worse["run_id"]).data.tags["promoted"] == "false"
     assert client.get_model_version(MODEL_NAME, "3").tags["promoted"] == "false"
+
+
+def test_training_sessions_take_gold_first_and_ignore_row_order():
+    from selflearn_assets.lib.models.audit import training_sessions
+
+    sessions = pl.DataFrame({"session_id": ["e", "b", "d", "a", "c"], "gold": [False, True, False, False, True]})
+    kept = training_sessions(sessions, max_sessions=3, seed=0).to_list()
+    assert kept[:2] == ["b", "c"] and len(kept) == 3 and kept[2] in {"a", "d", "e"}
+    assert training_sessions(sessions.reverse(), max_sessions=3, seed=0).to_list() == kept
+    assert training_sessions(sessions, max_sessions=1, seed=0).to_list() == ["b"]
+    assert sorted(training_sessions(sessions, max_sessions=10, seed=5)) == ["a", "b", "c", "d", "e"]
