@@ -4,11 +4,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_model import LabelModelConfig
 from selflearn_assets.lib.models.label_training import train_and_track
-from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
 
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
@@ -43,12 +43,7 @@ def label_model(
     intent and slots), trained on the window's weak and gold labels and evaluated against gold next to the
     single annotator and a non-contextual baseline. Registered in MLflow as `selflearn-label-model`;
     the alias `champion` moves only when it beats the current champion on the same evaluation set."""
-    with duckdb.get_connection() as con:
-        days = latest_ingested_days(con, config.window_days)
-        if not days:
-            raise dg.Failure(description=NO_TURNS)
-        frames = load_label_frames(con, days)
-    context.log.info(f"{frames.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    days, frames = load_training_window(context, duckdb, config.window_days, load_label_frames)
     embedder = encoder.load()
     model_config = LabelModelConfig(
         epochs=config.epochs, pretrain_epochs=config.pretrain_epochs, d_model=config.d_model,

@@ -5,11 +5,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import FailurePointConfig
 from selflearn_assets.lib.models.failure_point_training import train_and_track
-from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
 
 
 class FailurePointTraining(dg.Config):
@@ -41,12 +41,7 @@ def failure_point_model(
     mixed with metadata in a small Transformer; classes false_wake, asr, nlu, er, result, correct), evaluated
     against gold next to the single annotator and a majority-class baseline on the audit holdout.
     Registered in MLflow as `selflearn-failure-point-model`; `champion` moves only on a better macro-F1."""
-    with duckdb.get_connection() as con:
-        days = latest_ingested_days(con, config.window_days)
-        if not days:
-            raise dg.Failure(description=NO_TURNS)
-        frames = load_failure_point_frames(con, days)
-    context.log.info(f"{frames.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    days, frames = load_training_window(context, duckdb, config.window_days, load_failure_point_frames)
     model_config = FailurePointConfig(
         epochs=config.epochs,
         patience=config.patience,

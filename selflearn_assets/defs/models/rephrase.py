@@ -5,11 +5,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
 from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
 from selflearn_assets.lib.models.rephrase_training import train_and_track
-from selflearn_assets.lib.models.window import NO_TURNS, latest_ingested_days
 
 
 class RephraseModelTraining(dg.Config):
@@ -43,12 +43,7 @@ def rephrase_model(
     compared with a pairwise baseline against gold of the audit holdout. Registered in MLflow as
     `selflearn-rephrase-detector`; the alias `champion` moves only when it beats the current champion's F1 on
     the same evaluation set. `rephrase_candidates` scores its pairs with the champion."""
-    with duckdb.get_connection() as con:
-        days = latest_ingested_days(con, config.window_days)
-        if not days:
-            raise dg.Failure(description=NO_TURNS)
-        turns = load_rephrase_turns(con, days)
-    context.log.info(f"{turns.height} turns of {len(days)} days ({min(days)}..{max(days)})")
+    days, turns = load_training_window(context, duckdb, config.window_days, load_rephrase_turns)
     embedder = encoder.load()
     model_config = RephraseConfig(
         epochs=config.epochs, d_model=config.d_model, layers=config.layers, gold_weight=config.gold_weight,
