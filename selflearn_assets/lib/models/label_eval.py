@@ -8,42 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.models.label_features import encode
-from selflearn_assets.lib.models.label_model import LabelModel, collate
+from selflearn_assets.lib.models.label_model import LabelModel, probabilities
 from selflearn_assets.lib.models.label_slots import choose_slots, normalise
-from selflearn_assets.lib.models.threads import torch_threads
 
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
 
-@torch.no_grad()
-def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, batch_sessions: int = 64) -> dict:
-    """Per-row probabilities: goal_start, goal_success (N,), intent (N, C); per slot candidate: slots (K,),
-    with the candidates themselves under `candidates`."""
+def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder) -> dict:
+    """Per-row probabilities of every turn of `frames` (label_model.probabilities), with the slot candidates
+    themselves under `candidates`."""
     data = encode(frames, model.spec, embedder, contextual=model.config.contextual)
-    n = frames.height
-    out = {
-        "goal_start": np.zeros(n, np.float32),
-        "goal_success": np.zeros(n, np.float32),
-        "intent": np.zeros((n, len(model.spec.intents)), np.float32),
-        "slots": np.zeros(len(data.candidates), np.float32),
-        "candidates": data.candidates,
-    }
-    model.eval()
-    with torch_threads(1):
-        for start in range(0, len(data.sessions), batch_sessions):
-            batch = collate(data, data.sessions[start : start + batch_sessions])
-            logits = model(batch)
-            mask, rows = batch["mask"], batch["rows"][batch["mask"]].numpy()
-            out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
-            out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
-            out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
-            out["slots"][batch["cand_index"].numpy()] = torch.sigmoid(logits["slots"]).numpy()
-    return out
+    return probabilities(model, data, data.sessions) | {"candidates": data.candidates}
 
 
 def predict_turn_labels(

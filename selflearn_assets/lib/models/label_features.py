@@ -140,7 +140,7 @@ def encode(
     frames: pl.DataFrame, spec: FeatureSpec, embedder, contextual: bool = True, progress: bool = False
 ) -> TurnTensors:
     """Tensors of `frames` (sorted by session, then time, as load_label_frames returns them); slot candidates
-    from neighbouring turns only when `contextual`. Frames without targets (prediction) are fine."""
+    from neighbouring turns only when `contextual`."""
     n = frames.height
     ids = frames["session_id"].to_list()
     ranges = session_ranges(ids)
@@ -155,8 +155,7 @@ def encode(
     intents = _index(frames["intent_target"].fill_null("\0none").to_list(), spec.intents)
     intents[frames["intent_target"].is_null().to_numpy()] = IGNORE
     candidates = slot_candidates(frames, spec.lexicon(), contextual)
-    slots_target = frames["slots_target"].to_list() if "slots_target" in frames.columns else [None] * n
-    cand_target, cand_known = candidate_targets(candidates, slots_target)
+    cand_target, cand_known = candidate_targets(candidates, frames["slots_target"].to_list())
     return TurnTensors(
         utt=_tensor(utt),
         resp=_tensor(resp),
@@ -168,7 +167,7 @@ def encode(
         goal_start=_tensor(frames["goal_start"].fill_null(False).cast(pl.Float32).to_numpy()),
         goal_success=_tensor(frames["goal_success"].fill_null(False).cast(pl.Float32).to_numpy()),
         intent=_tensor(intents),
-        gold=_tensor(frames["has_gold"].fill_null(False).to_numpy() if "has_gold" in frames.columns else np.zeros(n, bool)),
+        gold=_tensor(frames["has_gold"].fill_null(False).to_numpy()),
         candidates=candidates,
         cand_start=_tensor(np.searchsorted(candidates.row, np.arange(n + 1))),
         cand_name=_tensor(_index(candidates.name, spec.slot_names)),

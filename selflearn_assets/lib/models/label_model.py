@@ -301,13 +301,26 @@ SLOT_THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))  # 0.2 .. 0
 
 
 @torch.no_grad()
-def candidate_probabilities(model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64):
-    """Probability of every slot candidate of `sessions` (NaN for candidates of other sessions)."""
-    out = np.full(len(data.candidates), np.nan, np.float32)
+def probabilities(model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64) -> dict[str, np.ndarray]:
+    """Probabilities of the rows of `sessions` (zero elsewhere): goal_start, goal_success (N,), intent (N, C),
+    and slots (K,) per slot candidate."""
+    n = len(data.goal_start)
+    out = {
+        "goal_start": np.zeros(n, np.float32),
+        "goal_success": np.zeros(n, np.float32),
+        "intent": np.zeros((n, len(model.spec.intents)), np.float32),
+        "slots": np.zeros(len(data.candidates), np.float32),
+    }
+    model.eval()
     with torch_threads(1):
         for start in range(0, len(sessions), batch_sessions):
             batch = collate(data, sessions[start : start + batch_sessions])
-            out[batch["cand_index"].numpy()] = torch.sigmoid(model(batch)["slots"]).numpy()
+            logits = model(batch)
+            mask, rows = batch["mask"], batch["rows"][batch["mask"]].numpy()
+            out["goal_start"][rows] = torch.sigmoid(logits["goal_start"][mask]).numpy()
+            out["goal_success"][rows] = torch.sigmoid(logits["goal_success"][mask]).numpy()
+            out["intent"][rows] = torch.softmax(logits["intent"][mask], dim=-1).numpy()
+            out["slots"][batch["cand_index"].numpy()] = torch.sigmoid(logits["slots"]).numpy()
     return out
 
 
@@ -315,7 +328,7 @@ def tune_slot_threshold(model: LabelModel, data: TurnTensors, frames: pl.DataFra
     """The slot threshold (of SLOT_THRESHOLDS) with the best exact-set accuracy on the given (validation)
     sessions' turns with a slot target, gold-annotated turns only when there are at least 50 of them; ties go
     to the threshold nearest 0.5. Returns (threshold, that accuracy); (0.5, nan) without scorable turns."""
-    p = candidate_probabilities(model, data, sessions)
+    p = probabilities(model, data, sessions)["slots"]
     rows = np.concatenate([np.arange(a, b) for a, b in sessions]) if sessions else np.zeros(0, np.int64)
     targets = frames["slots_target"].to_list()
     gold = data.gold.numpy()
@@ -327,7 +340,7 @@ def tune_slot_threshold(model: LabelModel, data: TurnTensors, frames: pl.DataFra
     truth = [{(t["name"], normalise(t["value"])) for t in targets[r]} for r in rows]
     best = (-1.0, 0.0, 0.5)
     for threshold in SLOT_THRESHOLDS:
-        chosen, _ = choose_slots(data.candidates, np.nan_to_num(p, nan=0.0), frames.height, threshold)
+        chosen, _ = choose_slots(data.candidates, p, frames.height, threshold)
         accuracy = float(np.mean([{(s["name"], s["value"]) for s in chosen[r]} == t
                                   for r, t in zip(rows, truth, strict=True)]))
         best = max(best, (accuracy, -abs(threshold - 0.5), threshold))
