@@ -108,12 +108,7 @@ typed AS (
                  THEN make_timestamp(epoch_us(try_cast(ts_string AS TIMESTAMPTZ)))
              WHEN abs(try_cast(ts_integer AS HUGEINT)) < 253402300800000 THEN epoch_ms(ts_integer::BIGINT)
         END AS ts,
-        len(list_filter(keys, lambda k: NOT list_contains([
-            'event_id', 'session_id', 'user_id', 'device_id', 'ts', 'asr_text', 'device_type', 'locale',
-            'wake_score', 'asr_confidence', 'asr_nbest', 'nlu_domain', 'nlu_intent', 'nlu_slots',
-            'nlu_confidence', 'er_status', 'er_entity_id', 'response_text', 'response_status',
-            'response_duration_ms', 'barge_in', 'explicit_feedback', 'device_state', 'rewrite_applied',
-            'audio_uri'], k))) > 0 AS has_unknown_keys,
+        len(unknown_keys(keys)) > 0 AS has_unknown_keys,
         -- the exact JSON types of the string fields, only for a line where one of them reads like another value
         CASE WHEN plain_strings IS NULL THEN json_type(candidate, [
             '$.asr_text', '$.locale', '$.nlu_domain', '$.nlu_intent', '$.response_text', '$.audio_uri']) END
@@ -148,16 +143,8 @@ SELECT
     event_id, session_id, user_id, device_id, ts, asr_text, device_type, coalesce(locale, 'en-US') AS locale, wake_score,
     asr_confidence, asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id, response_text,
     response_status, response_duration_ms, barge_in, explicit_feedback, device_state, rewrite_applied, audio_uri,
-    -- unknown top-level fields, as one JSON object (the expression of validated_turns.sql)
-    CASE WHEN has_unknown_keys THEN nullif(to_json(map_from_entries(list_transform(
-        list_distinct(list_filter(keys, lambda k: NOT list_contains([
-            'event_id', 'session_id', 'user_id', 'device_id', 'ts', 'asr_text', 'device_type', 'locale',
-            'wake_score', 'asr_confidence', 'asr_nbest', 'nlu_domain', 'nlu_intent', 'nlu_slots',
-            'nlu_confidence', 'er_status', 'er_entity_id', 'response_text', 'response_status',
-            'response_duration_ms', 'barge_in', 'explicit_feedback', 'device_state', 'rewrite_applied',
-            'audio_uri'], k))),
-        lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))}))), '{}')
-    END AS extra,
+    -- unknown top-level fields, as one JSON object (macros.sql, as in validated_turns.sql)
+    CASE WHEN has_unknown_keys THEN extra_fields(keys, text) END AS extra,
     -- never NULL; the always-true volatile term keeps a `WHERE is_clean` above the parsing (validated_turns.sql)
     coalesce(passed, false) AND random() >= 0 AS is_clean
 FROM verdicts;

@@ -47,3 +47,14 @@ CREATE OR REPLACE TEMP MACRO range_detail(field, ok, x) AS
 CREATE OR REPLACE TEMP MACRO value_detail(field, ok, x, allowed) AS
     CASE WHEN NOT ok THEN field || ' ''' || x || ''' is not one of ' || array_to_string(allowed, ', ') END;
 
+-- the top-level keys of a line that are not contract fields, and those fields as one JSON object (NULL when
+-- none): `extra`, read off the raw text so that each value keeps its JSON form
+CREATE OR REPLACE TEMP MACRO unknown_keys(keys) AS list_filter(keys, lambda k: NOT list_contains([
+    'event_id', 'session_id', 'user_id', 'device_id', 'ts', 'asr_text', 'device_type', 'locale',
+    'wake_score', 'asr_confidence', 'asr_nbest', 'nlu_domain', 'nlu_intent', 'nlu_slots',
+    'nlu_confidence', 'er_status', 'er_entity_id', 'response_text', 'response_status',
+    'response_duration_ms', 'barge_in', 'explicit_feedback', 'device_state', 'rewrite_applied',
+    'audio_uri'], k));
+CREATE OR REPLACE TEMP MACRO extra_fields(keys, text) AS nullif(to_json(map_from_entries(list_transform(
+    list_distinct(unknown_keys(keys)),
+    lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))}))), '{}');

@@ -241,15 +241,7 @@ SELECT
     asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id, response_text,
     response_status, response_duration_ms, barge_in, explicit_feedback, device_state, rewrite_applied, audio_uri,
     -- unknown top-level fields, as one JSON object
-    CASE WHEN has_unknown_keys THEN nullif(to_json(map_from_entries(list_transform(
-        list_distinct(list_filter(keys, lambda k: NOT list_contains([
-            'event_id', 'session_id', 'user_id', 'device_id', 'ts', 'asr_text', 'device_type', 'locale',
-            'wake_score', 'asr_confidence', 'asr_nbest', 'nlu_domain', 'nlu_intent', 'nlu_slots',
-            'nlu_confidence', 'er_status', 'er_entity_id', 'response_text', 'response_status',
-            'response_duration_ms', 'barge_in', 'explicit_feedback', 'device_state', 'rewrite_applied',
-            'audio_uri'], k))),
-        lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))}))), '{}')
-    END AS extra,
+    CASE WHEN has_unknown_keys THEN extra_fields(keys, text) END AS extra,
     CASE WHEN reason IS NOT NULL THEN quarantine_raw(text, reason, user_id) END AS raw,
     -- what callers filter on (`WHERE is_clean` / `WHERE NOT is_clean`). The always-true volatile term keeps
     -- DuckDB from pushing such a filter down through the projections above: that would copy the whole
