@@ -20,24 +20,56 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from selflearn_assets.lib.evaluation.rewrite_replay import save_simulator_config
     from selflearn_assets.lib.simulator import SimConfig, simulate
 
+    if getattr(args, "corpus", None) is not None:
+        return _simulate_corpus(args)
     config = SimConfig(
         seed=args.seed,
         users=args.users,
         start=args.start,
         days=args.days,
-        annotation_rate=args.annotation_rate,
+        annotation_rate=0.1 if args.annotation_rate is None else args.annotation_rate,
         rewrite_table=args.rewrite_table,
         treatment_fraction=args.treatment_fraction,
     )
     summary = simulate(config, Path(args.out), progress=not args.quiet)
     save_simulator_config(config, args.out)
+    _print_summary(summary, args.out)
+    return 0
+
+
+def _simulate_corpus(args: argparse.Namespace) -> int:
+    """`selflearn simulate --corpus PATH`: the world of a real corpus (SLURP) instead of the synthetic one."""
+    from selflearn_assets.lib.evaluation.rewrite_replay import save_simulator_config
+    from selflearn_assets.lib.simulator.corpus import CorpusError, CorpusSimConfig, simulate_corpus
+
+    config = CorpusSimConfig(
+        corpus=Path(args.corpus).resolve(),
+        seed=args.seed,
+        users=args.users,
+        start=args.start,
+        days=args.days,
+        annotation_rate=0.3 if args.annotation_rate is None else args.annotation_rate,
+        unannotated_last_days=args.unannotated_last_days,
+        rewrite_table=args.rewrite_table,
+        treatment_fraction=args.treatment_fraction,
+    )
+    try:
+        summary = simulate_corpus(config, Path(args.out), progress=not args.quiet)
+    except CorpusError as err:
+        print(f"selflearn simulate: {err}", file=sys.stderr)
+        return 2
+    save_simulator_config(config, args.out)
+    _print_summary(summary, args.out)
+    return 0
+
+
+def _print_summary(summary, out) -> None:
     print(
         f"[selflearn] simulated {summary.turns} turns ({summary.sessions} sessions, {summary.users} users) "
-        f"in {summary.seconds:.1f}s = {summary.turns_per_second:,.0f} turns/s into {args.out}"
+        f"in {summary.seconds:.1f}s = {summary.turns_per_second:,.0f} turns/s into {out}"
     )
     stages = ", ".join(f"{k} {v:.1%}" for k, v in summary.defect_rate_by_stage.items() if k != "correct")
     print(f"[selflearn] defective turns {summary.defect_rate:.1%} (first failing stage: {stages})")
-    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,7 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--users", type=int, default=2000)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--out", type=Path, default=Path("data/raw"))
-    sim.add_argument("--annotation-rate", type=float, default=0.1, help="share of sessions annotated")
+    sim.add_argument(
+        "--annotation-rate", type=float, help="share of sessions annotated (default 0.1; 0.3 with --corpus)"
+    )
+    sim.add_argument("--corpus", type=Path, help="replay real speech: a folder holding slurp/ (and clinc150/)")
+    sim.add_argument(
+        "--unannotated-last-days", type=int, default=0, help="with --corpus: no audit labels on the last N days"
+    )
     sim.add_argument("--rewrite-table", type=Path, help="rewrites.parquet applied for the treatment arm")
     sim.add_argument("--treatment-fraction", type=float, default=0.5)
     sim.add_argument("--quiet", action="store_true", help="no progress bar")

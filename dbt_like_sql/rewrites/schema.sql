@@ -14,8 +14,17 @@ CREATE TABLE IF NOT EXISTS rewrites.markov_rewrites (
     support_transitions  BIGINT,
     target_users         BIGINT,
     hops                 BIGINT,
-    origin               VARCHAR NOT NULL    -- mined | deployed (kept by the self-aware rule)
+    origin               VARCHAR NOT NULL,   -- mined | deployed (kept by the self-aware rule)
+    meaning_score        DOUBLE,             -- how well the rewrite keeps the source's meaning
+    gold_turns           BIGINT,             -- audit gold turns of the window that said the source
+    gold_right           BIGINT,             -- ... whose intended request the rewrite expresses
+    "precision"          DOUBLE              -- calibrated precision on audit gold (null: no gold)
 );
+-- Warehouses made before the meaning and precision gates get their columns.
+ALTER TABLE rewrites.markov_rewrites ADD COLUMN IF NOT EXISTS meaning_score DOUBLE;
+ALTER TABLE rewrites.markov_rewrites ADD COLUMN IF NOT EXISTS gold_turns BIGINT;
+ALTER TABLE rewrites.markov_rewrites ADD COLUMN IF NOT EXISTS gold_right BIGINT;
+ALTER TABLE rewrites.markov_rewrites ADD COLUMN IF NOT EXISTS "precision" DOUBLE;
 
 -- How each day's table was mined: the window, the parameters and the miner's report.
 CREATE TABLE IF NOT EXISTS rewrites.mining_reports (

@@ -30,6 +30,9 @@ from selflearn_assets.lib.markov import (
 )
 
 D0 = date(2026, 3, 1)
+# For windows of one-letter utterances ("x" → "y"): the meaning gate would (rightly) reject every such
+# rewrite; these tests are about the chain, so they switch it off (test_markov_meaning.py tests it).
+SYMBOLIC = MarkovParams(min_meaning_score=0.0)
 SCHEMA = {
     "day": pl.Date,
     "src": pl.String,
@@ -166,7 +169,7 @@ def test_confidence_is_the_posterior_probability_that_the_rewrite_wins():
         row("y", SUCCESS, 12, 6),
         row("y", FAILURE, 8, 6),
     ]
-    table, _ = mine_rewrites(frame(rows))
+    table, _ = mine_rewrites(frame(rows), SYMBOLIC)
     got = table.row(0, named=True)
     assert (got["source_success_prob"], got["rewrite_success_prob"]) == pytest.approx((0.3, 0.6))
     # P(Beta(13, 9) > Beta(13, 29)), exactly (closed form, rationals).
@@ -191,7 +194,8 @@ def test_max_hops_one_keeps_no_chain():
         (MarkovParams(min_gain=0.64), {A: C, B: C}, None, 0),  # gains: A→C 0.9, B→C 0.65
         (MarkovParams(min_gain=0.66), {A: C}, "gain", 1),
         (MarkovParams(min_support_transitions=20), {A: C, B: C}, None, 0),  # bottleneck: 20
-        (MarkovParams(min_support_transitions=25), {}, "support", 2),  # A→B 24, B→C 20
+        # A→B 24, B→C 20 (without the neighbour channel, which needs no path: see test_markov_meaning.py)
+        (MarkovParams(min_support_transitions=25, neighbours=False), {}, "support", 2),
         (MarkovParams(max_source_success=0.2), {A: C}, None, 0),  # B succeeds directly 0.25
     ],
 )
@@ -214,7 +218,7 @@ def two_state_rows(edge_users: int, target_users: int) -> list[dict]:
 
 @pytest.mark.parametrize("k", [2, 5, 10])
 def test_privacy_needs_k_users_on_the_path_and_the_target(k):
-    params = MarkovParams(min_users=k)
+    params = MarkovParams(min_users=k, min_meaning_score=0.0)
     table, _ = mine_rewrites(frame(two_state_rows(k, k)), params)
     assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]
     assert (table["support_users"][0], table["target_users"][0]) == (k, k)
@@ -230,7 +234,7 @@ def test_privacy_counts_users_across_days_once():
     # Five day rows of the same two users: 10 list entries, 2 distinct users.
     rows = [row("x", "y", 4, [1, 2], day=d) for d in range(5)]
     rows += [row("x", FAILURE, 20, 8), row("y", SUCCESS, 20, 8)]
-    table, report = mine_rewrites(frame(rows))
+    table, report = mine_rewrites(frame(rows), SYMBOLIC)
     assert table.height == 0
     assert report["n_rejected_by_reason"]["privacy_path"] == 1
 
@@ -242,7 +246,7 @@ def test_mutual_rephrases_give_one_rewrite_not_a_cycle():
     rows = []
     for s, t in (("x", "y"), ("y", "x")):
         rows += [row(s, t, 50, 6), row(s, SUCCESS, 40, 6), row(s, FAILURE, 10, 6)]
-    table, report = mine_rewrites(frame(rows))
+    table, report = mine_rewrites(frame(rows), SYMBOLIC)
     assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]  # tie: text order
     assert table["rewrite_success_prob"][0] == pytest.approx(0.8)
     assert report["n_rejected_by_reason"]["chain_or_cycle"] == 1
@@ -413,7 +417,7 @@ def test_beta_comparison_matches_the_closed_form(params):
 def test_mine_blocks_dropped_rewrites_and_carries_kept_ones():
     # Organic traffic says x → y is a good rewrite, but live traffic shows it failing: dropped.
     rows = two_state_rows(6, 6) + self_aware_rows((5, 45), (20, 30))
-    table, report = mine_rewrites(frame(rows), deployed=DEPLOYED)
+    table, report = mine_rewrites(frame(rows), SYMBOLIC, deployed=DEPLOYED)
     assert table.height == 0
     assert report["n_rejected_by_reason"]["blocked"] == 1
     assert report["self_aware"] == {
@@ -426,7 +430,7 @@ def test_mine_blocks_dropped_rewrites_and_carries_kept_ones():
     live = pl.DataFrame(
         {"rewrite_id": ["r1"], "source_text": ["q"], "rewrite_text": ["w"], "confidence": [0.9]}
     )
-    table, _ = mine_rewrites(frame(two_state_rows(6, 6)), deployed=live)
+    table, _ = mine_rewrites(frame(two_state_rows(6, 6)), SYMBOLIC, deployed=live)
     assert table.select("source_text", "rewrite_text", "origin").rows() == [
         ("q", "w", "deployed"),
         ("x", "y", "mined"),
@@ -528,3 +532,20 @@ def test_iterative_solve_falls_back_to_lu_when_its_residual_is_too_big(monkeypat
     assert np.abs(absorption.success - reference).max() < 1e-10
     assert absorption.components_by_method["iterative"] == 0
     assert absorption.components_by_method["iterative_then_lu"] > 0
+
+
+@pytest.mark.parametrize("live", [("w", "x"), ("y", "v")])
+def test_a_kept_live_rewrite_never_chains_with_a_mined_one(live):
+    # Organic traffic mines x → y. The live table holds w → x (x would be both a target and a source)
+    # or y → v (y would be both): the self-aware rule keeps it (no live evidence yet), and the mined
+    # rewrite that would chain with it is dropped, so the table passes `rewrites_have_no_cycles`.
+    deployed = pl.DataFrame(
+        {"rewrite_id": [rewrite_id(*live)], "source_text": [live[0]], "rewrite_text": [live[1]]}
+    )
+    table, report = mine_rewrites(frame(two_state_rows(6, 6)), SYMBOLIC, deployed=deployed)
+    assert table.select("source_text", "rewrite_text", "origin").rows() == [(*live, "deployed")]
+    assert report["n_rejected_by_reason"]["chain_or_cycle"] == 1
+    assert not set(table["source_text"]) & set(table["rewrite_text"])
+    # Without the live table the same window mines x → y.
+    table, _ = mine_rewrites(frame(two_state_rows(6, 6)), SYMBOLIC)
+    assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]

@@ -15,10 +15,13 @@ from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.plots import markdown_image, rewrite_evaluation_png
+from selflearn_assets.lib.evaluation.rewrite_corpus import interpretations_of_corpus, judge_on_world
 from selflearn_assets.lib.evaluation.rewrite_offline import judge_turns, offline_win_loss
 from selflearn_assets.lib.evaluation.rewrite_replay import load_simulator_config, replay_day
+from selflearn_assets.lib.evaluation.world_gold import has_world_gold
 from selflearn_assets.lib.rewrites import export_folder, read_export
 from selflearn_assets.lib.rewrites.export import EVALUATION, TABLE
+from selflearn_assets.lib.simulator.corpus import CorpusSimConfig
 from selflearn_assets.lib.sql import query_pl
 
 
@@ -48,7 +51,10 @@ def rewrite_evaluation(
 ) -> dg.MaterializeResult:
     """The rewrite table exported for the day before (window ending D-1) judged on day D: offline wins and
     losses against D's gold annotations, and an A/B replay of D on the simulator with the table for a
-    treatment half of users. Written to `exports/rewrites/date=D-1/evaluation.json`."""
+    treatment half of users. On a corpus world whose raw root has every turn's gold (`_gold/`), also the
+    real-logs judge on all of D's turns (`world_*`: a rewrite's meaning is the corpus' recorded NLU
+    interpretation of its text) and the oracle table's ceiling (`oracle_*`). Written to
+    `exports/rewrites/date=D-1/evaluation.json`."""
     day = date.fromisoformat(context.partition_key)
     table_day = day - timedelta(days=1)
     folder = export_folder(selflearn.exports_root, table_day)
@@ -71,8 +77,17 @@ def rewrite_evaluation(
         outcomes.setdefault(failure_point, {})[outcome] = n
 
     result = {"table_date": table_day, "evaluated_on": day, "rewrites": table.height, **offline.as_dict()}
+    world = load_simulator_config(selflearn.raw_root)
+    if isinstance(world, CorpusSimConfig) and has_world_gold(selflearn.raw_root, day):
+        # A corpus world: the real-logs judge on every turn of the day, and the oracle ceiling.
+        judged_world = judge_on_world(
+            selflearn.raw_root, table, day, window["window_start"], interpretations_of_corpus(str(world.corpus))
+        )
+        oracle = judged_world.pop("oracle")
+        result.update({f"world_{k}": v for k, v in judged_world.items()})
+        result.update({f"oracle_{k}": v for k, v in oracle.items()})
     arms: dict[str, tuple[float, float]] = {}
-    base = load_simulator_config(selflearn.raw_root) if config.ab_replay else None
+    base = world if config.ab_replay else None
     if base is None:
         result["ab_replay"] = "skipped: the raw root was not written by the simulator" if config.ab_replay else "off"
     elif table.height == 0:

@@ -14,11 +14,20 @@ from selflearn_assets.lib.rewrites import latest_export, read_export, write_expo
 from selflearn_assets.lib.rewrites.store import (
     mining_report,
     read_window,
+    read_window_evidence,
     rewrites_of_day,
     write_rewrites_day,
 )
 
-PREVIEW = ["source_text", "rewrite_text", "source_success_prob", "rewrite_success_prob", "support_users"]
+PREVIEW = [
+    "source_text",
+    "rewrite_text",
+    "source_success_prob",
+    "rewrite_success_prob",
+    "support_users",
+    "meaning_score",
+    "precision",
+]
 
 
 class MarkovConfig(dg.Config):
@@ -26,20 +35,28 @@ class MarkovConfig(dg.Config):
 
     window_days: int = 14
     max_source_success: float = 0.5
-    min_target_success: float = 0.6
-    min_gain: float = 0.2
+    min_target_success: float = 0.3
+    min_gain: float = 0.1
     max_hops: int = 3
     min_support_transitions: int = 10
     min_users: int = 5
     keep_threshold: float = 0.8
     min_trials: int = 20
+    min_meaning_score: float = 0.6
+    neighbours: bool = True
+    neighbour_char_cutoff: float = 70.0
+    min_neighbour_meaning: float = 0.75
+    min_gold_override: int = 5
+    min_precision: float = 0.9
+    prior_precision: float = 0.85
+    prior_strength: float = 1.0
 
     def params(self) -> MarkovParams:
         return MarkovParams(**self.model_dump())
 
 
 @dg.asset(
-    deps=["markov_transitions"],
+    deps=["markov_transitions", "annotations"],
     partitions_def=daily_partitions,
     group_name="rewrites",
     kinds={"duckdb", "scipy"},
@@ -56,6 +73,7 @@ def markov_rewrites(
     params = config.params()
     with duckdb.get_connection() as con:
         rows, window_start = read_window(con, day, params.window_days)
+        evidence, locales = read_window_evidence(con, day, params.window_days)
     days_present = sorted(set(rows["day"].to_list())) if rows.height else []
     if not days_present:
         raise dg.Failure(
@@ -68,7 +86,7 @@ def markov_rewrites(
         f"window {window_start}..{day}: {len(days_present)} days with transitions, {rows.height} rows; "
         f"deployed table: {deployed_folder or 'none'}"
     )
-    table, report = mine_rewrites(rows, params, deployed)
+    table, report = mine_rewrites(rows, params, deployed, evidence=evidence, locales=locales)
     mining = {
         "window_start": window_start,
         "days_with_data": len(days_present),
@@ -89,6 +107,15 @@ def markov_rewrites(
             "solve_seconds": report["solve_seconds"],
             "deployed_from": str(deployed_folder) if deployed_folder else "none",
             "rejected_by_reason": dg.MetadataValue.md(markdown_table(["reason", "candidates"], rejected)),
+            "gold_evidence_turns": report["gold_evidence_turns"],
+            "precision_strata": dg.MetadataValue.md(
+                markdown_table(
+                    ["channel", "meaning score ≥", "candidates", "gold turns", "right", "stratum precision"],
+                    [tuple(s.values()) for s in report["precision_strata"]],
+                )
+                if report["precision_strata"]
+                else "no audit gold in the window: precision gate not applied"
+            ),
             "miner_report": dg.MetadataValue.json(report),
         }
     )

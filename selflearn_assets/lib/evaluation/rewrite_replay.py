@@ -6,13 +6,17 @@ a treatment half of users (hashed), annotates every session, ingests the result 
 ingestion code into a scratch DuckDB, and returns one row per turn:
 user_id, arm, defective (gold failure_point != correct), covered (the table has the turn's text as a
 source, so it would fire), rewritten (it did fire). Real logs have no `_simulator.json`: no replay.
+
+A raw root written by the corpus world (`selflearn simulate --corpus`) records `"world": "corpus"`, the
+absolute corpus path (`corpus`) and the `CorpusSimConfig` fields; its replay re-simulates the day of
+that world (a day of the corpus world is a pure function of the config and the date).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
 
@@ -23,36 +27,45 @@ from selflearn_assets.lib.ingest import ingest_turns
 from selflearn_assets.lib.ingest.annotations import ingest_annotations
 from selflearn_assets.lib.markov.normalize import normalize_expr
 from selflearn_assets.lib.simulator import SimConfig, simulate
+from selflearn_assets.lib.simulator.corpus import CorpusSimConfig, simulate_corpus
 
 SIMULATOR_CONFIG = "_simulator.json"
 REPLAY_KEY = "replay"
+CORPUS_WORLD = "corpus"
 
 
-def save_simulator_config(config: SimConfig, out_dir: str | Path) -> Path:
+def save_simulator_config(config: SimConfig | CorpusSimConfig, out_dir: str | Path) -> Path:
     """Record the configuration that wrote `out_dir`, so evaluations can replay its world."""
     values = {f.name: getattr(config, f.name) for f in fields(config)}
+    if isinstance(config, CorpusSimConfig):
+        values = {"world": CORPUS_WORLD, **values, "corpus": str(Path(config.corpus).resolve())}
     path = Path(out_dir) / SIMULATOR_CONFIG
     path.write_text(json.dumps(values, indent=2, default=str) + "\n")
     return path
 
 
-def load_simulator_config(raw_root: str | Path) -> SimConfig | None:
+def load_simulator_config(raw_root: str | Path) -> SimConfig | CorpusSimConfig | None:
+    """The config that wrote `raw_root` (a `CorpusSimConfig` for the corpus world), or None."""
     path = Path(raw_root) / SIMULATOR_CONFIG
     if not path.exists():
         return None
     values = json.loads(path.read_text())
-    known = {f.name for f in fields(SimConfig)}
+    cls = CorpusSimConfig if values.get("world") == CORPUS_WORLD else SimConfig
+    known = {f.name for f in fields(cls)}
     values = {k: v for k, v in values.items() if k in known}
     values["start"] = date.fromisoformat(values["start"])
     values.pop("rewrite_table", None)
-    return SimConfig(**values)
+    return cls(**values)
 
 
-def replay_day(base: SimConfig, day: date, rewrite_table: Path, treatment_fraction: float = 0.5) -> pl.DataFrame:
+def replay_day(
+    base: SimConfig | CorpusSimConfig, day: date, rewrite_table: Path, treatment_fraction: float = 0.5
+) -> pl.DataFrame:
     """Simulate `day` of the world of `base` with the table for treatment users; one row per turn."""
-    config = SimConfig(
+    cls = type(base)
+    config = cls(
         **{
-            **{f.name: getattr(base, f.name) for f in fields(SimConfig)},
+            **{f.name: getattr(base, f.name) for f in fields(cls)},
             "start": day,
             "days": 1,
             "annotation_rate": 1.0,
@@ -60,9 +73,14 @@ def replay_day(base: SimConfig, day: date, rewrite_table: Path, treatment_fracti
             "treatment_fraction": treatment_fraction,
         }
     )
+    if isinstance(config, CorpusSimConfig):
+        config = replace(config, unannotated_last_days=0)
     with tempfile.TemporaryDirectory(prefix="selflearn-replay-") as tmp:
         raw = Path(tmp) / "raw"
-        simulate(config, raw, progress=False)
+        if isinstance(config, CorpusSimConfig):
+            simulate_corpus(config, raw, progress=False)
+        else:
+            simulate(config, raw, progress=False)
         con = duckdb.connect()
         try:
             ingest_turns(con, raw, day, REPLAY_KEY)

@@ -18,13 +18,20 @@ row per source utterance:
 | support_transitions  | transitions on the path's weakest edge (>= min_support_transitions)         |
 | target_users         | distinct users who said rewrite_text (>= min_users)                         |
 | hops                 | reformulations from source to rewrite along the path (1..max_hops)          |
+| meaning_score        | how well the rewrite keeps the source's meaning (`meaning.py`), 0..1        |
+| gold_turns           | audit gold turns of the window that said the source (0 without evidence)    |
+| gold_right           | of those, the turns whose intended request the rewrite expresses            |
+| precision            | calibrated precision on audit gold (`precision.py`); null without evidence  |
 | origin               | `mined` in this window, or `deployed` (a live rewrite the self-aware rule   |
 |                      | kept, carried over unchanged from `deployed`)                               |
 
 With `deployed` (the live table: rewrite_id, source_text, rewrite_text, and any of the columns above),
 each live rewrite is judged by `self_aware.evaluate_deployed`: a dropped pair is not mined again; a
 kept one stays and takes precedence over a newly mined rewrite of the same source (its evidence
-comes from live traffic), unless the miner chose the same pair, which is then refreshed.
+comes from live traffic), unless the miner chose the same pair, which is then refreshed. A newly mined
+rewrite that would chain with a kept one (its target is a kept source, or its source a kept target) is
+dropped (`chain_or_cycle`), so the merged table, like a mined one, has no utterance that is both a
+source and a target.
 
 `window_rows` may be lazy (`pl.scan_parquet`): the rows are then streamed, not held in memory.
 The report holds counts and timings for asset metadata (plain ints, floats, strings and dicts):
@@ -46,6 +53,7 @@ import pyarrow as pa
 from selflearn_assets.lib.markov.chain import AbsorbingChain, build_chain
 from selflearn_assets.lib.markov.params import MarkovParams
 from selflearn_assets.lib.markov.posterior import prob_beta_greater
+from selflearn_assets.lib.markov.precision import GoldEvidence
 from selflearn_assets.lib.markov.rows import DST, REWRITTEN, SRC, window_frame
 from selflearn_assets.lib.markov.select import REASONS, select_rewrites
 from selflearn_assets.lib.markov.self_aware import evaluate_deployed
@@ -63,6 +71,10 @@ REWRITE_COLUMNS = {
     "support_transitions": pl.Int64,
     "target_users": pl.Int64,
     "hops": pl.Int64,
+    "meaning_score": pl.Float64,
+    "gold_turns": pl.Int64,
+    "gold_right": pl.Int64,
+    "precision": pl.Float64,
     "origin": pl.String,
 }
 
@@ -76,8 +88,13 @@ def mine_rewrites(
     window_rows: pl.DataFrame | pl.LazyFrame | pa.Table,
     params: MarkovParams | None = None,
     deployed: pl.DataFrame | None = None,
+    evidence: GoldEvidence | None = None,
+    locales: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """The rewrite table of the window's `markov_transitions` rows, and a report of how it was made."""
+    """The rewrite table of the window's `markov_transitions` rows, and a report of how it was made.
+
+    `evidence`: the window's audit gold (`precision.GoldEvidence`) for the precision gate; `locales`:
+    normalised text → its turns' locale, for the meaning gate's phonetics (English when absent)."""
     params = params or MarkovParams()
     started = time.perf_counter()
     rows = window_frame(window_rows)
@@ -104,9 +121,12 @@ def mine_rewrites(
         dropped = decisions.filter(pl.col("decision") == "drop")
         blocked = _pairs_to_ids(chain.texts, dropped["source_text"], dropped["rewrite_text"])
     direct = chain.r_success  # P(src -> SUCCESS) as said: the source's own success probability
-    selection = select_rewrites(chain, p, params, blocked, source_success=direct)
+    selection = select_rewrites(
+        chain, p, params, blocked, source_success=direct, evidence=evidence, locales=locales
+    )
     mined = _describe(chain, p, direct, selection.rewrites, params)
-    table = _merge_deployed(mined, deployed, decisions) if decisions is not None else mined
+    table, n_chained = _merge_deployed(mined, deployed, decisions) if decisions is not None else (mined, 0)
+    selection.rejected["chain_or_cycle"] = selection.rejected.get("chain_or_cycle", 0) + n_chained
     finished = time.perf_counter()
 
     report = {
@@ -130,6 +150,8 @@ def mine_rewrites(
         "n_mined": mined.height,
         "n_rewrites": table.height,
         "n_rejected_by_reason": {r: int(selection.rejected.get(r, 0)) for r in REASONS},
+        "gold_evidence_turns": evidence.turns.height if evidence is not None else 0,
+        "precision_strata": selection.strata,
         "params": params.as_dict(),
     }
     if decisions is not None:
@@ -172,6 +194,10 @@ def _describe(
         "support_transitions",
         "target_users",
         "hops",
+        "meaning_score",
+        "gold_turns",
+        "gold_right",
+        "precision",
         pl.lit("mined").alias("origin"),
     )
     return table.with_columns(pl.col(c).cast(t) for c, t in REWRITE_COLUMNS.items()).sort("source_text")
@@ -187,8 +213,11 @@ def _pairs_to_ids(texts: pl.Series, sources: pl.Series, targets: pl.Series) -> p
     )
 
 
-def _merge_deployed(mined: pl.DataFrame, deployed: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    """Mined rewrites, with kept live rewrites taking their source's place (see the module docstring)."""
+def _merge_deployed(
+    mined: pl.DataFrame, deployed: pl.DataFrame, decisions: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """Mined rewrites, with kept live rewrites taking their source's place (see the module docstring),
+    and how many mined rewrites were dropped because they would chain with a kept live one."""
     kept = decisions.filter(pl.col("decision") == "keep").select("source_text", "rewrite_text")
     refreshed = mined.join(kept, on=["source_text", "rewrite_text"], how="semi")
     carried = (
@@ -202,4 +231,12 @@ def _merge_deployed(mined: pl.DataFrame, deployed: pl.DataFrame, decisions: pl.D
         .select([pl.col(c).cast(t) for c, t in REWRITE_COLUMNS.items()])
     )
     fresh = mined.join(carried, on="source_text", how="anti")
-    return pl.concat([fresh, carried]).sort("source_text")
+    # A kept live rewrite has live evidence, so it wins over a newly mined rewrite that would chain
+    # with it (x → source of a live rewrite, or live target → y): the table stays free of chains and
+    # cycles, like a freshly mined one.
+    chained = pl.col("rewrite_text").is_in(carried["source_text"].implode()) | pl.col("source_text").is_in(
+        carried["rewrite_text"].implode()
+    )
+    n_chained = fresh.filter(chained).height
+    fresh = fresh.filter(~chained)
+    return pl.concat([fresh, carried]).sort("source_text"), n_chained

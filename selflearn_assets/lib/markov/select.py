@@ -18,7 +18,19 @@ Inputs: the window's chain and p, each state's probability of ending in SUCCESS.
   p_t − p_src >= min_gain and > 0, be said by at least `min_users` distinct users in the window
   (`target_users`; privacy: no single customer's words become a global rewrite), and not be a
   blocked pair (a deployed rewrite the self-aware rule dropped).
-- **Choice**: the highest p_t; ties go to fewer hops, then more support users, then text order.
+- The target must **keep the source's meaning** (`meaning.py`: the spans where they differ sound or
+  are spelled alike; no new or dropped content word): `meaning_score >= min_meaning_score`, unless at
+  least `min_gold_override` audit gold turns said the source (a path candidate only): then the gold,
+  not the alignment, decides in the precision gate.
+- Where audit gold is given (`evidence`), its **calibrated precision** (`precision.py`: how often it
+  would be right on gold turns that said the source, shrunk toward its meaning-score stratum) must
+  reach `min_precision`: the miner abstains from everything below.
+- **Neighbours** (`neighbours.py`, with `neighbours` and audit gold): a source said by at least `min_users` users
+  is also paired with successful utterances said by at least `min_users` users that sound like it,
+  with no reformulation path (`hops` 0, support = the source's own); they pass the same gates, with
+  the stricter `min_neighbour_meaning`.
+- **Choice**: a path candidate before a neighbour; then the highest p_t; ties go to fewer hops,
+  then more support users, then text order.
 
 No source is rewritten to itself. Because a source is judged as said and a target by where its
 chain ends, two utterances that users rephrase into each other can each look like the other's
@@ -30,7 +42,7 @@ rules out every cycle.
 A source without a rewrite is counted under the first reason that left it with no candidate:
 `no_reformulation` (never reformulated into another utterance), `support` (no reformulation taken
 often enough), `privacy_path` (often enough, but by too few users), `target_success`, `gain`,
-`privacy_target`, `blocked`, `chain_or_cycle` (its best target is rewritten itself, or it is the
+`privacy_target`, `blocked`, `meaning`, `precision`, `chain_or_cycle` (its best target is rewritten itself, or it is the
 target of a rewrite with more gain). Comparisons of probabilities allow 1e-12 of rounding.
 """
 
@@ -42,7 +54,10 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.markov.chain import AbsorbingChain, distinct_users
+from selflearn_assets.lib.markov.meaning import meaning_score
+from selflearn_assets.lib.markov.neighbours import neighbour_candidates
 from selflearn_assets.lib.markov.params import MarkovParams
+from selflearn_assets.lib.markov.precision import GoldEvidence, calibrated_precision, gold_counts
 from selflearn_assets.lib.markov.rows import N_SESSIONS, N_TRANSITIONS
 
 EPS = 1e-12
@@ -54,6 +69,8 @@ REASONS = (
     "gain",
     "privacy_target",
     "blocked",
+    "meaning",
+    "precision",
     "chain_or_cycle",
 )
 _CANDIDATE_COLUMNS = (
@@ -70,10 +87,13 @@ _CANDIDATE_COLUMNS = (
 class Selection:
     """The chosen rewrites by state id, and what happened to the other sources."""
 
-    rewrites: pl.DataFrame  # source_id, target_id, hops, support_users/_sessions/_transitions, target_users
+    # source_id, target_id, hops, support_users/_sessions/_transitions, target_users, meaning_score,
+    # gold_turns, gold_right, precision
+    rewrites: pl.DataFrame
     n_sources: int  # sources considered (p_src <= max_source_success)
     n_candidates: int  # (source, reachable state) pairs along path edges
     rejected: dict[str, int] = field(default_factory=dict)  # sources per reason
+    strata: list[dict] = field(default_factory=list)  # the precision strata (see precision.py)
 
 
 def select_rewrites(
@@ -82,6 +102,8 @@ def select_rewrites(
     params: MarkovParams,
     blocked: pl.DataFrame | None = None,
     source_success: np.ndarray | None = None,
+    evidence: GoldEvidence | None = None,
+    locales: dict[str, str] | None = None,
 ) -> Selection:
     """The best target per source (see the module docstring); `blocked`: source_id, target_id.
 
@@ -89,10 +111,16 @@ def select_rewrites(
     absorption probability `success`; `mine_rewrites` passes the immediate P(src → SUCCESS)): it picks
     the sources and is the baseline of the gain. Targets are always judged by `success`."""
     rejected = dict.fromkeys(REASONS, 0)
+    strata: list[dict] = []
     source_success = success if source_success is None else source_success
     sources = np.flatnonzero(~chain.dangling & (source_success <= params.max_source_success + EPS))
     path_edges, target_users = _privacy_checked(chain, success, params)
     candidates = _reachable(sources, path_edges, chain.n_states, params.max_hops)
+    if params.neighbours and evidence is not None and evidence.turns.height:
+        near, near_users, near_targets = neighbour_candidates(chain, success, sources, params)
+        near = near.join(candidates.select("source_id", "target_id"), on=["source_id", "target_id"], how="anti")
+        candidates = pl.concat([candidates, near])
+        target_users[near_targets] = near_users[near_targets]
 
     alive = np.zeros(chain.n_states, dtype=bool)
     alive[candidates["source_id"].to_numpy()] = True
@@ -111,6 +139,8 @@ def select_rewrites(
         ),
         ("privacy_target", lambda c: c.filter(users.gather(c["target_id"]) >= params.min_users)),
         ("blocked", lambda c: _drop_blocked(c, blocked)),
+        ("meaning", lambda c: _meaning_kept(c, chain, params, locales, evidence)),
+        ("precision", lambda c: _precision_kept(c, chain, params, evidence, strata)),
     ]
     remaining = candidates
     for reason, keep in stages:
@@ -118,20 +148,81 @@ def select_rewrites(
         rejected[reason] += remaining["source_id"].n_unique() - kept["source_id"].n_unique()
         remaining = kept
     remaining = remaining.with_columns(users.gather(remaining["target_id"]).alias("target_users"))
+    if "meaning_score" not in remaining.columns:  # nothing reached the meaning stage
+        remaining = remaining.with_columns(pl.lit(None, dtype=pl.Float64).alias("meaning_score"))
+    if "precision" not in remaining.columns:
+        remaining = remaining.with_columns(
+            pl.lit(0, dtype=pl.Int64).alias("gold_turns"),
+            pl.lit(0, dtype=pl.Int64).alias("gold_right"),
+            pl.lit(None, dtype=pl.Float64).alias("precision"),
+        )
 
     best = (
-        remaining.with_columns(p.gather(remaining["target_id"]).alias("_p"))
+        remaining.with_columns(p.gather(remaining["target_id"]).alias("_p"), (pl.col("hops") == 0).alias("_neighbour"))
         .sort(
-            ["source_id", "_p", "hops", "support_users", "target_id"],
-            descending=[False, True, False, True, False],
+            ["source_id", "_neighbour", "_p", "hops", "support_users", "target_id"],
+            descending=[False, False, True, False, True, False],
         )
         .unique(subset="source_id", keep="first", maintain_order=True)
-        .drop("_p")
+        .drop("_p", "_neighbour")
     )
     gain = (p.gather(best["target_id"]) - p_source.gather(best["source_id"])).to_numpy()
     best, n_dropped = _no_chains(best, gain, chain.n_states)
     rejected["chain_or_cycle"] += n_dropped
-    return Selection(best, int(sources.size), candidates.height, rejected)
+    return Selection(best, int(sources.size), candidates.height, rejected, strata)
+
+
+def _meaning_kept(
+    candidates: pl.DataFrame,
+    chain: AbsorbingChain,
+    params: MarkovParams,
+    locales: dict[str, str] | None,
+    evidence: GoldEvidence | None,
+) -> pl.DataFrame:
+    """Candidates whose target keeps the source's meaning (`meaning.py`), with their `meaning_score`.
+
+    What was asked is what the audit gold says, and the alignment stands in for it where gold is thin:
+    a path candidate that rewords the request ("bohemian" → "bohemian rhapsody", the title the user
+    meant) still goes on to the precision gate when at least `min_gold_override` gold turns said its
+    source, and is judged there, in its own meaning-score stratum."""
+    sources = chain.texts.gather(candidates["source_id"])
+    targets = chain.texts.gather(candidates["target_id"]).to_list()
+    locales = locales or {}
+    scores = [meaning_score(s, t, locales.get(s)) for s, t in zip(sources.to_list(), targets, strict=True)]
+    scored = candidates.with_columns(pl.Series("meaning_score", scores, dtype=pl.Float64))
+    floor = pl.when(pl.col("hops") == 0).then(params.min_neighbour_meaning).otherwise(params.min_meaning_score)
+    kept = pl.col("meaning_score") >= floor - EPS
+    if evidence is None or evidence.turns.height == 0 or params.min_gold_override <= 0:
+        return scored.filter(kept)
+    said = evidence.turns.group_by("src").agg(pl.len().alias("_gold"))
+    gold = pl.DataFrame({"src": sources}).join(said, on="src", how="left", maintain_order="left")["_gold"]
+    overridden = (pl.col("hops") > 0) & (pl.col("_gold").fill_null(0) >= params.min_gold_override)
+    return scored.with_columns(gold).filter(kept | overridden).drop("_gold")
+
+
+def _precision_kept(
+    candidates: pl.DataFrame,
+    chain: AbsorbingChain,
+    params: MarkovParams,
+    evidence: GoldEvidence | None,
+    strata: list[dict],
+) -> pl.DataFrame:
+    """Candidates whose calibrated precision on audit gold reaches `min_precision` (`precision.py`);
+    all of them, with a null precision, when there is no gold evidence."""
+    if evidence is None or evidence.turns.height == 0:
+        return candidates.with_columns(
+            pl.lit(0, dtype=pl.Int64).alias("gold_turns"),
+            pl.lit(0, dtype=pl.Int64).alias("gold_right"),
+            pl.lit(None, dtype=pl.Float64).alias("precision"),
+        )
+    texts = candidates.with_columns(
+        chain.texts.gather(candidates["source_id"]).alias("source_text"),
+        chain.texts.gather(candidates["target_id"]).alias("target_text"),
+    )
+    counted = texts.join(gold_counts(texts, evidence), on=["source_text", "target_text"], how="left")
+    scored, report = calibrated_precision(counted, params.prior_precision, params.prior_strength)
+    strata.extend(report)
+    return scored.filter(pl.col("precision") >= params.min_precision - EPS).drop("source_text", "target_text")
 
 
 def _no_chains(best: pl.DataFrame, gain: np.ndarray, n: int) -> tuple[pl.DataFrame, int]:

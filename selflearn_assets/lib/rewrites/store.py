@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from selflearn_assets.lib.markov import GoldEvidence, normalize_expr
+from selflearn_assets.lib.signals.store import table_exists
 from selflearn_assets.lib.sql import query_pl, run_sql, transaction
 
 
@@ -18,6 +20,25 @@ def read_window(con, day: date, window_days: int) -> tuple[pl.DataFrame, date]:
     """The per-day markov_transitions rows of the `window_days` days ending at `day`, and the window start."""
     start = day - timedelta(days=window_days - 1)
     return query_pl(con, "rewrites/window_transitions.sql", {"window_start": start, "day": day}), start
+
+
+def read_window_evidence(con, day: date, window_days: int) -> tuple[GoldEvidence | None, dict[str, str]]:
+    """The window's audit gold for the miner's precision gate (None when the window has none) and the
+    locale of every utterance not said in English, for its phonetic matching."""
+    bounds = {"window_start": day - timedelta(days=window_days - 1), "day": day}
+    locales = dict(query_pl(con, "rewrites/window_locales.sql", bounds).iter_rows())
+    if not table_exists(con, "ingest", "annotations"):
+        return None, locales
+    gold = query_pl(con, "rewrites/window_gold.sql", bounds)
+    if gold.height == 0:
+        return None, locales
+    turns = gold.select(
+        "src", normalize_expr("intended_text").alias("intended"), "gold_intent", "gold_slots"
+    )
+    interpretations = query_pl(
+        con, "evaluation/text_interpretations.sql", {"window_start": bounds["window_start"], "window_end": day}
+    )
+    return GoldEvidence(turns, interpretations.select("norm_text", "intent", "slots")), locales
 
 
 def write_rewrites_day(con, day: date, table: pl.DataFrame, mining: dict) -> None:
