@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, help="default: 5 (corpus), 15 (sim)")
     ap.add_argument("--users", type=int, help="default: 800 (corpus), 5000 (sim)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--annotation-rate", type=float, help="share of sessions annotated (default: the world's)")
     ap.add_argument("--judge", help="table days to judge, as first..last day indexes (default 1..days-2)")
     ap.add_argument("--raw", type=Path, help="reuse this raw root (one seed)")
     ap.add_argument("--work", type=Path, help="work folder (default: a new temp folder)")
@@ -86,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         began = time.perf_counter()
         raw = args.raw or work / f"raw-{seed}"
+        rate = {"annotation_rate": args.annotation_rate} if args.annotation_rate is not None else {}
         config = (
-            CorpusSimConfig(corpus=args.corpus, seed=seed, users=users, start=args.start, days=days_n)
+            CorpusSimConfig(corpus=args.corpus, seed=seed, users=users, start=args.start, days=days_n, **rate)
             if corpus is not None
-            else SimConfig(seed=seed, users=users, start=args.start, days=days_n)
+            else SimConfig(seed=seed, users=users, start=args.start, days=days_n, **rate)
         )
         warehouse = work / f"warehouse-{seed}.duckdb"
         reuse = args.reuse and warehouse.exists() and (raw / "_simulator.json").exists()

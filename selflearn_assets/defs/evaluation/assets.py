@@ -96,7 +96,6 @@ def rewrite_evaluation(
         context.log.info(f"A/B replay of {day} with {table.height} rewrites for {config.treatment_fraction:.0%} of users")
         turns = replay_day(base, day, folder / TABLE, config.treatment_fraction)
         overall = compare_arms(turns, seed=0)
-        covered = compare_arms(turns.filter(pl.col("covered")), seed=0)
         result.update(
             ab_replay="done",
             replay_turns=turns.height,
@@ -105,17 +104,24 @@ def rewrite_evaluation(
             defect_rate_treatment=overall.defect_rate_treatment,
             relative_reduction=overall.relative_reduction,
             relative_reduction_ci=list(overall.interval),
-            covered_turns_control=covered.turns_control,
-            covered_turns_treatment=covered.turns_treatment,
-            defect_rate_covered_control=covered.defect_rate_control,
-            defect_rate_covered_treatment=covered.defect_rate_treatment,
-            relative_reduction_covered=covered.relative_reduction,
-            relative_reduction_covered_ci=list(covered.interval),
         )
-        arms = {
-            "all traffic": (overall.defect_rate_control, overall.defect_rate_treatment),
-            "covered": (covered.defect_rate_control, covered.defect_rate_treatment),
-        }
+        arms = {"all traffic": (overall.defect_rate_control, overall.defect_rate_treatment)}
+        covered_turns = turns.filter(pl.col("covered"))
+        if set(covered_turns["arm"].unique()) >= {"control", "treatment"}:
+            covered = compare_arms(covered_turns, seed=0)
+            result.update(
+                covered_turns_control=covered.turns_control,
+                covered_turns_treatment=covered.turns_treatment,
+                defect_rate_covered_control=covered.defect_rate_control,
+                defect_rate_covered_treatment=covered.defect_rate_treatment,
+                relative_reduction_covered=covered.relative_reduction,
+                relative_reduction_covered_ci=list(covered.interval),
+            )
+            arms["covered"] = (covered.defect_rate_control, covered.defect_rate_treatment)
+        else:  # a small table whose sources nobody of one arm said that day
+            result["covered_replay"] = (
+                f"skipped: covered turns only in arm(s) {sorted(covered_turns['arm'].unique())}"
+            )
     _write_json_atomic(folder / EVALUATION, result)
     png = rewrite_evaluation_png(arms, outcomes)
     (folder / "evaluation.png").write_bytes(png)

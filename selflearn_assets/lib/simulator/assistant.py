@@ -8,7 +8,14 @@ Each stage fails the way real ones do, and recurringly:
 - rewrite: for treatment users a rewrite table replaces the heard text before NLU;
 - NLU (`nlu.py`): uncovered phrasings, colliding patterns, context-blind ambiguity;
 - ER: partial titles and nicknames, namesakes;
-- fulfilment: the wrong item (a random error, or an entity it always gets wrong without detail).
+- fulfilment: the wrong item (a random error, or an entity it always gets wrong without detail);
+- false success: a misunderstood request it would refuse (a name ER does not know, a question the web
+  has no answer to) is, with probability `wrong_success_rate`, executed on a guess and reported as a
+  success naming what it did: ER fuzzy-matches the name to another entity of the kind (the most
+  popular one sharing a word with it, never the one the user meant: that would not be a
+  misunderstanding), the web fallback answers anyway. The turn's first failing stage is unchanged
+  (the guess hides the failure from the logs, not from the gold); `Turn.guessed` tells the user's
+  side, who notices it only sometimes (`behaviour.py`).
 
 `first_failure` is the first stage that failed irrecoverably: the ASR is to blame when what it heard
 parses differently from what was said (and no rewrite restored it); a rewrite that changed the
@@ -25,7 +32,7 @@ from selflearn_assets.lib.simulator import vocab
 from selflearn_assets.lib.simulator.catalog import Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import SCREEN_DEVICES
-from selflearn_assets.lib.simulator.nlu import FALLBACK_INTENT, Nlu, Parse
+from selflearn_assets.lib.simulator.nlu import FALLBACK_INTENT, MY, Nlu, Parse
 from selflearn_assets.lib.simulator.text import noise, normalize_text, stable_unit
 
 # fmt: off
@@ -77,7 +84,7 @@ class Turn:
 
     __slots__ = ("asr_text", "asr_confidence", "nbest", "wake_score", "parse", "rewrite", "nlu_confidence",
                  "er_status", "er_entity_id", "response_text", "status", "duration_ms", "success", "failure",
-                 "ask_pref", "wrong_media")  # fmt: skip
+                 "ask_pref", "wrong_media", "guessed")  # fmt: skip
 
 
 class Assistant:
@@ -93,10 +100,16 @@ class Assistant:
         self._alt: dict[str, str] = {}
         self._qa: dict[str, bool] = {}
         # the item fulfilment returns by mistake: the next entity of the same kind in popularity order
+        # (within the head, or within the tail)
         self.wrong = {}
-        for idxs in catalog.by_kind.values():
-            for pos, idx in enumerate(idxs):
-                self.wrong[idx] = idxs[(pos + 1) % len(idxs)]
+        for kind, all_idxs in catalog.by_kind.items():
+            n = catalog.head_size[kind]
+            for idxs in (all_idxs[:n], all_idxs[n:]):
+                for pos, idx in enumerate(idxs):
+                    self.wrong[idx] = idxs[(pos + 1) % len(idxs)]
+        self._fuzzy: dict[tuple[str, str], int] = {}
+        self._words: dict[str, dict[str, int]] | None = None  # kind -> word -> most popular head entity
+        self._meant: dict[str, set[int]] | None = None  # a name ER does not know -> entities it may mean
 
     # -- speech --------------------------------------------------------------------------------
     def recognise(self, rng: random.Random, spoken: str, confusion: tuple[str, str] | None, factor: float):
@@ -140,7 +153,7 @@ class Assistant:
             nbest.append({"text": alt, "score": _score(conf * (0.2 + 0.6 * rand()))})
         return conf, nbest
 
-    def _web_answer(self, query: str) -> bool:
+    def web_answer(self, query: str) -> bool:
         """Whether the web-search fallback finds something for `query` (fixed per query, ~30%)."""
         hit = self._qa.get(query)
         if hit is None:
@@ -184,7 +197,9 @@ class Assistant:
                 t.rewrite = hit
                 text = hit[2]
         p = t.parse = self.nlu.parse(text)
-        resolved, unresolved, missing_pref = self.fulfil(rng, t, p, user, device_type, state, heard != spoken)
+        resolved, unresolved, missing_pref = self.fulfil(
+            rng, t, p, user, device_type, state, heard != spoken, guess=True
+        )
 
         # judge: did this turn serve the goal, and if not, which stage failed first?
         my_kind = p.my_kind
@@ -231,8 +246,13 @@ class Assistant:
             return "er"
         return "result"
 
-    def fulfil(self, rng, t: Turn, p: Parse, user, device_type: str, state: dict, heard_wrong: bool):
-        """Fill the NLU/ER/response fields of `t`; returns ER's (resolved, unresolved, missing_pref)."""
+    def fulfil(
+        self, rng, t: Turn, p: Parse, user, device_type: str, state: dict, heard_wrong: bool, guess=False
+    ):
+        """Fill the NLU/ER/response fields of `t`; returns ER's (resolved, unresolved, missing_pref).
+
+        With `guess`, a request it would refuse may be executed on a guess (`wrong_success_rate`); what it
+        returns is still what ER honestly resolved, which is what the turn is judged on."""
         intent = p.intent
         t.nlu_confidence = _score(
             min(
@@ -249,12 +269,15 @@ class Assistant:
         else:
             t.er_status = "not_applicable"
         t.er_entity_id = self.ents[main].id if main is not None else None
-        t.wrong_media = False
+        t.wrong_media = t.guessed = False
+        guess_rate = self.cfg.wrong_success_rate if guess else 0.0
         if intent is None:
             t.response_text, t.status = "", "no_response"
         elif intent == FALLBACK_INTENT:
-            if self._web_answer(p.slots[0][1]):
+            if self.web_answer(p.slots[0][1]):
                 t.response_text, t.status = "Here's something I found on the web.", "success"
+            elif guess_rate and rng.random() < guess_rate:
+                t.response_text, t.status, t.guessed = "Here's something I found on the web.", "success", True
             else:
                 t.response_text, t.status = "Sorry, I don't know that one.", "unsupported"
         elif intent.startswith("video.") and device_type not in SCREEN_DEVICES:
@@ -264,12 +287,64 @@ class Assistant:
         elif missing_pref == "team":
             t.response_text, t.status = CLARIFY["sports.get_score"], "clarify"
         elif unresolved is not None:
-            t.response_text, t.status = f"Sorry, I couldn't find {unresolved}.", "error"
+            if guess_rate and rng.random() < guess_rate:
+                guessed, main = self._guess(p, user.memory)
+                t.er_status, t.er_entity_id, t.guessed = "resolved", self.ents[main].id, True
+                t.response_text = self._success_text(rng, t, intent, guessed, main, state)
+                t.status = "success"
+            else:
+                t.response_text, t.status = f"Sorry, I couldn't find {unresolved}.", "error"
         else:
             t.response_text, t.status = self._success_text(rng, t, intent, resolved, main, state), "success"
         n = len(t.response_text)
         t.duration_ms = int(350 + 62 * n + rng.random() * 400) if n else 0
         return resolved, unresolved, missing_pref
+
+    def _guess(self, p: Parse, memory: dict[str, int]) -> tuple[tuple, int]:
+        """ER's fuzzy match of a parse with names it does not know: (resolved pairs, main entity)."""
+        out = []
+        index = self.nlu.er_index
+        for kind, surface in p.slots:
+            if kind == "query":
+                continue
+            if surface == MY:
+                idx = memory.get(kind)
+            else:
+                idx = index[kind].get(surface)
+                if idx is None:
+                    idx = self._fuzzy.get((kind, surface))
+                    if idx is None:
+                        idx = self._fuzzy[(kind, surface)] = self._fuzzy_match(kind, surface)
+            if idx is not None:
+                out.append((kind, idx))
+        found = dict(out)
+        main = next(found[k] for k in p.main_kinds if k in found)
+        return tuple(out), main
+
+    def _fuzzy_match(self, kind: str, surface: str) -> int:
+        """The most popular head entity of `kind` sharing a word with `surface` that the user cannot have
+        meant by it, else a popular one (fixed per name)."""
+        cat = self.cat
+        if self._words is None:
+            self._words, self._meant = {}, {}
+            for k, idxs in cat.by_kind.items():
+                words = self._words[k] = {}
+                for idx in idxs[: cat.head_size[k]]:
+                    for w in self.ents[idx].name.split():
+                        if w not in _FUZZY_SKIP:
+                            words.setdefault(w, idx)
+            for ent in self.ents:
+                for name in (*ent.aliases_unknown, ent.confusion):
+                    if name:
+                        self._meant.setdefault(name, set()).add(ent.idx)
+        meant = self._meant.get(surface, ())
+        words = self._words[kind]
+        for w in surface.split():
+            idx = words.get(w)
+            if idx is not None and idx not in meant:
+                return idx
+        head = [i for i in cat.by_kind[kind][: min(30, cat.head_size[kind])] if i not in meant]
+        return head[int(stable_unit("fuzzy", kind, surface) * len(head))]
 
     def _success_text(self, rng, t: Turn, intent: str, resolved, main, state: dict) -> str:
         ents = self.ents
@@ -309,7 +384,7 @@ class Assistant:
             elif f == "oven":
                 v[f] = 350 + 25 * int(rand() * 4) if state.get("oven") == "on" else 0
             elif f == "author":
-                persons = self.cat.by_kind["person"]
+                persons = self.cat.by_kind["person"][: self.cat.head_size["person"]]  # authors are well known
                 v[f] = ents[persons[e.idx % len(persons)]].display if e is not None else "an unknown author"
             elif f == "t":
                 v[f] = (name.lower() + " ") if name else ""
@@ -336,8 +411,11 @@ class Assistant:
         t.rewrite = None
         p = t.parse = self.nlu.parse(chatter)
         self.fulfil(rng, t, p, user, device_type, state, True)
-        t.success, t.failure, t.ask_pref = False, "false_wake", None
+        t.success, t.failure, t.ask_pref, t.guessed = False, "false_wake", None, False
         return t
+
+
+_FUZZY_SKIP = frozenset(("the", "of", "and", "a", "in", "my", "by"))
 
 
 def _alternative(text: str) -> str:

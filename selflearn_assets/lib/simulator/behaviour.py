@@ -7,6 +7,20 @@ nickname) or give up. When the assistant asks for a preference it was never taug
 the user may teach it ("i'm a warriors fan") and ask again. After a success they sometimes move on to
 another goal. Turns are logged in the raw-log contract; what the simulator knows (first failing
 stage, intended text, goal structure) goes to `Gold` only.
+
+Two ways the logs mislead a miner of rephrases, as real ones do:
+
+- reformulation (`reformulate_prob`): instead of rephrasing, a user who failed asks for something
+  else of the same domain, as quickly as a rephrase ("do i have a meeting on saturday" -> "did you
+  set the reminder for tomorrow"): another intent of the domain, or the same one with another or one
+  more detail (`Population.reformulation`). Its gold is a new goal (`goal_start` true, `rephrase_of`
+  null, its own intent, slots and intended text), which is what a careful annotator marks when the
+  meaning changed; the abandoned goal is unsuccessful.
+- claimed success (`wrong_success_rate`, `assistant.py`): when the assistant acted on a guess and
+  said it succeeded, the user notices with probability `NOTICE_GUESS` (barges in as on wrong media,
+  rephrases, gives negative feedback as after a failure) and otherwise moves on as after a success
+  (asked for feedback, some check and find out: positive 60% of the time, not 92%); the goal is
+  unsuccessful either way.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ from selflearn_assets.lib.simulator.annotate import in_audit_sample
 from selflearn_assets.lib.simulator.assistant import Assistant, Turn
 from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
-from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, Intent
+from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, SCREEN_DEVICES, Intent
 from selflearn_assets.lib.simulator.text import mix64, noise, pick_cumulative, stable_int
 from selflearn_assets.lib.simulator.users import COMMUTE_HOURS, Population, User
 
@@ -25,6 +39,7 @@ DAY_S = 86_400.0
 LAST_SESSION_START_S = DAY_S - 900.0  # sessions are kept under 10 minutes, so none crosses midnight
 MAX_SESSION_S = 480.0
 MAX_GOALS = 6
+NOTICE_GUESS = 0.5  # P(the user notices that a claimed success did the wrong thing)
 TEACH_INTENT = {"team": "preferences.set_team", "cuisine": "preferences.set_cuisine"}
 # rephrase style by the stage that failed: (repeat, reword, add detail, full name)
 STYLES = {
@@ -137,8 +152,8 @@ class DaySimulator:
         # goals, while the session is young: a goal takes under 3 minutes, so no session crosses midnight
         start, goals, follow_up = t, 0, None
         while goals < MAX_GOALS and t - start < MAX_SESSION_S:
-            if follow_up is not None:  # what the previous goal led to (teaching the preference it lacked)
-                intent, slots = follow_up
+            if follow_up is not None:  # what the previous goal led to: teaching a preference, a reformulation
+                intent, slots, _ = follow_up
                 habit = None
             else:
                 intent, slots, habit = self.pop.goal(u, rng, local_hour, s.device_type, s.state)
@@ -147,20 +162,22 @@ class DaySimulator:
             go_on = cfg.continue_prob if success else cfg.continue_prob * 0.5
             if follow_up is None and rng.random() >= go_on:
                 break
-            t += 4.0 + 36.0 * rng.random()
+            if follow_up is None or not follow_up[2]:  # a reformulation comes as quickly as a rephrase
+                t += 4.0 + 36.0 * rng.random()
         return t
 
     # -- a goal ---------------------------------------------------------------------------------
     def pursue(
         self, s: Session, rng: random.Random, t: float, intent: Intent, slots: tuple, habit: str | None
     ):
-        """Pursue one goal until success or giving up; returns (end time, success, follow-up goal)."""
+        """Pursue one goal until success or giving up; returns (end time, success as the user believes
+        it, follow-up goal as (intent, slots, is a reformulation) or None)."""
         cfg = self.cfg
         u = s.user
         template = habit or self._phrasing(rng, intent, slots, u)
         surfaces = self._surfaces(rng, slots)
         rephrase_of = None
-        attempt, success, follow_up = 0, False, None
+        attempt, success, believed, follow_up = 0, False, False, None
         while True:
             spoken, confusion = self._render(template, surfaces, slots)
             turn, rec = self._say(s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of)
@@ -171,10 +188,16 @@ class DaySimulator:
                     u.memory[slots[0][0]] = slots[0][1]
                 elif attempt and self._teachable(intent, slots, u) and rng.random() < cfg.teach_prob * 0.5:
                     kind = intent.implicit_slot  # had to spell out a preference: teach it next
-                    follow_up = (INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, dict(slots)[kind]),))
+                    follow_up = (INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, dict(slots)[kind]),), False)
                 t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
                 break
-            barge = rng.random() < min(0.95, cfg.barge_in_failure * (1.8 if turn.wrong_media else 1.0))
+            if turn.guessed and rng.random() >= NOTICE_GUESS:  # takes the claimed success at face value
+                believed = True
+                rec["barge_in"] = rng.random() < cfg.barge_in_success
+                t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
+                break
+            wrong = turn.wrong_media or turn.guessed
+            barge = rng.random() < min(0.95, cfg.barge_in_failure * (1.8 if wrong else 1.0))
             rec["barge_in"] = barge
             attempt += 1
             t += _retry_gap(rng, spoken, turn, barge)
@@ -200,16 +223,25 @@ class DaySimulator:
                 attempt - 1
             ):
                 break  # gives up
+            if (
+                cfg.reformulate_prob
+                and intent.domain != "preferences"
+                and rng.random() < cfg.reformulate_prob
+            ):
+                other = self.pop.reformulation(u, rng, intent, slots, s.device_type in SCREEN_DEVICES)
+                if other is not None:  # asks for something else instead: a new goal, right away
+                    follow_up = (*other, True)
+                    break
             rephrase_of = rec["event_id"]
             template, slots, surfaces = self._rephrase(rng, turn, intent, slots, template, surfaces, u)
         if s.annotated:
             for _, _, gold in s.pending:
                 gold.goal_success = success
         if rng.random() < cfg.feedback_rate:
-            positive = rng.random() < (0.92 if success else 0.15)
+            positive = rng.random() < (0.92 if success else 0.6 if believed else 0.15)
             s.pending[-1][0]["explicit_feedback"] = "positive" if positive else "negative"
         self._flush(s)
-        return t, success, follow_up
+        return t, success or believed, follow_up
 
     def _say(
         self,

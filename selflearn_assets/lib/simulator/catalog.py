@@ -11,12 +11,17 @@ stages need to misbehave in a recurring way:
 - `confusion`: for a fraction of entities, the one fixed text ASR hears instead of the name;
 - `result_bug`: for a few entities, fulfilment returns the wrong item (a cover version, a namesake).
 
-Entities of each kind are listed in popularity order; requests pick them with a Zipf law.
+Entities of each kind are listed in popularity order: first the head, which requests pick with a Zipf
+law, then (for the kinds in `TAIL_SIZES`) a long tail of rare names (niche bands, old films, small
+towns), which a share of requests (`SimConfig.long_tail_share`) pick uniformly, so that each is said
+by few users. Tail entities fail the same ways head ones do; their names and aliases never collide
+with a head surface (name, alias, confusion), so the head world is the same with or without a tail.
 """
 
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass, field
 
 from selflearn_assets.lib.simulator import vocab
@@ -30,6 +35,9 @@ SIZES = {"artist": 320, "song": 900, "film": 300, "show": 120, "book": 320, "cit
 SHARED_FILM_BOOK_TITLES = 45  # books that also exist as a film: "play <title>" is ambiguous
 RESULT_BUG_KINDS = ("song", "city", "product", "person", "landmark")
 ZIPF_EXPONENT = 1.05
+# long-tail entities per kind, after the head (as many as the word lists allow, up to these)
+TAIL_SIZES = {"artist": 2500, "song": 8000, "film": 1500, "show": 800, "book": 2500, "city": 150,
+              "person": 1000, "landmark": 80, "product": 200}
 # how names and titles are formed (a form listed twice is twice as frequent)
 ARTIST_FORMS = ["the {adj} {nouns}", "the {adj} {nouns}", "{first} {last}", "{first} {last}", "{noun} {nouns}",
                 "{first} {last} and the {nouns}", "{adj} {noun}"]
@@ -69,6 +77,7 @@ class Catalog:
     by_kind: dict[str, list[int]] = field(default_factory=dict)  # popularity order
     zipf: dict[str, list[float]] = field(default_factory=dict)
     by_name: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name) -> idx
+    head_size: dict[str, int] = field(default_factory=dict)  # by_kind[kind][head_size[kind]:] is the tail
 
     def add(self, kind: str, name: str) -> Entity:
         ent = Entity(len(self.entities), kind, len(self.by_kind.setdefault(kind, [])), name)
@@ -118,15 +127,31 @@ def _title_aliases(ent: Entity) -> None:
 
 _FUNCTION_WORDS = {"of", "and", "the", "in", "a"}
 _PLURALS = {plural(n, vocab.IRREGULAR_PLURALS): n for n in vocab.NOUNS}
+_NOUNS = frozenset(vocab.NOUNS)
 
 
 def _flip_number(word: str) -> str | None:
     """ "lantern" -> "lanterns" and back: how people misremember a title."""
     if word in _PLURALS:
         return _PLURALS[word]
-    if word in vocab.NOUNS:
+    if word in _NOUNS:
         return plural(word, vocab.IRREGULAR_PLURALS)
     return None
+
+
+def _artist_aliases(ent: Entity) -> None:
+    """Bands without "the" (known) or by their last word (unknown); singers by their last name."""
+    name = ent.name
+    words = name.split()
+    if words[0] == "the":
+        ent.aliases_known.append(" ".join(words[1:]))
+        ent.aliases_unknown.append("the " + words[-1])
+    elif " and the " in name:
+        ent.aliases_unknown.append(name.split(" and the ")[0])
+    elif len(words) == 2 and words[0] in vocab.FIRST_NAMES:
+        _person_aliases(ent)
+    elif name == "imagine dragons":
+        ent.aliases_unknown.append("the dragons")
 
 
 def _person_aliases(ent: Entity) -> None:
@@ -156,17 +181,7 @@ def build_catalog(world_seed: int, confusable_fraction: float, result_bug_fracti
     used.update(heads)
     artists = heads + _titles(rng, SIZES["artist"] - len(heads), used, ARTIST_FORMS)
     for name in artists:
-        ent = cat.add("artist", name)
-        words = name.split()
-        if words[0] == "the":
-            ent.aliases_known.append(" ".join(words[1:]))
-            ent.aliases_unknown.append("the " + words[-1])
-        elif " and the " in name:
-            ent.aliases_unknown.append(name.split(" and the ")[0])
-        elif len(words) == 2 and words[0] in vocab.FIRST_NAMES:
-            _person_aliases(ent)
-        elif name == "imagine dragons":
-            ent.aliases_unknown.append("the dragons")
+        _artist_aliases(cat.add("artist", name))
 
     for name in _titles(rng, SIZES["song"], used, SONG_FORMS):
         ent = cat.add("song", name)
@@ -235,8 +250,84 @@ def build_catalog(world_seed: int, confusable_fraction: float, result_bug_fracti
         if ent.kind in RESULT_BUG_KINDS and int(ent.id.split(":")[1]) >= 5:
             ent.result_bug = stable_unit(world_seed, "result bug", ent.id) < result_bug_fraction
     for kind, idxs in cat.by_kind.items():
+        cat.head_size[kind] = len(idxs)
         cat.zipf[kind] = zipf_cumulative(len(idxs), ZIPF_EXPONENT)
+    _add_tail(cat, world_seed, confusable_fraction, result_bug_fraction)
     return cat
+
+
+def _add_tail(cat: Catalog, world_seed: int, confusable_fraction: float, result_bug_fraction: float) -> None:
+    """Append the long tail of each kind in `TAIL_SIZES` (its own rng: the head does not depend on it)."""
+    rng = random.Random(f"{world_seed}/tail")
+    taken = set(vocab.GENRES) | set(vocab.CUISINES) | set(vocab.APPLIANCES) | set(vocab.ROOMS)
+    for ent in cat.entities:
+        taken.update((ent.name, *ent.aliases_known, *ent.aliases_unknown))
+        if ent.confusion:
+            taken.add(ent.confusion)
+    forms = {"artist": ARTIST_FORMS, "song": SONG_FORMS, "film": FILM_FORMS, "show": SHOW_FORMS,
+             "book": BOOK_FORMS, "person": ["{first} {last}"], "landmark": vocab.LANDMARK_FORMS}  # fmt: skip
+    cities = [f"{p} {r}" for p in vocab.CITY_PREFIXES for r in vocab.CITY_ROOTS] + list(vocab.CITY_ROOTS)
+    products = [f"{b} {i}" for b in vocab.BRANDS for i in vocab.PRODUCT_ITEMS[16:]]
+    for kind, size in TAIL_SIZES.items():
+        if kind in forms:
+            names = _tail_titles(rng, _possible(forms[kind], size, taken), taken, forms[kind])
+        else:
+            names = [n for n in (cities if kind == "city" else products) if n not in taken][:size]
+            taken.update(names)
+        for name in names:
+            ent = cat.add(kind, name)
+            if kind == "artist":
+                _artist_aliases(ent)
+            elif kind == "person":
+                _person_aliases(ent)
+            elif kind == "city" and " " in name:
+                ent.aliases_unknown.append(name.split(" ", 1)[1])
+            elif kind != "product":
+                _title_aliases(ent)
+            ent.aliases_known = [a for a in ent.aliases_known if a not in taken]
+            ent.aliases_unknown = [a for a in ent.aliases_unknown if a not in taken]
+            taken.update(ent.aliases_known)
+            taken.update(ent.aliases_unknown)
+            # fixed per entity whatever the fractions, like the head's hashes (cheaper: the tail is large)
+            confusable, word, bug = rng.random(), rng.random(), rng.random()
+            if confusable < confusable_fraction:
+                ent.confusion = _confusion_for(name, word)
+            ent.result_bug = kind in RESULT_BUG_KINDS and bug < result_bug_fraction
+            if kind == "song":
+                artists = cat.by_kind["artist"]
+                ent.parent = artists[int(rng.random() * len(artists))]  # a rare song, by any artist
+
+
+_WORDS = {"adj": vocab.ADJECTIVES, "adj2": vocab.ADJECTIVES, "noun": vocab.NOUNS, "noun2": vocab.NOUNS,
+          "nouns": [plural(n, vocab.IRREGULAR_PLURALS) for n in vocab.NOUNS], "first": vocab.FIRST_NAMES,
+          "last": vocab.LAST_NAMES, "root": vocab.CITY_ROOTS}  # fmt: skip
+
+
+def _tail_titles(rng: random.Random, n: int, used: set[str], forms: list[str]) -> list[str]:
+    """Like `_titles` (the same forms and rules), drawing only the words a form uses: the tail is large."""
+    parsed = [(f, [(k, _WORDS[k]) for _, k, _, _ in string.Formatter().parse(f) if k]) for f in forms]
+    rand = rng.random
+    out: list[str] = []
+    while len(out) < n:
+        form, fields = parsed[int(rand() * len(parsed))]
+        name = form.format_map({k: words[int(rand() * len(words))] for k, words in fields})
+        words = name.split()
+        if len(set(words)) < len(words) or name in used or " by " in f" {name} ":
+            continue
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def _possible(forms: list[str], wanted: int, taken: set[str]) -> int:
+    """How many new names `_titles` can still make from `forms` (at most `wanted`), so it never loops forever."""
+    if forms == ["{first} {last}"]:
+        free = sum(f"{a} {b}" not in taken for a in vocab.FIRST_NAMES for b in vocab.LAST_NAMES)
+        return min(wanted, free * 3 // 4)
+    if forms is vocab.LANDMARK_FORMS:
+        free = sum(f.format(root=r) not in taken for f in forms for r in vocab.CITY_ROOTS)
+        return min(wanted, free * 3 // 4)
+    return wanted
 
 
 def _duration(minutes: int) -> str:

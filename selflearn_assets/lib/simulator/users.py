@@ -5,7 +5,10 @@ preferences (genres, artists, a sports team, a cuisine, a home city), a few rout
 repeat in their own habitual words, and an ASR factor (accent, noisy home) that scales how often the
 recogniser mishears them. `memory` is what the user has taught the assistant; it persists across
 days. Goals are drawn from the routines, or from time-of-day intent weights and Zipf-popular
-entities, so the same requests recur across many users.
+entities, so the same requests recur across many users; a share of the entities drawn by popularity
+(`long_tail_share`, also for a user's favourites) come from the catalog's long tail instead, so many
+requests are said by a handful of users only. After a failure a user may reformulate into another
+request of the same domain (`reformulation`).
 """
 
 from __future__ import annotations
@@ -111,7 +114,18 @@ class Population:
                 )
         self.frame_cum = {i.key: cumulative([w for _, w in i.frames]) for i in INTENTS}
         self._salt = stable_int(seed, "users")
-        self._zipf = {k: (idxs, catalog.zipf[k], catalog.zipf[k][-1]) for k, idxs in catalog.by_kind.items()}
+        self._zipf = {
+            k: (idxs, catalog.zipf[k], catalog.zipf[k][-1], len(idxs) - catalog.head_size[k])
+            for k, idxs in catalog.by_kind.items()
+        }
+        self._tail_share = cfg.long_tail_share
+        # other intents of each domain a user may turn to after a failure, by whether there is a screen
+        self.sibling_cum = {}
+        for i in INTENTS:
+            for screen in (False, True):
+                sibs = [j for j in INTENTS if j.domain == i.domain and j is not i and INTENT_WEIGHTS[j.key] > 0
+                        and (screen or not j.screen_only)]  # fmt: skip
+                self.sibling_cum[(i.key, screen)] = (sibs, cumulative([INTENT_WEIGHTS[j.key] for j in sibs]))
         apps = catalog.by_kind["appliance"]
         self._appliances = {False: [a for a in apps if catalog.entities[a].name != "oven"], True: list(apps)}
 
@@ -160,8 +174,10 @@ class Population:
         return u
 
     def zipf(self, kind: str, rng: random.Random) -> int:
-        """An entity of `kind`, popular ones more often (Zipf)."""
-        idxs, cum, total = self._zipf[kind]
+        """An entity of `kind`, popular ones more often (Zipf); with `long_tail_share`, any of the tail."""
+        idxs, cum, total, tail = self._zipf[kind]
+        if tail and self._tail_share and rng.random() < self._tail_share:
+            return idxs[len(cum) + int(rng.random() * tail)]
         return idxs[bisect(cum, rng.random() * total)]
 
     # -- goals ----------------------------------------------------------------------------------
@@ -191,6 +207,43 @@ class Population:
             song = self.zipf("song", rng)
             return intent, (("artist", self.cat.entities[song].parent), ("song", song))
         return intent, tuple((kind, self.entity_for(u, rng, intent, kind)) for kind in frame)
+
+    def reformulation(self, u: User, rng: random.Random, intent: Intent, slots: tuple, has_screen: bool):
+        """What a user asks instead after a failure: another request of the same domain, (intent, slots).
+
+        Half the time another intent of the domain (keeping the entities it takes: "who is X" -> "when
+        was X born"), else the same intent with one more detail ("what's the weather" -> "... in
+        <city>") or another entity of a kind it names. None when the domain offers nothing else."""
+        sibs, cum = self.sibling_cum[(intent.key, has_screen)]
+        keep = dict(slots)
+        # more detail: a frame with more slots (a song's own artist is no more detail: the same song)
+        bigger = [f for f, _ in intent.frames if set(keep) < set(f) and intent.key != "music.play_song"]
+        if sibs and (rng.random() < 0.5 or not (slots or bigger)):
+            new = sibs[pick_cumulative(cum, rng.random())]
+            frame = new.frames[pick_cumulative(self.frame_cum[new.key], rng.random())][0]
+            return new, self._fill(u, rng, new, frame, keep)
+        if bigger and (not slots or rng.random() < 0.5):
+            return intent, self._fill(u, rng, intent, bigger[0], keep)
+        if not slots:
+            return None
+        kinds = tuple(keep)
+        # another song (with its own artist where the request named one), else another entity of a kind
+        kind = "song" if intent.key == "music.play_song" else kinds[int(rng.random() * len(kinds))]
+        for attempt in range(6):  # the user's own picks first, then anything popular
+            other = self.entity_for(u, rng, intent, kind) if attempt < 3 else self.zipf(kind, rng)
+            if other != keep[kind]:
+                keep[kind] = other
+                return intent, self._fill(u, rng, intent, kinds, keep)
+        return None
+
+    def _fill(self, u: User, rng: random.Random, intent: Intent, frame: tuple, keep: dict) -> tuple:
+        """The slots of `frame`, taken from `keep` where it has the kind, drawn otherwise."""
+        if intent.key == "music.play_song" and len(frame) == 2:  # the song's own artist
+            song = keep.get("song")
+            if song is None:
+                song = self.zipf("song", rng)
+            return (("artist", self.cat.entities[song].parent), ("song", song))
+        return tuple((k, keep[k] if k in keep else self.entity_for(u, rng, intent, k)) for k in frame)
 
     def entity_for(self, u: User, rng: random.Random, intent: Intent, kind: str) -> int:
         r = rng.random()
