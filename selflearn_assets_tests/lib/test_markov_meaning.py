@@ -39,7 +39,10 @@ def test_corrections_of_what_was_misheard_keep_the_meaning(source, target):
     ("source", "target"),
     [
         # a related but different request, said next by users who failed
-        ("do i have a meeting on saturday march twenty fifth", "did you place the reminder about the meeting for tomorrow"),
+        (
+            "do i have a meeting on saturday march twenty fifth",
+            "did you place the reminder about the meeting for tomorrow",
+        ),
         ("compose an email to book", "respond to my email from bob letting them know i am late tomorrow"),
         ("please", "recipe please"),  # a new content word
         ("set an alarm for five am", "set an alarm for five am tomorrow"),  # an added entity
@@ -55,7 +58,9 @@ def test_phonetics_only_for_english_locales():
     # "nite" / "knight": Metaphone keys agree (NT), the spellings much less.
     assert span_similarity("nite", "knight", phonetic=True) == 1.0
     assert span_similarity("nite", "knight", phonetic=False) < 0.8
-    assert meaning_score("play nite", "play knight", "en-GB") > meaning_score("play nite", "play knight", "de-DE")
+    assert meaning_score("play nite", "play knight", "en-GB") > meaning_score(
+        "play nite", "play knight", "de-DE"
+    )
 
 
 def _row(src, dst, n, users):
@@ -131,7 +136,9 @@ def test_gold_counts_a_turn_right_by_intended_text_or_by_meaning():
 def test_calibrated_precision_by_hand():
     # One stratum (scores 1.0): pooled 9 right of 10 gold turns, prior 0.8 with strength 4:
     #   p_s = (4*0.8 + 9) / (4 + 10) = 12.2 / 14;  candidate a (5 of 5): (4 p_s + 5) / 9;  b (4 of 5): (4 p_s + 4) / 9
-    cands = pl.DataFrame({"hops": [1, 2], "meaning_score": [1.0, 1.0], "gold_turns": [5, 5], "gold_right": [5, 4]})
+    cands = pl.DataFrame(
+        {"hops": [1, 2], "meaning_score": [1.0, 1.0], "gold_turns": [5, 5], "gold_right": [5, 4]}
+    )
     out, strata = calibrated_precision(cands, prior_precision=0.8, prior_strength=4.0)
     p_s = 12.2 / 14
     assert strata[0]["stratum_precision"] == pytest.approx(round(p_s, 4))
@@ -195,3 +202,32 @@ def test_enough_gold_lets_a_reworded_request_through_and_only_if_it_is_right():
     # With too little gold the alignment alone decides: rejected.
     table, report = mine_rewrites(window, evidence=_evidence("play bohemian", [meant] * 4))
     assert table.height == 0 and report["n_rejected_by_reason"]["meaning"] == 1
+
+
+def test_a_target_understood_as_another_intent_than_the_label_model_reads_is_rejected():
+    window = _window("turn on the lamps", "turn on the lamp")  # they sound alike
+    interpretations = pl.DataFrame(
+        {"norm_text": ["turn on the lamp"], "intent": ["iot.wemo_on"], "slots": [""]}
+    )
+    no_gold = pl.DataFrame(schema=dict.fromkeys(("src", "intended", "gold_intent", "gold_slots"), pl.String))
+
+    def reading(intent: str, share: float, turns: int) -> GoldEvidence:
+        labels = pl.DataFrame(
+            {"norm_text": ["turn on the lamps"], "intent": [intent], "share": [share], "turns": [turns]}
+        )
+        return GoldEvidence(no_gold, interpretations, labels)
+
+    # The label model reads the source as lights on a hue bridge in 9 of 10 turns: another request.
+    table, report = mine_rewrites(window, evidence=reading("iot.hue_lighton", 0.9, 10))
+    assert table.height == 0 and report["n_rejected_by_reason"]["intent"] == 1
+    # It reads the same intent, is unsure (share 0.5), or has labelled too few turns: no objection.
+    for evidence in (
+        reading("iot.wemo_on", 0.9, 10),
+        reading("iot.hue_lighton", 0.5, 10),
+        reading("iot.hue_lighton", 1.0, 2),
+    ):
+        table, _ = mine_rewrites(window, evidence=evidence)
+        assert table.select("source_text", "rewrite_text").rows() == [
+            ("turn on the lamps", "turn on the lamp")
+        ]
+        assert table["precision"][0] is None  # no gold turns: the precision gate is not applied

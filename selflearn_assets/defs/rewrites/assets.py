@@ -47,6 +47,8 @@ class MarkovConfig(dg.Config):
     neighbour_char_cutoff: float = 70.0
     min_neighbour_meaning: float = 0.75
     min_gold_override: int = 5
+    min_label_intent_share: float = 0.7
+    min_label_intent_turns: int = 3
     min_precision: float = 0.9
     prior_precision: float = 0.85
     prior_strength: float = 1.0

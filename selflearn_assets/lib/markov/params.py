@@ -39,6 +39,9 @@ class MarkovParams:
     | min_gold_override       | 5       | a path candidate below the meaning gate still goes to the      |
     |                         |         | precision gate when this many gold turns said its source       |
     |                         |         | (0: never)                                                     |
+    | min_label_intent_share  | 0.7     | the label model reads a source as one intent when that intent  |
+    |                         |         | has at least this share of its turns (0: no intent gate) ...   |
+    | min_label_intent_turns  | 3       | ... of at least this many labelled turns                       |
     | min_precision           | 0.9     | abstain unless the calibrated precision on audit gold is at    |
     |                         |         | least this (a table's win/loss of 11.8 needs ~0.92 over its    |
     |                         |         | fired turns, which the most-said, most-audited sources dominate)|
@@ -64,6 +67,8 @@ class MarkovParams:
     neighbour_char_cutoff: float = 70.0
     min_neighbour_meaning: float = 0.75
     min_gold_override: int = 5
+    min_label_intent_share: float = 0.7
+    min_label_intent_turns: int = 3
     min_precision: float = 0.9
     prior_precision: float = 0.85
     prior_strength: float = 1.0
@@ -79,6 +84,7 @@ class MarkovParams:
             "keep_threshold",
             "min_meaning_score",
             "min_neighbour_meaning",
+            "min_label_intent_share",
             "min_precision",
             "prior_precision",
         ):
@@ -99,6 +105,8 @@ class MarkovParams:
             raise ValueError(f"MarkovParams.neighbour_char_cutoff must be within [0, 100], got {self.neighbour_char_cutoff}")
         if self.prior_strength <= 0:
             raise ValueError(f"MarkovParams.prior_strength must be > 0, got {self.prior_strength}")
+        if self.min_gold_override < 0 or self.min_label_intent_turns < 1:
+            raise ValueError("MarkovParams.min_gold_override must be >= 0 and min_label_intent_turns >= 1")
         if self.min_gold_override < 0:
             raise ValueError(f"MarkovParams.min_gold_override must be >= 0, got {self.min_gold_override}")
         if self.min_trials < 0 or self.quadrature_nodes < 2:

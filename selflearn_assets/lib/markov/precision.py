@@ -33,7 +33,8 @@ INTERPRETATION_COLUMNS = ("norm_text", "intent", "slots")
 
 @dataclass(frozen=True)
 class GoldEvidence:
-    """Gold turns of the window keyed by their normalised text, and what each text is understood as.
+    """Gold turns of the window keyed by their normalised text, and what each text is understood as
+    (`turns` may be empty: a window without audit gold still has interpretations).
 
     `turns`: src (normalised text said), intended (normalised gold intended text), gold_intent,
     gold_slots ("name=value;..." lowercased, sorted); `interpretations`: norm_text, intent, slots
@@ -41,6 +42,8 @@ class GoldEvidence:
 
     turns: pl.DataFrame
     interpretations: pl.DataFrame
+    # the label model's reading of each text (`intents.py`: norm_text, intent, share, turns), if any
+    label_intents: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
         for frame, columns, name in (

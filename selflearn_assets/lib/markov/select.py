@@ -22,6 +22,8 @@ Inputs: the window's chain and p, each state's probability of ending in SUCCESS.
   are spelled alike; no new or dropped content word): `meaning_score >= min_meaning_score`, unless at
   least `min_gold_override` audit gold turns said the source (a path candidate only): then the gold,
   not the alignment, decides in the precision gate.
+- Its target must not be understood (logged interpretation) as another intent than the **label
+  model** confidently reads in the source's turns (`intents.py`; with `evidence.label_intents`).
 - Where audit gold is given (`evidence`), its **calibrated precision** (`precision.py`: how often it
   would be right on gold turns that said the source, shrunk toward its meaning-score stratum) must
   reach `min_precision`: the miner abstains from everything below.
@@ -42,7 +44,7 @@ rules out every cycle.
 A source without a rewrite is counted under the first reason that left it with no candidate:
 `no_reformulation` (never reformulated into another utterance), `support` (no reformulation taken
 often enough), `privacy_path` (often enough, but by too few users), `target_success`, `gain`,
-`privacy_target`, `blocked`, `meaning`, `precision`, `chain_or_cycle` (its best target is rewritten itself, or it is the
+`privacy_target`, `blocked`, `meaning`, `intent`, `precision`, `chain_or_cycle` (its best target is rewritten itself, or it is the
 target of a rewrite with more gain). Comparisons of probabilities allow 1e-12 of rounding.
 """
 
@@ -54,6 +56,7 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.markov.chain import AbsorbingChain, distinct_users
+from selflearn_assets.lib.markov.intents import intent_conflicts
 from selflearn_assets.lib.markov.meaning import meaning_score
 from selflearn_assets.lib.markov.neighbours import neighbour_candidates
 from selflearn_assets.lib.markov.params import MarkovParams
@@ -70,6 +73,7 @@ REASONS = (
     "privacy_target",
     "blocked",
     "meaning",
+    "intent",
     "precision",
     "chain_or_cycle",
 )
@@ -140,6 +144,7 @@ def select_rewrites(
         ("privacy_target", lambda c: c.filter(users.gather(c["target_id"]) >= params.min_users)),
         ("blocked", lambda c: _drop_blocked(c, blocked)),
         ("meaning", lambda c: _meaning_kept(c, chain, params, locales, evidence)),
+        ("intent", lambda c: _intent_kept(c, chain, params, evidence)),
         ("precision", lambda c: _precision_kept(c, chain, params, evidence, strata)),
     ]
     remaining = candidates
@@ -198,6 +203,29 @@ def _meaning_kept(
     gold = pl.DataFrame({"src": sources}).join(said, on="src", how="left", maintain_order="left")["_gold"]
     overridden = (pl.col("hops") > 0) & (pl.col("_gold").fill_null(0) >= params.min_gold_override)
     return scored.with_columns(gold).filter(kept | overridden).drop("_gold")
+
+
+def _intent_kept(
+    candidates: pl.DataFrame, chain: AbsorbingChain, params: MarkovParams, evidence: GoldEvidence | None
+) -> pl.DataFrame:
+    """Candidates whose target is not understood as another intent than the label model reads in
+    their source (`intents.py`); all of them without the label model's reading."""
+    if evidence is None or evidence.label_intents is None or params.min_label_intent_share <= 0:
+        return candidates
+    pairs = pl.DataFrame(
+        {
+            "source_text": chain.texts.gather(candidates["source_id"]),
+            "target_text": chain.texts.gather(candidates["target_id"]),
+        }
+    )
+    conflict = intent_conflicts(
+        pairs,
+        evidence.label_intents,
+        evidence.interpretations,
+        params.min_label_intent_share,
+        params.min_label_intent_turns,
+    )
+    return candidates.filter(~conflict)
 
 
 def _precision_kept(

@@ -22,23 +22,32 @@ def read_window(con, day: date, window_days: int) -> tuple[pl.DataFrame, date]:
     return query_pl(con, "rewrites/window_transitions.sql", {"window_start": start, "day": day}), start
 
 
-def read_window_evidence(con, day: date, window_days: int) -> tuple[GoldEvidence | None, dict[str, str]]:
-    """The window's audit gold for the miner's precision gate (None when the window has none) and the
-    locale of every utterance not said in English, for its phonetic matching."""
+def read_window_evidence(con, day: date, window_days: int) -> tuple[GoldEvidence, dict[str, str]]:
+    """What the miner's meaning gates read of the window: its audit gold (`turns`, empty without
+    annotations), what each text is understood as on successful turns, the label model's reading of
+    each text where `labels.turn_labels` has the window's days (read when present: the rewrite stage
+    does not depend on the models), and the locale of every utterance not said in English."""
     bounds = {"window_start": day - timedelta(days=window_days - 1), "day": day}
     locales = dict(query_pl(con, "rewrites/window_locales.sql", bounds).iter_rows())
-    if not table_exists(con, "ingest", "annotations"):
-        return None, locales
-    gold = query_pl(con, "rewrites/window_gold.sql", bounds)
-    if gold.height == 0:
-        return None, locales
-    turns = gold.select(
-        "src", normalize_expr("intended_text").alias("intended"), "gold_intent", "gold_slots"
+    gold = (
+        query_pl(con, "rewrites/window_gold.sql", bounds)
+        if table_exists(con, "ingest", "annotations")
+        else pl.DataFrame(
+            schema=dict.fromkeys(("src", "intended_text", "gold_intent", "gold_slots"), pl.String)
+        )
     )
+    turns = gold.select("src", normalize_expr("intended_text").alias("intended"), "gold_intent", "gold_slots")
     interpretations = query_pl(
-        con, "evaluation/text_interpretations.sql", {"window_start": bounds["window_start"], "window_end": day}
+        con,
+        "evaluation/text_interpretations.sql",
+        {"window_start": bounds["window_start"], "window_end": day},
+    ).select("norm_text", "intent", "slots")
+    label_intents = (
+        query_pl(con, "rewrites/window_label_intents.sql", bounds)
+        if table_exists(con, "labels", "turn_labels")
+        else None
     )
-    return GoldEvidence(turns, interpretations.select("norm_text", "intent", "slots")), locales
+    return GoldEvidence(turns, interpretations, label_intents), locales
 
 
 def write_rewrites_day(con, day: date, table: pl.DataFrame, mining: dict) -> None:
@@ -80,4 +89,6 @@ def mining_report(con, day: date) -> dict | None:
 
 def rewrites_of_day(con, day: date) -> pl.DataFrame:
     ensure_rewrites_schema(con)
-    return con.sql("SELECT * EXCLUDE (day) FROM rewrites.markov_rewrites WHERE day = $day", params={"day": day}).pl()
+    return con.sql(
+        "SELECT * EXCLUDE (day) FROM rewrites.markov_rewrites WHERE day = $day", params={"day": day}
+    ).pl()
