@@ -59,12 +59,12 @@ def annotation_records(gold, rng: random.Random, accuracy: float) -> list[dict]:
     ]
     for task, label in zip(TASKS, labels, strict=True):
         if rng.random() >= accuracy:
-            label = _mistake(task, label, gold, rng)
+            label = annotator_mistake(task, label, gold, rng)
         out.append({"event_id": eid, "task": task, "annotator": SINGLE_ANNOTATOR, "label": label})
     return out
 
 
-def _mistake(task: str, label, gold, rng: random.Random):
+def annotator_mistake(task: str, label, gold, rng: random.Random):
     if task == "failure_point":
         options = FAILURE_MISTAKES[label]
         return options[rng.randrange(len(options))]

@@ -106,7 +106,7 @@ class DaySimulator:
     def user_day(self, u: User, day_ordinal: int, day_prefix: str, rng: random.Random, emit) -> None:
         """All sessions of user `u` on one day; `day_prefix` is "YYYY-MM-DDT"."""
         self._emit, self._prefix = emit, day_prefix
-        n = _poisson(rng, u.session_rate)
+        n = poisson(rng, u.session_rate)
         starts = []
         for _ in range(min(n, 255)):
             local = (pick_cumulative(u.hour_cum, rng.random()) + rng.random()) * 3600.0
@@ -357,7 +357,7 @@ class DaySimulator:
             "session_id": s.id,
             "user_id": s.user.id,
             "device_id": s.device_id,
-            "ts": _ts(self._prefix, t),
+            "ts": iso_ts(self._prefix, t),
             "asr_text": turn.asr_text,
             "device_type": s.device_type,
             "locale": s.user.locale,
@@ -400,7 +400,7 @@ class DaySimulator:
 _HH_MM = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(24 * 60)]
 
 
-def _ts(prefix: str, t: float) -> str:
+def iso_ts(prefix: str, t: float) -> str:
     """ISO-8601 in UTC of `t` seconds into the day whose date is `prefix` ("YYYY-MM-DDT")."""
     minute, ms = divmod(int(t * 1000.0), 60_000)
     return f"{prefix}{_HH_MM[minute]}{ms // 1000:02d}.{ms % 1000:03d}+00:00"
@@ -428,7 +428,7 @@ def _device_state(rng: random.Random, u: User, local_hour: int, device_type: str
     return state
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
     limit, k, p = 2.718281828459045**-lam, 0, rng.random()
     while p > limit:
         k += 1

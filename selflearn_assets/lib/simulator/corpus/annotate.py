@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import random
 
-from selflearn_assets.lib.simulator.annotate import GOLD, SINGLE_ANNOTATOR, TASKS, _mistake, gold_labels
+from selflearn_assets.lib.simulator.annotate import (
+    GOLD,
+    SINGLE_ANNOTATOR,
+    TASKS,
+    annotator_mistake,
+    gold_labels,
+)
 
 
 class CorpusAnnotator:
@@ -39,7 +45,7 @@ class CorpusAnnotator:
                     options = self.siblings.get(label) or self.intents
                     label = options[rng.randrange(len(options))] if options else label
                 else:
-                    label = _mistake(task, label, gold, rng)
+                    label = annotator_mistake(task, label, gold, rng)
             out.append(
                 {"event_id": gold.event_id, "task": task, "annotator": SINGLE_ANNOTATOR, "label": label}
             )

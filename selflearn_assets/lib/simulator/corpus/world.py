@@ -24,7 +24,7 @@ from datetime import date
 
 from selflearn_assets.lib.markov.normalize import normalize_utterance
 from selflearn_assets.lib.simulator.annotate import in_audit_sample
-from selflearn_assets.lib.simulator.behaviour import DAY_S, LAST_SESSION_START_S, Gold, _poisson, _ts
+from selflearn_assets.lib.simulator.behaviour import DAY_S, LAST_SESSION_START_S, Gold, iso_ts, poisson
 from selflearn_assets.lib.simulator.corpus.assistant import CorpusAssistant, CorpusTurn, pick_share
 from selflearn_assets.lib.simulator.corpus.config import CorpusSimConfig
 from selflearn_assets.lib.simulator.corpus.load import Corpus, Sentence
@@ -111,7 +111,7 @@ class CorpusWorld:
         prefix = f"{day.isoformat()}T"
         starts = sorted(
             ((pick_cumulative(HOUR_CUM, rng.random()) + rng.random()) * 3600.0 - u.tz * 3600.0) % DAY_S
-            for _ in range(min(_poisson(rng, u.session_rate), 255))
+            for _ in range(min(poisson(rng, u.session_rate), 255))
         )
         cursor = 0.0
         for sno, start in enumerate(starts):
@@ -233,7 +233,7 @@ class CorpusWorld:
             "session_id": s.id,
             "user_id": s.user.id,
             "device_id": s.device_id,
-            "ts": _ts(prefix, t),
+            "ts": iso_ts(prefix, t),
             "asr_text": turn.asr_text,
             "device_type": s.device_type,
             "locale": "en-US",
