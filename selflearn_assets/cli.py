@@ -110,10 +110,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from selflearn_assets.definitions import defs
 
     print(f"[selflearn] raw root {settings.raw_root}; home {settings.home}; days {days[0]} .. {days[-1]}")
-    with dg.DagsterInstance.get() as instance:
-        report = run_range(defs(), instance, days, log_level="DEBUG" if args.verbose else "WARNING")
+    try:
+        with dg.DagsterInstance.get() as instance:
+            report = run_range(
+                defs(), instance, days, log_level="DEBUG" if args.verbose else "WARNING", fail_fast=args.fail_fast
+            )
+    except KeyboardInterrupt:
+        print(f"\nselflearn run: interrupted; finished runs are recorded in DAGSTER_HOME={dagster_home}",
+              file=sys.stderr)
+        return 130
     if not report.ok:
-        print(f"selflearn run: stopped: {len(report.failures)} failure(s) above; see the runs in the UI", file=sys.stderr)
+        print("\n".join(report.summary()))
+        print(
+            f"selflearn run: {len(report.failures)} failure(s); see the runs in the UI "
+            f"(DAGSTER_HOME={dagster_home})",
+            file=sys.stderr,
+        )
         return 1
     print(f"[selflearn] done: {len(report.runs)} runs recorded in DAGSTER_HOME={dagster_home}")
     print(f"[selflearn] warehouse: {settings.warehouse}")
@@ -163,7 +175,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rewrite_table=None, treatment_fraction=0.5, out=raw, quiet=False,
     )
     cmd_simulate(sim_args)
-    run_args = argparse.Namespace(raw_root=str(raw), start=None, end=None, verbose=False)
+    run_args = argparse.Namespace(raw_root=str(raw), start=None, end=None, verbose=False, fail_fast=False)
     return cmd_run(run_args)
 
 
@@ -194,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", type=_date, help="first day (default: first raw partition)")
     run.add_argument("--end", type=_date, help="last day (default: --start, or the last raw partition)")
     run.add_argument("--verbose", action="store_true", help="print Dagster's event log too")
+    run.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first day or stage that fails or is blocked by a check (default: go on with "
+        "everything that does not depend on the failure, then summarize)",
+    )
     run.set_defaults(func=cmd_run)
 
     rewrite = sub.add_parser("rewrite", help="look requests up in the latest exported rewrite table")
