@@ -1,9 +1,11 @@
--- Label releases: per day, the released labels (a label under its threshold is NULL), the quality measured
--- on the gold audit holdout per label, and how the release was built (parameters, audit set, accounting).
+-- Label releases: per day, the released labels (a label under its threshold, or withheld for the day, is
+-- NULL), the quality measured on the gold audit holdout per label and whether it was released, and how the
+-- release was built (parameters, audit set, accounting).
 CREATE SCHEMA IF NOT EXISTS releases;
 
--- One row per clean turn of the day. A label whose confidence is under its release threshold is NULL; the
--- confidences are kept so a consumer may apply a stricter threshold.
+-- One row per clean turn of the day. A label whose confidence is under its release threshold is NULL, and a
+-- label withheld for the day is NULL on every turn; the confidences are kept so a consumer may apply a
+-- stricter threshold.
 CREATE TABLE IF NOT EXISTS releases.label_release (
     day                         DATE NOT NULL,
     event_id                    VARCHAR NOT NULL,
@@ -37,12 +39,29 @@ CREATE TABLE IF NOT EXISTS releases.release_quality (
     audit_turns         INTEGER NOT NULL,   -- gold holdout turns with a model label
     audit_released      INTEGER NOT NULL,   -- of which at/over threshold
     coverage_audit      DOUBLE NOT NULL,    -- audit_released / audit_turns
-    coverage_day        DOUBLE NOT NULL,    -- share of the day's turns released with this label
+    coverage_day        DOUBLE NOT NULL,    -- share of the day's turns at/over threshold (released unless withheld)
     model_accuracy      DOUBLE,             -- model accuracy, no threshold, on the turns the annotator labelled
     pct_of_human        DOUBLE,             -- model_accuracy / annotator_precision
     drift               DOUBLE,             -- total variation distance to the previous published release
-    drift_against       DATE                -- day of that release (NULL: none)
+    drift_against       DATE,               -- day of that release (NULL: none)
+    status              VARCHAR NOT NULL DEFAULT 'released',  -- released | withheld (NULL on every turn)
+    reason              VARCHAR,            -- why the label is withheld
+    -- cross-fitting (split = 'A/B'): threshold, precision, audit_* and coverage_audit are on half A of the
+    -- audit sessions (where the threshold was chosen), these on half B (not used to choose it)
+    split                 VARCHAR NOT NULL DEFAULT 'none',  -- none | A/B
+    precision_heldout     DOUBLE,
+    precision_heldout_low DOUBLE,           -- its 95% Wilson lower bound
+    heldout_turns         INTEGER,
+    heldout_released      INTEGER
 );
+-- Tables made before labels could be withheld.
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'released';
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS reason VARCHAR;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS split VARCHAR DEFAULT 'none';
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS precision_heldout DOUBLE;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS precision_heldout_low DOUBLE;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS heldout_turns INTEGER;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS heldout_released INTEGER;
 
 -- Per day: how the release was built.
 CREATE TABLE IF NOT EXISTS releases.release_builds (

@@ -5,7 +5,7 @@ and 5 sessions outside the holdout. On the 20 holdout gold turns the models are 
 and wrong on 4 (confidence 0.6); the annotator is wrong on 2 (precision 0.9). So, by hand: at 0.6 precision
 is 16/20 = 0.8 < 0.9, at 0.9 it is 16/16 = 1.0: every label's threshold is 0.9, with 80% of the audit turns
 and 56 of the 60 turns of the day released. On the 10 gold turns outside the holdout the models are wrong with
-confidence 0.95: were they (wrongly) used, no threshold would reach 0.9 and the precision gate would fail.
+confidence 0.95: were they (wrongly) used, no threshold would reach 0.9 and every label would be withheld.
 """
 
 import json
@@ -23,13 +23,15 @@ from selflearn_assets.defs.releases.checks import (
     label_release_coverage,
     label_release_drift,
     label_release_precision,
+    label_release_required_labels,
     label_release_schema,
 )
 from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
 from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
-from selflearn_assets.lib.releases import read_release
+from selflearn_assets.lib.releases import latest_release, read_release
 from selflearn_assets.lib.releases.labels import LABELS
+from selflearn_assets.lib.releases.thresholds import audit_half, wilson_low
 from selflearn_assets.lib.sql import run_sql
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
@@ -38,6 +40,7 @@ CHECKS = [
     label_release_accounts_for_every_turn,
     label_release_coverage,
     label_release_precision,
+    label_release_required_labels,
     label_release_drift,
 ]
 RELEASE = [label_release, label_release_export, *CHECKS]
@@ -197,13 +200,16 @@ def test_a_passing_release_is_published_with_a_consistent_manifest(warehouse):
 
     metadata = result.asset_materializations_for_node("label_release")[0].metadata
     assert metadata["dagster/row_count"].value == 60
-    assert "| intent | 0.900 | 1.000 | 0.900 |" in metadata["quality"].value
+    assert "| intent | released | 0.900 | 1.000 |  | 0.900 |" in metadata["quality"].value  # no held-out half
+    assert metadata["withheld"].value == {}
+    assert quality["status"].to_list() == ["released"] * 5 and quality["reason"].null_count() == 5
 
     folder = _folder(warehouse, D1)
     assert sorted(p.name for p in folder.iterdir()) == ["DATACARD.md", "labels.parquet", "manifest.json"]
     table, manifest = read_release(folder)  # verifies the checksums and the row count
     assert table.height == manifest["rows"] == 60
     assert manifest["thresholds"] == dict.fromkeys(LABELS, 0.9)
+    assert manifest["withheld"] == {} and manifest["required_labels"] == ["failure_point"]
     assert manifest["row_counts"]["slots_released"] == int(table["slots"].is_not_null().sum()) == 56
     assert manifest["quality"]["failure_point"]["precision"] == 1.0
     assert manifest["quality"]["failure_point"]["coverage"] == pytest.approx(0.8)
@@ -229,10 +235,18 @@ def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse
     assert _materialize(warehouse, D1).success
     published = {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()}
 
-    blocked = _materialize(warehouse, D2, {"coverage_floor": 0.95})
+    blocked = _materialize(warehouse, D2, {"coverage_floor": 0.95})  # 56/60 turns: every label withheld
     checks = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
-    assert not checks["label_release_coverage"].passed
-    assert "coverage under the floor 95%" in checks["label_release_coverage"].description
+    required = checks["label_release_required_labels"]
+    assert not required.passed and required.severity == dg.AssetCheckSeverity.ERROR
+    assert required.description.startswith(
+        "day blocked: required label failure_point withheld: coverage 93.3%"
+    )
+    assert required.description.endswith("; every label withheld")
+    assert (
+        checks["label_release_coverage"].passed
+        and "withheld: goal_start" in checks["label_release_coverage"].description
+    )
     assert checks["label_release_precision"].passed
     assert checks["label_release_drift"].passed and "2026-11-01" in checks["label_release_drift"].description
     assert not blocked.asset_materializations_for_node("label_release_export")  # skipped: blocked upstream
@@ -241,7 +255,7 @@ def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse
     # publishing on its own re-evaluates the gates and refuses, saying why
     alone = _materialize(warehouse, D2, assets=[label_release_export])
     assert not alone.success
-    assert "label_release_coverage: coverage under the floor 95%" in _failure(alone)
+    assert "label_release_required_labels: day blocked: required label failure_point" in _failure(alone)
     assert "the release in place stays" in _failure(alone) and "date=2026-11-01" in _failure(alone)
     assert not _folder(warehouse, D2).exists()
 
@@ -249,6 +263,97 @@ def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse
     assert not _materialize(warehouse, D1, {"precision_target": "1.0", "min_support": 20}).success
     assert {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()} == published
     assert sorted(p.name for p in (warehouse / "exports" / "labels").iterdir()) == ["date=2026-11-01"]
+
+
+def _set_confidence(home, table: str, label: str, day: date, value: float) -> None:
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute(f"UPDATE labels.{table} SET {label}_confidence = ? WHERE day = ?", [value, day])
+
+
+# every audit turn at one confidence: 16 of 20 right, precision 0.8 < the annotator's 0.9 at any threshold
+NO_THRESHOLD = "no threshold reaches precision 0.900 on 20 audit turns"
+
+
+def test_a_failing_label_is_withheld_and_the_others_are_published(warehouse):
+    _set_confidence(warehouse, "turn_labels", "slots", D1, 0.6)
+    result = _materialize(warehouse, D1)
+    assert result.success, _failure(result)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert all(e.passed for e in checks.values())
+    assert f"withheld: slots ({NO_THRESHOLD})" in checks["label_release_precision"].description
+    assert f"withheld: slots ({NO_THRESHOLD})" in checks["label_release_coverage"].description
+    assert checks["label_release_required_labels"].description.startswith(
+        "released: goal_start, goal_success, intent, failure_point; required failure_point released"
+    )
+    quality = _query(
+        warehouse, "SELECT label, status, reason FROM releases.release_quality WHERE day = $d", {"d": D1}
+    )
+    assert dict(zip(quality["label"], quality["status"], strict=True)) == {
+        **dict.fromkeys(LABELS, "released"),
+        "slots": "withheld",
+    }
+    assert quality.filter(pl.col("label") == "slots")["reason"].to_list() == [NO_THRESHOLD]
+    metadata = result.asset_materializations_for_node("label_release")[0].metadata
+    assert metadata["withheld"].value == {"slots": NO_THRESHOLD}
+
+    table, manifest = read_release(_folder(warehouse, D1))
+    assert table.height == 60 and table["slots"].null_count() == 60
+    assert table["slots_confidence"].to_list() == [0.6] * 60  # the confidences stay
+    assert table["intent"].null_count() == 4 and table["failure_point"].null_count() == 4
+    assert manifest["withheld"] == {"slots": NO_THRESHOLD}
+    assert manifest["quality"]["slots"]["status"] == "withheld" and manifest["thresholds"]["slots"] is None
+    assert manifest["row_counts"]["slots_released"] == 0
+    card = (_folder(warehouse, D1) / "DATACARD.md").read_text()
+    assert f"- **slots**: {NO_THRESHOLD}" in card and "| slots | withheld | – |" in card
+    export = result.asset_materializations_for_node("label_release_export")[0].metadata
+    assert export["withheld"].value == {"slots": NO_THRESHOLD}
+
+
+def test_a_withheld_required_label_blocks_the_day_and_the_previous_release_stays(warehouse):
+    assert _materialize(warehouse, D1).success
+    published = {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()}
+    _set_confidence(warehouse, "failure_points", "failure_point", D2, 0.6)
+
+    blocked = _materialize(warehouse, D2)
+    checks = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
+    required = checks["label_release_required_labels"]
+    assert not required.passed and required.severity == dg.AssetCheckSeverity.ERROR
+    assert required.description == f"day blocked: required label failure_point withheld: {NO_THRESHOLD}"
+    assert checks["label_release_precision"].passed and checks["label_release_coverage"].passed
+    assert not blocked.asset_materializations_for_node("label_release_export")
+    assert not _folder(warehouse, D2).exists()
+    assert {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()} == published
+    assert latest_release(warehouse / "exports") == _folder(warehouse, D1)
+
+    alone = _materialize(warehouse, D2, assets=[label_release_export])
+    assert "label_release_required_labels: day blocked: required label failure_point" in _failure(alone)
+    assert not _folder(warehouse, D2).exists()
+
+    # with no label required the same day goes out without its failure points
+    relaxed = _materialize(warehouse, D2, {"required_labels": []})
+    assert relaxed.success, _failure(relaxed)
+    table, manifest = read_release(latest_release(warehouse / "exports"))
+    assert manifest["date"] == "2026-11-02" and manifest["withheld"] == {"failure_point": NO_THRESHOLD}
+    assert table["failure_point"].null_count() == 60 and table["intent"].null_count() == 4
+
+
+def test_cross_fit_chooses_on_one_half_and_reports_the_other(warehouse):
+    # the holdout sessions of D1 fall in halves A = {0, 1, 4, 7, 9}, B = {2, 3, 5, 6, 8} (see `audit_half`);
+    # the wrong turns are in sessions 2, 4, 7, 9: A has 3 of its 10 turns wrong (0.6), B 1 of 10.
+    holdout, _ = _sessions(D1)
+    assert [i for i, s in enumerate(holdout) if audit_half(s) == "A"] == [0, 1, 4, 7, 9]
+    result = _materialize(warehouse, D1, {"cross_fit": True})
+    assert result.success, _failure(result)
+    quality = _query(warehouse, "SELECT * FROM releases.release_quality WHERE day = $d", {"d": D1})
+    row = quality.filter(pl.col("label") == "intent").row(0, named=True)
+    assert row["split"] == "A/B" and row["threshold"] == 0.9 and row["target"] == pytest.approx(0.9)
+    assert (row["audit_turns"], row["audit_released"], row["precision"]) == (10, 7, 1.0)
+    assert (row["heldout_turns"], row["heldout_released"], row["precision_heldout"]) == (10, 9, 1.0)
+    assert row["precision_heldout_low"] == pytest.approx(wilson_low(9, 9))
+    _, manifest = read_release(_folder(warehouse, D1))
+    assert manifest["quality"]["intent"]["precision_heldout"] == 1.0
+    assert manifest["quality"]["intent"]["precision_heldout_low_95"] == pytest.approx(wilson_low(9, 9))
+    assert "Cross-fitted" in (_folder(warehouse, D1) / "DATACARD.md").read_text()
 
 
 def test_drift_against_the_previous_release_can_block(warehouse):
@@ -297,3 +402,5 @@ def test_missing_inputs_fail_with_a_reason(selflearn_home):
     )
     assert 'precision_target must be "annotator" or a number' in _failure(bad)
     assert "coverage_floor must be in [0, 1]" in _failure(bad)
+    unknown = _materialize(selflearn_home, D2, {"required_labels": ["failure"]}, assets=[label_release])
+    assert "required_labels must be among goal_start" in _failure(unknown)

@@ -7,6 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
+from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.quality.gx_runner import SuiteOutcome
 from selflearn_assets.lib.releases import (
@@ -23,21 +24,27 @@ from selflearn_assets.lib.releases.gates import (
     GATES,
     GateResult,
     accounting_gate,
+    all_gates,
     coverage_gate,
     drift_gate,
     precision_gate,
+    required_labels_gate,
     schema_gate,
+    withheld_labels,
 )
 from selflearn_assets.lib.releases.labels import LABELS, same_label
 from selflearn_assets.lib.releases.publish import quality_sections
 from selflearn_assets.lib.releases.store import quality_frame
 from selflearn_assets.lib.releases.thresholds import (
     LabelQuality,
+    audit_half,
     choose_threshold,
     measure_label,
+    measure_label_cross_fit,
     parse_target,
     wilson_low,
 )
+from selflearn_assets.lib.releases.withhold import blocking_reasons, gate_labels, withhold_reason
 
 # Ten audit turns, most confident first. Cumulative precision at each confidence, worked out by hand:
 # 0.95: 1/1, 0.90: 2/2, 0.85: 3/3, 0.80: 3/4 = .75, 0.70: 4/5 = .80, 0.60: 5/6 = .833,
@@ -202,6 +209,10 @@ def test_slot_distribution_counts_slot_names_and_empty_turns():
 
 
 def _quality(**changes) -> pl.DataFrame:
+    return quality_frame(_qualities(**changes))
+
+
+def _qualities(**changes) -> list[LabelQuality]:
     rows = []
     for label in LABELS:
         q = LabelQuality(
@@ -223,18 +234,28 @@ def _quality(**changes) -> pl.DataFrame:
             drift_against=date(2026, 11, 1),
         )
         rows.append(replace(q, **changes.get(label, {})))
-    return quality_frame(rows)
+    return rows
+
+
+WITHHELD_SLOTS = {"status": "withheld", "reason": "coverage 30.0% of the day's turns", "coverage_day": 0.3}
 
 
 def test_quality_gates_say_which_label_fails():
     assert coverage_gate(_quality(), 0.5).passed
+    # a released label under the floor is an inconsistent release: it blocks
     low = coverage_gate(_quality(slots={"coverage_day": 0.3}), 0.5)
     assert not low.passed and low.blocking and "slots 30.0%" in low.description
+    # the same label withheld passes, named in the description
+    withheld = coverage_gate(_quality(slots=WITHHELD_SLOTS), 0.5)
+    assert withheld.passed and "withheld: slots (coverage 30.0% of the day's turns)" in withheld.description
     assert precision_gate(_quality()).passed
     bad = precision_gate(_quality(intent={"threshold": None, "precision": None}, slots={"target": None}))
     assert not bad.passed
-    assert "intent: no threshold reaches precision 0.800" in bad.description
-    assert "slots: no single-annotator labels" in bad.description
+    assert "intent: released without a threshold reaching 0.800" in bad.description
+    assert "slots: released without a precision target" in bad.description
+    no_threshold = {"status": "withheld", "reason": "no threshold", "threshold": None, "precision": None}
+    named = precision_gate(_quality(intent=no_threshold))
+    assert named.passed and "withheld: intent (no threshold)" in named.description
     drifting = _quality(failure_point={"drift": 0.4})
     warn = drift_gate(drifting, 0.2, blocking=False)
     assert not warn.passed and not warn.blocking and "failure_point 0.400" in warn.description
@@ -331,7 +352,8 @@ def test_a_passing_release_has_every_file_and_a_consistent_manifest(tmp_path):
     assert manifest["checks"]["passed"] == list(GATES) and manifest["checks"]["warnings"] == []
     assert set(manifest["sha256"]) == {"labels.parquet", "DATACARD.md"}
     card = (folder / "DATACARD.md").read_text()
-    assert "# Label release 2026-11-02" in card and "| intent | 0.600 | 0.833 |" in card
+    assert "# Label release 2026-11-02" in card and "| intent | released | 0.600 | 0.833 |" in card
+    assert manifest["withheld"] == {} and "None: every label is released." in card
     assert "Known limits" in card and "selflearn-label-model v3" in card
     assert latest_release(tmp_path) == folder and latest_release(tmp_path, before=day) is None
 
@@ -367,3 +389,184 @@ def test_read_release_verifies_the_checksums(tmp_path):
     with pytest.raises(ReleaseError, match="missing manifest.json"):
         read_release(folder)
     assert manifest["kind"] == "label_release"
+
+
+# With every threshold at 0.6, the turns of `_day_labels` at or over it, by hand: goal_start 3/4, goal_success
+# 4/4, intent 3/4, slots 2/4 (0.9, 0.9), failure_point 4/4. Under a coverage floor of 0.6 slots is withheld.
+FLOOR = 0.6
+NO_THRESHOLD = {"threshold": None, "precision": None, "precision_low": None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"target": None}, "no single-annotator labels on the audit set"),
+        (NO_THRESHOLD, "no threshold reaches precision 0.800 on 10 audit turns"),
+        ({"precision": 0.75}, "precision 0.750 < target 0.800"),
+        ({"coverage_day": 0.5}, "coverage 50.0% of the day's turns at threshold 0.600, under the floor 60%"),
+    ],
+)
+def test_withhold_reason(changes, reason):
+    q = replace(_qualities()[0], **changes)
+    got = withhold_reason(q, FLOOR)
+    assert got is None if reason is None else reason in got
+
+
+def test_a_label_under_the_floor_is_withheld_on_every_turn_and_the_others_released():
+    release, qualities = gate_labels(_day_labels(), _qualities(), FLOOR)
+    by_label = {q.label: q for q in qualities}
+    assert {q.label: q.coverage_day for q in qualities} == {
+        "goal_start": 0.75,
+        "goal_success": 1.0,
+        "intent": 0.75,
+        "slots": 0.5,
+        "failure_point": 1.0,
+    }
+    assert [q.label for q in qualities if q.status == "withheld"] == ["slots"]
+    assert "coverage 50.0%" in by_label["slots"].reason and by_label["intent"].reason is None
+    assert release["slots"].null_count() == 4  # withheld: even the turns at 0.9
+    assert release["slots_confidence"].to_list() == [0.9, 0.9, 0.2, 0.4]  # the confidences stay
+    assert release["intent"].to_list() == ["music.play", None, "weather.get", "weather.get"]
+    assert release["failure_point"].to_list() == ["correct", "nlu", "asr", "correct"]
+
+
+def test_blocking_reasons():
+    assert blocking_reasons({"slots": "low"}, ["failure_point"]) == []
+    assert blocking_reasons({"failure_point": "low"}, ["failure_point"]) == [
+        "required label failure_point withheld: low"
+    ]
+    assert blocking_reasons(dict.fromkeys(LABELS, "low"), []) == ["every label withheld"]
+
+
+def test_required_labels_gate_blocks_only_an_unusable_day():
+    release, qualities = gate_labels(_day_labels(), _qualities(), FLOOR)
+    ok = required_labels_gate(release, quality_frame(qualities), ["failure_point"])
+    assert ok.passed and ok.blocking
+    assert ok.description.startswith("released: goal_start, goal_success, intent, failure_point; required")
+    assert "withheld: slots (coverage 50.0%" in ok.description
+
+    release, qualities = gate_labels(_day_labels(), _qualities(failure_point=NO_THRESHOLD), FLOOR)
+    required = required_labels_gate(release, quality_frame(qualities), ["failure_point"])
+    assert not required.passed and required.blocking
+    assert required.description == (
+        "day blocked: required label failure_point withheld: no threshold reaches precision 0.800 on 10 audit "
+        "turns"
+    )
+    assert required_labels_gate(release, quality_frame(qualities), []).passed  # not required: published
+
+    release, qualities = gate_labels(_day_labels(), _qualities(**dict.fromkeys(LABELS, NO_THRESHOLD)), FLOOR)
+    every = required_labels_gate(release, quality_frame(qualities), [])
+    assert not every.passed and every.description == "day blocked: every label withheld"
+
+    # a label marked withheld that still has values is an inconsistent release
+    release, qualities = gate_labels(_day_labels(), _qualities(), FLOOR)
+    leaked = release.with_columns(slots=_day_labels()["slots"])
+    gate = required_labels_gate(leaked, quality_frame(qualities), ["failure_point"])
+    assert not gate.passed and "withheld label slots has 3 values in the release" in gate.description
+
+
+COUNTS = {
+    "clean_turns": 4,
+    "release_rows": 4,
+    "distinct_event_ids": 4,
+    "turns_missing": 0,
+    "rows_without_turn": 0,
+    "turns_without_labels": 0,
+    "turns_without_failure_point": 0,
+}
+
+
+def _publish_gated(root, day, required=("failure_point",), **changes):
+    """Build, gate (the real GX gates) and publish the release of `_day_labels` under FLOOR."""
+    release, qualities = gate_labels(_day_labels(), _qualities(**changes), FLOOR)
+    quality = quality_frame(qualities)
+    params = {
+        "coverage_floor": FLOOR,
+        "required_labels": list(required),
+        "drift_max": 0.2,
+        "drift_blocking": False,
+    }
+    thresholds, section = quality_sections(quality)
+    manifest = {
+        "models": {},
+        "thresholds": thresholds,
+        "withheld": withheld_labels(quality),
+        "required_labels": list(required),
+        "quality": section,
+        "audit": {"source": "day", "days": [day.isoformat()], "turns": 10},
+    }
+    return publish_release(root, day, release, manifest, all_gates(release, COUNTS, quality, params))
+
+
+def test_a_withheld_label_is_null_in_the_release_and_named_in_manifest_and_data_card(tmp_path):
+    folder = _publish_gated(tmp_path, date(2026, 11, 2))
+    table, manifest = read_release(folder)
+    assert table["slots"].null_count() == 4 and table["intent"].null_count() == 1
+    reason = "coverage 50.0% of the day's turns at threshold 0.600, under the floor 60%"
+    assert manifest["withheld"] == {"slots": reason}
+    assert manifest["quality"]["slots"]["status"] == "withheld"
+    assert manifest["quality"]["intent"] == {
+        **manifest["quality"]["intent"],
+        "status": "released",
+        "reason": None,
+    }
+    assert (
+        manifest["row_counts"]["slots_released"] == 0
+        and manifest["row_counts"]["failure_point_released"] == 4
+    )
+    assert set(manifest["checks"]["passed"]) == set(GATES)
+    card = (folder / "DATACARD.md").read_text()
+    assert f"- **slots**: {reason}" in card
+    assert "| slots | withheld | 0.600 |" in card and "| intent | released | 0.600 |" in card
+
+
+def test_a_withheld_required_label_publishes_nothing_and_the_previous_release_stays(tmp_path):
+    first = _publish_gated(tmp_path, date(2026, 11, 1))
+    before = {p: p.read_bytes() for p in first.iterdir()}
+    with pytest.raises(
+        ReleaseRefused,
+        match="label_release_required_labels: day blocked: required label failure_point withheld",
+    ) as refused:
+        _publish_gated(tmp_path, date(2026, 11, 2), failure_point=NO_THRESHOLD)
+    assert refused.value.previous == first
+    assert {p: p.read_bytes() for p in first.iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["date=2026-11-01"]
+    # not required: the same day goes out without it
+    folder = _publish_gated(tmp_path, date(2026, 11, 2), required=(), failure_point=NO_THRESHOLD)
+    assert set(read_release(folder)[1]["withheld"]) == {"slots", "failure_point"}
+
+
+def _half_sessions(half: str, n: int) -> list[str]:
+    return [s for s in (f"s{i}" for i in range(1000)) if audit_half(s) == half][:n]
+
+
+def test_cross_fit_chooses_on_half_a_and_reports_on_half_b():
+    # half A: the ten turns above, one session each: at target .80 the threshold is 0.6, precision 5/6.
+    # half B, by hand at 0.6: 0.9 right, 0.7 wrong, 0.65 right, 0.6 wrong released (2/4 = .5); 0.5, 0.3 not.
+    b_conf, b_right = [0.9, 0.7, 0.65, 0.6, 0.5, 0.3], [True, False, True, False, True, True]
+    audit = pl.DataFrame(
+        {
+            "session_id": _half_sessions("A", 10) + _half_sessions("B", 6),
+            "intent_confidence": CONFIDENCE + b_conf,
+            "intent_correct": CORRECT + b_right,
+            "ann_intent_correct": [True] * 12 + [False] * 4,  # annotator .75 on all 16
+        }
+    )
+    q = measure_label_cross_fit(audit, "intent", target=0.8)
+    assert q.split == "A/B" and q.target == 0.8 and q.target_source == "fixed"
+    assert q.threshold == 0.6 and q.precision == pytest.approx(5 / 6)
+    assert (
+        q.audit_turns == 10 and q.audit_released == 6 and q.precision_low == pytest.approx(wilson_low(5, 6))
+    )
+    assert q.heldout_turns == 6 and q.heldout_released == 4
+    assert q.precision_heldout == pytest.approx(0.5)
+    assert q.precision_heldout_low == pytest.approx(wilson_low(2, 4))
+    assert q.annotator_precision == pytest.approx(0.75) and q.annotator_turns == 16  # on the whole set
+    annotator = measure_label_cross_fit(audit, "intent", target=None)
+    assert annotator.target == pytest.approx(0.75) and annotator.threshold == 0.5  # A at 0.5: 6/8 = .75
+    assert annotator.heldout_released == 5 and annotator.precision_heldout == pytest.approx(3 / 5)
+    # a session's turns stay in one half, and the halves do not follow the holdout hash
+    assert {audit_half(s) for s in _half_sessions("A", 10)} == {"A"}
+    holdout = [f"h{i}" for i in range(200) if is_holdout(f"h{i}")]
+    assert 0.35 < sum(audit_half(s) == "A" for s in holdout) / len(holdout) < 0.65

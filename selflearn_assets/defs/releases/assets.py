@@ -18,9 +18,9 @@ from selflearn_assets.lib.releases import (
     read_release,
 )
 from selflearn_assets.lib.releases.audit_set import AuditSetError, load_audit_set
-from selflearn_assets.lib.releases.build import coverage, load_day, missing_counts, release_frame
+from selflearn_assets.lib.releases.build import load_day, missing_counts
 from selflearn_assets.lib.releases.drift import release_drift
-from selflearn_assets.lib.releases.gates import all_gates
+from selflearn_assets.lib.releases.gates import all_gates, withheld_labels
 from selflearn_assets.lib.releases.labels import LABELS
 from selflearn_assets.lib.releases.provenance import model_versions
 from selflearn_assets.lib.releases.publish import quality_sections
@@ -32,7 +32,13 @@ from selflearn_assets.lib.releases.store import (
     release_of_day,
     write_release_day,
 )
-from selflearn_assets.lib.releases.thresholds import measure_label, parse_target
+from selflearn_assets.lib.releases.thresholds import (
+    WITHHELD,
+    measure_label,
+    measure_label_cross_fit,
+    parse_target,
+)
+from selflearn_assets.lib.releases.withhold import DEFAULT_REQUIRED, gate_labels
 from selflearn_assets.lib.sql import run_sql
 
 PREVIEW = ["event_id", "goal_id", "goal_success", "intent", "intent_confidence", "failure_point"]
@@ -47,7 +53,12 @@ class ReleaseConfig(dg.Config):
         "precision on the same turns) or a number in (0, 1]",
     )
     coverage_floor: float = Field(
-        default=0.5, description="least share of the day's turns released per label"
+        default=0.5,
+        description="least share of the day's turns released per label; a label under it is withheld",
+    )
+    required_labels: list[str] = Field(
+        default=list(DEFAULT_REQUIRED),
+        description="labels without which the day is not published (a withheld one blocks the day)",
     )
     drift_max: float = Field(
         default=0.2, description="largest TVD of a label's distribution vs the previous release"
@@ -58,6 +69,11 @@ class ReleaseConfig(dg.Config):
     )
     audit_window_days: int = Field(default=7, description="trailing days pooled when the day has too few")
     min_support: int = Field(default=10, description="least audit turns at or over a chosen threshold")
+    cross_fit: bool = Field(
+        default=False,
+        description="choose each threshold on half A of the audit sessions and also report its precision on "
+        "half B (split by a hash of the session id)",
+    )
 
 
 def _check_config(config: ReleaseConfig) -> float | None:
@@ -70,6 +86,9 @@ def _check_config(config: ReleaseConfig) -> float | None:
         problems.append(f"coverage_floor must be in [0, 1], got {config.coverage_floor}")
     if not 0.0 <= config.drift_max <= 1.0:
         problems.append(f"drift_max must be in [0, 1], got {config.drift_max}")
+    unknown = [label for label in config.required_labels if label not in LABELS]
+    if unknown:
+        problems.append(f"required_labels must be among {', '.join(LABELS)}, got {', '.join(unknown)}")
     for name in ("audit_min_turns", "audit_window_days", "min_support"):
         if getattr(config, name) < 1:
             problems.append(f"{name} must be at least 1, got {getattr(config, name)}")
@@ -94,8 +113,10 @@ def label_release(
     """The candidate label release of the day, one row per clean turn (`releases.label_release`): goal id,
     goal start, goal success, intent, slots and failure point, each released only where its confidence reaches
     the label's threshold (else NULL), with the confidences and model versions. Per label, the threshold is
-    the lowest confidence at which precision against gold on the audit holdout reaches the target, and
-    `releases.release_quality` holds what was measured there; `releases.release_builds` how it was built."""
+    the lowest confidence at which precision against gold on the audit holdout reaches the target; a label
+    with no such threshold, or whose threshold releases under `coverage_floor` of the day, is withheld (NULL
+    on every turn). `releases.release_quality` holds what was measured and each label's status (released |
+    withheld, with the reason); `releases.release_builds` how the release was built."""
     day = date.fromisoformat(context.partition_key)
     target = _check_config(config)
     with duckdb.get_connection() as con:
@@ -121,8 +142,12 @@ def label_release(
             f"audit set of {audit.turns} gold holdout turns ({audit.source}: {audit.days}) is under "
             f"audit_min_turns={config.audit_min_turns}; thresholds and precision are uncertain"
         )
-    qualities = [measure_label(audit.frame, label, target, config.min_support) for label in LABELS]
-    release = release_frame(day_labels, {q.label: q.threshold for q in qualities})
+    measure = measure_label_cross_fit if config.cross_fit else measure_label
+    qualities = [measure(audit.frame, label, target, config.min_support) for label in LABELS]
+    release, qualities = gate_labels(day_labels, qualities, config.coverage_floor)
+    for q in qualities:
+        if q.status == WITHHELD:
+            context.log.warning(f"{q.label} withheld for {day}: {q.reason}")
     previous_folder, previous = latest_release(selflearn.exports_root, before=day), None
     if previous_folder is not None:
         try:
@@ -131,10 +156,7 @@ def label_release(
             context.log.warning(f"previous release unreadable, drift not measured: {err}")
     drift = release_drift(release, previous)
     against = date.fromisoformat(previous_folder.name[5:]) if previous is not None else None
-    qualities = [
-        replace(q, coverage_day=coverage(release, q.label), drift=drift[q.label], drift_against=against)
-        for q in qualities
-    ]
+    qualities = [replace(q, drift=drift[q.label], drift_against=against) for q in qualities]
     quality = quality_frame(qualities)
     build = {
         "params": config.model_dump(),
@@ -152,6 +174,7 @@ def label_release(
             **day_metadata(duckdb, "releases.label_release", context.partition_key, PREVIEW),
             "quality": dg.MetadataValue.md(quality_table(quality)),
             "thresholds": dg.MetadataValue.json({q.label: q.threshold for q in qualities}),
+            "withheld": dg.MetadataValue.json(withheld_labels(quality)),
             "audit_set": f"{audit.turns} gold holdout turns, {audit.source}: {', '.join(map(str, audit.days))}",
             "failure_point_pct_of_human": _float(qualities[LABELS.index("failure_point")].pct_of_human),
             "released_turns": dg.MetadataValue.json(
@@ -175,8 +198,10 @@ def quality_table(quality) -> str:
     rows = [
         (
             r["label"],
+            r["status"],
             f(r["threshold"]),
             f(r["precision"]),
+            f(r["precision_heldout"]),
             f(r["target"]),
             f(r["annotator_precision"]),
             f(r["coverage_audit"], True),
@@ -188,8 +213,10 @@ def quality_table(quality) -> str:
     ]
     columns = [
         "label",
+        "status",
         "threshold",
         "precision",
+        "precision (held-out half)",
         "target",
         "annotator",
         "throughput (audit)",
@@ -212,9 +239,10 @@ def label_release_export(
     selflearn: SelflearnConfig,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
-    """`exports/labels/date=D/`: labels.parquet, manifest.json (model versions, thresholds, quality on the audit
-    set, gates passed, row counts, sha256) and DATACARD.md, published atomically and only when every blocking
-    gate passes (they are re-evaluated here); otherwise the previous release stays and the run says why."""
+    """`exports/labels/date=D/`: labels.parquet, manifest.json (model versions, thresholds, withheld labels and
+    why, quality on the audit set, gates passed, row counts, sha256) and DATACARD.md, published atomically and
+    only when every blocking gate passes (they are re-evaluated here); otherwise the previous release stays and
+    the run says why."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         build = build_of_day(con, day)
@@ -230,6 +258,8 @@ def label_release_export(
     manifest = {
         "models": model_versions(release, mlflow.home),
         "thresholds": thresholds,
+        "withheld": withheld_labels(quality),
+        "required_labels": build["params"].get("required_labels", list(DEFAULT_REQUIRED)),
         "quality": quality_section,
         "audit": {
             "source": build["audit_source"],
@@ -259,5 +289,6 @@ def label_release_export(
             "checks_passed": dg.MetadataValue.json([g.name for g in gates if g.passed]),
             "warnings": dg.MetadataValue.json([g.description for g in gates if not g.passed]),
             "thresholds": dg.MetadataValue.json(thresholds),
+            "withheld": dg.MetadataValue.json(manifest["withheld"]),
         }
     )

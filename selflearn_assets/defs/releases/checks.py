@@ -1,5 +1,9 @@
 """Blocking gates on `label_release` (Great Expectations): a failing day is not exported, and says why.
 
+A label that fails its coverage or precision gate is withheld for the day and the other labels go out: the
+coverage and precision checks pass naming it. The day is blocked only by the schema, accounting and
+required-labels checks (a required label withheld, or every label) and, with `drift_blocking`, by drift.
+
 The gates themselves are plain data in `selflearn_assets/lib/releases/gates.py`; the export re-evaluates them
 before it publishes. Their thresholds are those `label_release` was run with (`releases.release_builds`).
 """
@@ -65,7 +69,8 @@ def label_release_accounts_for_every_turn(
 def label_release_coverage(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
-    """Great Expectations: every label is released on at least `coverage_floor` of the day's turns."""
+    """Great Expectations: every released label covers at least `coverage_floor` of the day's turns; labels
+    withheld for the day (under the floor, or without a threshold) are named in the description."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         build, quality = build_of_day(con, day), quality_of_day(con, day)
@@ -78,14 +83,31 @@ def label_release_coverage(
 def label_release_precision(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
-    """Great Expectations: every label has a threshold at which its precision on the gold audit holdout
-    reaches the target (the single annotator's, or the configured number)."""
+    """Great Expectations: every released label has a threshold at which its precision on the gold audit
+    holdout reaches the target (the single annotator's, or the configured number); labels withheld for the day
+    are named in the description."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         build, quality = build_of_day(con, day), quality_of_day(con, day)
     if build is None:
         return _no_build(day)
     return _result(gates.precision_gate(quality))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_required_labels(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    """Great Expectations: the day is publishable: no label of `required_labels` withheld, not every label
+    withheld, and each withheld label null on every turn. When it fails the description says why the day is
+    blocked."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build, quality, release = build_of_day(con, day), quality_of_day(con, day), release_of_day(con, day)
+    if build is None:
+        return _no_build(day)
+    required = build["params"].get("required_labels", list(gates.DEFAULT_REQUIRED))
+    return _result(gates.required_labels_gate(release, quality, required))
 
 
 @dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")

@@ -16,7 +16,8 @@ def _num(value, digits: int = 3) -> str:
 def render_datacard(manifest: dict) -> str:
     """The data card, from a complete manifest (see `publish.publish_release`)."""
     day, quality, audit = manifest["date"], manifest["quality"], manifest["audit"]
-    models = manifest["models"]
+    models, withheld = manifest["models"], manifest.get("withheld", {})
+    cross_fit = any(quality[label].get("split") == "A/B" for label in LABELS)
     lines = [
         f"# Label release {day}",
         "",
@@ -39,23 +40,49 @@ def render_datacard(manifest: dict) -> str:
         "A label is released only where its confidence reaches the label's threshold; elsewhere it is null "
         "(no label, not a negative one). The confidences are kept, so a stricter consumer can raise a threshold.",
         "",
+        "## Withheld labels",
+        "",
+        *(
+            [
+                "These labels did not pass their gate today and are null on every turn of this release "
+                "(their confidences are kept):",
+                "",
+                *[f"- **{label}**: {reason}" for label, reason in withheld.items()],
+            ]
+            if withheld
+            else ["None: every label is released."]
+        ),
+        "",
         "## Measured quality",
         "",
         f"On the audit set: {audit['turns']:,} gold-annotated turns (adjudicated by three annotators) of audit-holdout "
         f"sessions, which no model trains on, from {', '.join(audit['days'])} ({audit['source']}). Precision: "
         "share of released audit turns whose label agrees with gold (slots: the same set of name/value pairs). "
-        "Coverage: share of turns released. The target is the single annotator's precision on the same turns "
-        "unless a fixed target was configured.",
+        "Coverage: share of turns at or over the threshold (released unless the label is withheld). The target "
+        "is the single annotator's precision on the same turns unless a fixed target was configured.",
+        *(
+            [
+                "",
+                "Cross-fitted: the audit sessions are split in two halves by a hash of the session id; each "
+                "threshold is chosen on half A (precision, its lower bound and coverage (audit) are on A) and "
+                "its precision is measured again on half B, which played no part in the choice (held-out "
+                "precision and its 95% lower bound: the honest figures).",
+            ]
+            if cross_fit
+            else []
+        ),
         "",
-        "| label | threshold | precision | 95% lower bound | target | single annotator | coverage (audit) "
-        "| coverage (day) | audit turns |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| label | status | threshold | precision | 95% lower bound | held-out precision | held-out 95% lower "
+        "bound | target | single annotator | coverage (audit) | coverage (day) | audit turns |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label in LABELS:
         q = quality[label]
         lines.append(
-            f"| {label} | {_num(manifest['thresholds'][label])} | {_num(q['precision'])} "
-            f"| {_num(q['precision_low_95'])} | {_num(q['target'])} ({q['target_source']}) "
+            f"| {label} | {q.get('status', 'released')} | {_num(manifest['thresholds'][label])} "
+            f"| {_num(q['precision'])} | {_num(q['precision_low_95'])} "
+            f"| {_num(q.get('precision_heldout'))} | {_num(q.get('precision_heldout_low_95'))} "
+            f"| {_num(q['target'])} ({q['target_source']}) "
             f"| {_num(q['annotator_precision'])} | {_pct(q['coverage'])} | {_pct(q['coverage_day'])} "
             f"| {q['audit_turns']} |"
         )
@@ -76,8 +103,14 @@ def render_datacard(manifest: dict) -> str:
         "",
         "## Known limits",
         "",
-        "- The thresholds are chosen on the same audit turns their precision is measured on, so the precision "
-        "is optimistic, the more so with few audit turns; the 95% lower bound says how far it may fall.",
+        (
+            "- The held-out precision is measured on half of the audit sessions only, so its lower bound is wide "
+            "with few audit turns; the threshold is chosen on the other half, with half the data."
+            if cross_fit
+            else "- The thresholds are chosen on the same audit turns their precision is measured on, so the "
+            "precision is optimistic, the more so with few audit turns; the 95% lower bound says how far it may "
+            "fall (`cross_fit: true` measures it on a held-out half)."
+        ),
         "- The audit set is a sample of sessions of this day, or of the trailing window when the day had too "
         "few; turns of earlier days were labelled by the model versions of those days.",
         "- goal_id is the model's segmentation on every turn, also where goal_start is withheld.",

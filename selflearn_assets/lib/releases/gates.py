@@ -1,11 +1,16 @@
 """The gates a label release must pass before it is published, as Great Expectations suites.
 
+A label that fails its own gate is withheld for the day (`withhold.py`: null on every turn) and the others are
+published; the per-label gates check the released labels and name the withheld ones. The day is blocked
+(nothing published, the previous release stays) only when the release itself is unusable.
+
 | gate | blocks | what it checks |
 |---|---|---|
 | label_release_schema | yes | columns, unique non-null ids, confidences in 0..1, value sets, well-formed slots |
 | label_release_accounts_for_every_turn | yes | one row per clean turn of the day, each with its labels and failure point |
-| label_release_coverage | yes | per label, the share of the day's turns released at or above `coverage_floor` |
-| label_release_precision | yes | per label, a threshold whose audit precision reaches the target |
+| label_release_coverage | yes | per released label, the share of the day's turns released at or above `coverage_floor` |
+| label_release_precision | yes | per released label, a threshold whose audit precision reaches the target |
+| label_release_required_labels | yes | no `required_labels` label withheld, not every label withheld, withheld ones null |
 | label_release_drift | configurable | per label, TVD to the previous published release at most `drift_max` |
 
 Each gate is plain data (`GateResult`), so the Dagster checks and the publisher judge a release the same way.
@@ -22,16 +27,19 @@ import polars as pl
 from selflearn_assets.lib.quality.gx_runner import SuiteOutcome, validate_frame
 from selflearn_assets.lib.releases.build import RELEASE_COLUMNS
 from selflearn_assets.lib.releases.labels import FAILURE_POINTS, LABELS
+from selflearn_assets.lib.releases.thresholds import RELEASED, WITHHELD
+from selflearn_assets.lib.releases.withhold import DEFAULT_REQUIRED, blocking_reasons
 
 E = gx.expectations
-SCHEMA, ACCOUNTING, COVERAGE, PRECISION, DRIFT = (
+SCHEMA, ACCOUNTING, COVERAGE, PRECISION, REQUIRED, DRIFT = (
     "label_release_schema",
     "label_release_accounts_for_every_turn",
     "label_release_coverage",
     "label_release_precision",
+    "label_release_required_labels",
     "label_release_drift",
 )
-GATES = (SCHEMA, ACCOUNTING, COVERAGE, PRECISION, DRIFT)
+GATES = (SCHEMA, ACCOUNTING, COVERAGE, PRECISION, REQUIRED, DRIFT)
 INTENT_PATTERN = r"^(?:[^\s.]+\.\S+|unknown)$"  # "domain.intent"
 
 
@@ -120,21 +128,36 @@ def accounting_gate(counts: dict[str, int]) -> GateResult:
     return GateResult(ACCOUNTING, True, outcome.success, description, outcome, dict(counts))
 
 
+def withheld_labels(quality: pl.DataFrame) -> dict[str, str]:
+    """{label: reason} of the labels withheld for the day, in `LABELS` order."""
+    rows = {r["label"]: r for r in quality.iter_rows(named=True) if r["status"] == WITHHELD}
+    return {label: rows[label]["reason"] or "withheld" for label in LABELS if label in rows}
+
+
+def _withheld_note(quality: pl.DataFrame) -> str:
+    withheld = withheld_labels(quality)
+    return "; withheld: " + "; ".join(f"{k} ({v})" for k, v in withheld.items()) if withheld else ""
+
+
 def coverage_gate(quality: pl.DataFrame, floor: float) -> GateResult:
-    frame = quality.select("label", "coverage_day").to_pandas()
+    """Every released label covers at least `floor` of the day's turns; withheld labels are named, not failed."""
+    released = quality.filter(pl.col("status") == RELEASED)
     outcome = validate_frame(
-        frame,
+        quality.select("label", "status", "coverage_day")
+        .with_columns(released_coverage=pl.when(pl.col("status") == RELEASED).then(pl.col("coverage_day")))
+        .to_pandas(),
         COVERAGE,
         [
             E.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(LABELS)),
-            E.ExpectColumnValuesToBeBetween(column="coverage_day", min_value=floor, max_value=1.0),
+            E.ExpectColumnValuesToBeInSet(column="status", value_set=[RELEASED, WITHHELD]),
+            E.ExpectColumnValuesToBeBetween(column="released_coverage", min_value=floor, max_value=1.0),
         ],
     )
-    low = quality.filter(pl.col("coverage_day") < floor)
+    low = released.filter(pl.col("coverage_day") < floor)
     description = (
-        f"every label covers at least {floor:.0%} of the day's turns"
+        f"every released label covers at least {floor:.0%} of the day's turns" + _withheld_note(quality)
         if outcome.success
-        else f"coverage under the floor {floor:.0%}: "
+        else f"released with coverage under the floor {floor:.0%}: "
         + ", ".join(f"{r['label']} {r['coverage_day']:.1%}" for r in low.iter_rows(named=True))
     )
     return GateResult(
@@ -143,13 +166,21 @@ def coverage_gate(quality: pl.DataFrame, floor: float) -> GateResult:
         outcome.success,
         _or_gx(description, outcome, low.height),
         outcome,
-        {"coverage_floor": floor},
+        {"coverage_floor": floor, "withheld": withheld_labels(quality)},
     )
 
 
 def precision_gate(quality: pl.DataFrame) -> GateResult:
+    """Every released label reaches its precision target on the audit set; withheld labels are named."""
+    released = pl.col("status") == RELEASED
     frame = quality.select(
-        "label", "threshold", "target", "precision", precision_margin=pl.col("precision") - pl.col("target")
+        "label",
+        "status",
+        *[
+            pl.when(released).then(pl.col(c)).otherwise(0.0).alias(c)
+            for c in ("threshold", "target", "precision")
+        ],
+        precision_margin=pl.when(released).then(pl.col("precision") - pl.col("target")),
     ).to_pandas()
     outcome = validate_frame(
         frame,
@@ -161,21 +192,77 @@ def precision_gate(quality: pl.DataFrame) -> GateResult:
         ],
     )
     problems = []
-    for r in quality.iter_rows(named=True):
+    for r in quality.filter(released).iter_rows(named=True):
         if r["target"] is None:
-            problems.append(f"{r['label']}: no single-annotator labels on the audit set to set the target")
+            problems.append(f"{r['label']}: released without a precision target")
         elif r["threshold"] is None or r["precision"] is None:
-            problems.append(
-                f"{r['label']}: no threshold reaches precision {r['target']:.3f} on {r['audit_turns']} audit turns"
-            )
+            problems.append(f"{r['label']}: released without a threshold reaching {r['target']:.3f}")
         elif r["precision"] < r["target"]:
             problems.append(f"{r['label']}: precision {r['precision']:.3f} < target {r['target']:.3f}")
     description = (
-        "every label reaches its precision target on the audit set"
+        "every released label reaches its precision target on the audit set" + _withheld_note(quality)
         if outcome.success
         else "; ".join(problems)
     )
-    return GateResult(PRECISION, True, outcome.success, _or_gx(description, outcome, len(problems)), outcome)
+    return GateResult(
+        PRECISION,
+        True,
+        outcome.success,
+        _or_gx(description, outcome, len(problems)),
+        outcome,
+        {"withheld": withheld_labels(quality)},
+    )
+
+
+def required_labels_gate(
+    release: pl.DataFrame, quality: pl.DataFrame, required: list[str] | tuple[str, ...] = DEFAULT_REQUIRED
+) -> GateResult:
+    """The day is publishable: no required label withheld, at least one label released, and each withheld
+    label null on every turn of the release. The description says why when the day is blocked."""
+    withheld = withheld_labels(quality)
+    frame = pd.DataFrame(
+        {
+            "label": list(LABELS),
+            "status": [WITHHELD if label in withheld else RELEASED for label in LABELS],
+            "required_withheld": [label in withheld and label in required for label in LABELS],
+            "withheld_values": [
+                int(release[label].is_not_null().sum())
+                if label in withheld and label in release.columns
+                else 0
+                for label in LABELS
+            ],
+        }
+    )
+    outcome = validate_frame(
+        frame,
+        REQUIRED,
+        [
+            E.ExpectColumnValuesToBeInSet(column="required_withheld", value_set=[False]),
+            E.ExpectColumnDistinctValuesToContainSet(column="status", value_set=[RELEASED]),
+            E.ExpectColumnValuesToBeBetween(column="withheld_values", min_value=0, max_value=0),
+        ],
+    )
+    reasons = blocking_reasons(withheld, required)
+    reasons += [
+        f"withheld label {r['label']} has {r['withheld_values']} values in the release"
+        for r in frame.to_dict("records")
+        if r["withheld_values"]
+    ]
+    released = [label for label in LABELS if label not in withheld]
+    required_note = f"required {', '.join(required)} released" if required else "no label required"
+    description = (
+        "day blocked: " + "; ".join(reasons)
+        if reasons
+        else f"released: {', '.join(released)}; {required_note}" + _withheld_note(quality)
+    )
+    return GateResult(
+        REQUIRED,
+        True,
+        outcome.success,
+        _or_gx(description, outcome, len(reasons)),
+        outcome,
+        {"required_labels": list(required), "withheld": withheld, "released": released},
+    )
 
 
 def drift_gate(quality: pl.DataFrame, drift_max: float, blocking: bool) -> GateResult:
@@ -206,13 +293,14 @@ def drift_gate(quality: pl.DataFrame, drift_max: float, blocking: bool) -> GateR
 def all_gates(
     release: pl.DataFrame, counts: dict[str, int], quality: pl.DataFrame, params: dict
 ) -> list[GateResult]:
-    """Every gate, with the thresholds of the release's run config (`coverage_floor`, `drift_max`,
-    `drift_blocking`)."""
+    """Every gate, with the thresholds of the release's run config (`coverage_floor`, `required_labels`,
+    `drift_max`, `drift_blocking`)."""
     return [
         schema_gate(release),
         accounting_gate(counts),
         coverage_gate(quality, params["coverage_floor"]),
         precision_gate(quality),
+        required_labels_gate(release, quality, params.get("required_labels", DEFAULT_REQUIRED)),
         drift_gate(quality, params["drift_max"], params["drift_blocking"]),
     ]
 

@@ -3,8 +3,9 @@
 The folder is written beside its final place and renamed into it (`day_folders.atomic_folder_write`), so a
 reader never sees half a release; re-publishing a day replaces the folder. A release with a failed blocking
 gate is refused before anything is written: the previous release (of that day or an earlier one) stays where
-it is. The manifest records the model versions, thresholds, quality on the audit set, gate results, row counts
-and sha256 of the parquet and the data card; `read_release` verifies them.
+it is. A label withheld for the day is null on every turn; the manifest's `withheld` says which and why. The
+manifest records the model versions, thresholds, withheld labels, quality on the audit set, gate results, row
+counts and sha256 of the parquet and the data card; `read_release` verifies them.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
             "audit_turns": rows[label]["audit_turns"],
             "coverage_day": rows[label]["coverage_day"],
             "drift": rows[label]["drift"],
+            "status": rows[label]["status"],
+            "reason": rows[label]["reason"],
+            "split": rows[label]["split"],
+            "precision_heldout": rows[label]["precision_heldout"],
+            "precision_heldout_low_95": rows[label]["precision_heldout_low"],
+            "heldout_turns": rows[label]["heldout_turns"],
         }
         for label in LABELS
     }
@@ -70,7 +77,7 @@ def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
 def publish_release(
     exports_root: str | Path, day: date, table: pl.DataFrame, manifest: dict, gates: list[GateResult]
 ) -> Path:
-    """Publish `table` as the release of `day` with `manifest` (models, thresholds, quality, audit, params…)
+    """Publish `table` as the release of `day` with `manifest` (models, thresholds, withheld, quality, audit…)
     completed by rows, columns, row counts, checks and checksums, and its data card. Raises ReleaseRefused,
     writing nothing, when a blocking gate failed or a gate is missing."""
     evaluated = {g.name for g in gates}
@@ -83,6 +90,7 @@ def publish_release(
         table.write_parquet(staging / TABLE)
         full = {
             "kind": "label_release",
+            "withheld": {},
             **manifest,
             "date": day.isoformat(),
             "rows": table.height,

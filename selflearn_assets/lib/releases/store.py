@@ -30,6 +30,13 @@ QUALITY_SCHEMA = {
     "coverage_day": pl.Float64,
     "drift": pl.Float64,
     "drift_against": pl.Date,
+    "status": pl.String,
+    "reason": pl.String,
+    "split": pl.String,
+    "precision_heldout": pl.Float64,
+    "precision_heldout_low": pl.Float64,
+    "heldout_turns": pl.Int32,
+    "heldout_released": pl.Int32,
 }
 
 

@@ -6,17 +6,26 @@ confidence >= t. The target is the single annotator's precision on the same audi
 labels every turn, so that is its accuracy there) or a fixed number. The chosen threshold is the lowest
 confidence value reaching the target with at least `min_support` audit turns at or above it: the most
 throughput at the target precision. Precision is not monotone in t, so every distinct confidence is tried.
+
+Precision measured on the turns the threshold was chosen on is optimistic. With cross-fitting
+(`measure_label_cross_fit`), the audit set is split in two halves by a salted hash of the session id (a session
+is in one half; the hash is independent of the holdout's): the threshold is chosen on half A, and the precision
+is also measured on half B, which played no part in the choice. Only A → B is used (no swap): the released
+threshold is the one chosen on A. The target (the annotator's precision) is measured on the whole audit set: it
+does not look at the model's labels.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 ANNOTATOR = "annotator"
+RELEASED, WITHHELD = "released", "withheld"  # a label's status in the day's release
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,14 @@ class LabelQuality:
     coverage_day: float = 0.0
     drift: float | None = None
     drift_against: object = None  # date of the previous release
+    status: str = RELEASED  # released | withheld (null on every turn of the day; see `withhold.py`)
+    reason: str | None = None  # why it is withheld
+    # cross-fitting: `precision`, `audit_*` and `coverage_audit` are then on the choosing half (A), these on B
+    split: str = "none"  # none (chosen and measured on the whole audit set) | A/B
+    precision_heldout: float | None = None  # precision at the threshold on half B
+    precision_heldout_low: float | None = None  # its 95% Wilson lower bound
+    heldout_turns: int | None = None
+    heldout_released: int | None = None
 
 
 def parse_target(setting: str | float) -> float | None:
@@ -128,4 +145,46 @@ def measure_label(
         coverage_audit=choice.coverage,
         model_accuracy=model_accuracy,
         pct_of_human=model_accuracy / annotator if model_accuracy is not None and annotator else None,
+    )
+
+
+SPLIT_SALT = "release-threshold-half:"
+
+
+def audit_half(session_id: str) -> str:
+    """ "A" (threshold chosen there) or "B" (precision reported there): sha256 of the salted session id."""
+    return (
+        "A" if int(hashlib.sha256((SPLIT_SALT + session_id).encode()).hexdigest()[:8], 16) % 2 == 0 else "B"
+    )
+
+
+def measure_label_cross_fit(
+    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1
+) -> LabelQuality:
+    """`measure_label` with the threshold chosen on half A of the audit sessions and its precision also
+    measured on half B (`precision_heldout`, with its Wilson lower bound); the target is set on the whole set."""
+    half = audit["session_id"].map_elements(audit_half, return_dtype=pl.String)
+    whole = measure_label(audit, label, target, min_support)
+    chosen = measure_label(audit.filter(half == "A"), label, whole.target, min_support)
+    heldout = audit.filter(
+        (half == "B") & pl.col(f"{label}_correct").is_not_null() & pl.col(f"{label}_confidence").is_not_null()
+    )
+    released = (
+        heldout.filter(pl.col(f"{label}_confidence") >= chosen.threshold)
+        if chosen.threshold is not None
+        else heldout.clear()
+    )
+    hits = int(released[f"{label}_correct"].sum())
+    return replace(
+        chosen,
+        target_source=whole.target_source,
+        annotator_precision=whole.annotator_precision,
+        annotator_turns=whole.annotator_turns,
+        model_accuracy=whole.model_accuracy,
+        pct_of_human=whole.pct_of_human,
+        split="A/B",
+        precision_heldout=hits / released.height if released.height else None,
+        precision_heldout_low=wilson_low(hits, released.height),
+        heldout_turns=heldout.height,
+        heldout_released=released.height,
     )
