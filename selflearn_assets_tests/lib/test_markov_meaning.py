@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import pytest
 
@@ -17,8 +15,7 @@ from selflearn_assets.lib.markov import (
 )
 from selflearn_assets.lib.markov.meaning import span_similarity
 from selflearn_assets.lib.markov.precision import calibrated_precision, gold_counts
-
-D0 = date(2026, 3, 1)
+from selflearn_assets_tests.lib.test_markov import SCHEMA, row
 
 
 @pytest.mark.parametrize(
@@ -63,34 +60,9 @@ def test_phonetics_only_for_english_locales():
     )
 
 
-def _row(src, dst, n, users):
-    return {
-        "day": D0,
-        "src": src,
-        "dst": dst,
-        "rewritten": False,
-        "rewrite_id": None,
-        "n_transitions": n,
-        "n_sessions": n,
-        "users": [f"u{u}" for u in range(users)],
-    }
-
-
-SCHEMA = {
-    "day": pl.Date,
-    "src": pl.String,
-    "dst": pl.String,
-    "rewritten": pl.Boolean,
-    "rewrite_id": pl.String,
-    "n_transitions": pl.Int64,
-    "n_sessions": pl.Int64,
-    "users": pl.List(pl.String),
-}
-
-
 def _window(source: str, target: str) -> pl.DataFrame:
     """`source` always fails and users rephrase it into `target`, which always succeeds."""
-    rows = [_row(source, target, 20, 6), _row(source, FAILURE, 20, 8), _row(target, SUCCESS, 20, 6)]
+    rows = [row(source, target, 20, 6), row(source, FAILURE, 20, 8), row(target, SUCCESS, 20, 6)]
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
@@ -165,9 +137,9 @@ def test_neighbours_pair_a_recurring_failure_with_the_same_request_said_right_by
     # Five users fail on the misheard name and never reformulate; six others say it right and succeed.
     # A request that sounds different ("call mom") is no neighbour, whatever its success.
     rows = [
-        _row("call jon smyth", FAILURE, 12, 5),
-        _row("call john smith", SUCCESS, 30, 6),
-        _row("call mom", SUCCESS, 40, 9),
+        row("call jon smyth", FAILURE, 12, 5),
+        row("call john smith", SUCCESS, 30, 6),
+        row("call mom", SUCCESS, 40, 9),
     ]
     right = ("call john smith", "calling.call", "person=john smith")
     gold = _evidence("call jon smyth", [right] * 3)
@@ -179,11 +151,11 @@ def test_neighbours_pair_a_recurring_failure_with_the_same_request_said_right_by
     table, report = mine_rewrites(pl.DataFrame(rows, schema=SCHEMA))
     assert table.height == 0 and report["n_rejected_by_reason"]["no_reformulation"] == 1
     # Said by fewer than min_users users, the failure gets no neighbour (privacy, and it does not recur).
-    rows[0] = _row("call jon smyth", FAILURE, 12, 4)
+    rows[0] = row("call jon smyth", FAILURE, 12, 4)
     table, _ = mine_rewrites(pl.DataFrame(rows, schema=SCHEMA), evidence=gold)
     assert table.height == 0
     # Switched off, only reformulation paths count.
-    rows[0] = _row("call jon smyth", FAILURE, 12, 5)
+    rows[0] = row("call jon smyth", FAILURE, 12, 5)
     table, _ = mine_rewrites(pl.DataFrame(rows, schema=SCHEMA), MarkovParams(neighbours=False), evidence=gold)
     assert table.height == 0
 
