@@ -18,7 +18,7 @@ from selflearn_assets.lib.simulator import SimConfig, simulate
 START = date(2026, 11, 1)
 DAYS = 4
 # A small window has fewer users per reformulation than the defaults (k = 5, 10 transitions) expect.
-MARKOV = {"min_support_transitions": 4, "min_users": 3}
+MARKOV = {"min_support_transitions": 4, "min_users": 3, "unsafe_min_users": True}
 
 
 MODEL_GROUPS = {"models", "labels", "releases"}  # need an encoder and MLflow; covered by the models tests
@@ -105,6 +105,16 @@ def test_export_has_the_table_and_a_consistent_manifest(window):
     assert {"source_text", "rewrite_text", "source_success_prob", "rewrite_success_prob", "confidence",
             "support_users", "support_sessions"} <= set(table.columns)
     assert manifest["window_end"] == str(START + timedelta(days=DAYS - 1))
+    # this small world runs under the privacy floor, and the export says so
+    assert manifest["privacy"] == {"min_users": 3, "unsafe_min_users": True}
+
+
+def test_min_users_under_the_floor_without_the_unsafe_flag_is_refused(window):
+    home, _ = window
+    result = _materialize(home, START + timedelta(days=DAYS - 1), markov={"min_users": 1})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "under the privacy floor 5" in failure.event_specific_data.error.message
 
 
 def test_ab_replay_lowers_the_defect_rate_for_treatment(window):

@@ -218,7 +218,7 @@ def two_state_rows(edge_users: int, target_users: int) -> list[dict]:
 
 @pytest.mark.parametrize("k", [2, 5, 10])
 def test_privacy_needs_k_users_on_the_path_and_the_target(k):
-    params = MarkovParams(min_users=k, min_meaning_score=0.0)
+    params = MarkovParams(min_users=k, min_meaning_score=0.0, unsafe_min_users=k < 5)
     table, _ = mine_rewrites(frame(two_state_rows(k, k)), params)
     assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]
     assert (table["support_users"][0], table["target_users"][0]) == (k, k)
@@ -549,3 +549,12 @@ def test_a_kept_live_rewrite_never_chains_with_a_mined_one(live):
     # Without the live table the same window mines x → y.
     table, _ = mine_rewrites(frame(two_state_rows(6, 6)), SYMBOLIC)
     assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]
+
+
+def test_the_privacy_floor_holds_unless_declared_unsafe():
+    with pytest.raises(ValueError, match="under the privacy floor 5.*unsafe_min_users"):
+        MarkovParams(min_users=1)
+    params = MarkovParams(min_users=1, unsafe_min_users=True, min_meaning_score=0.0)
+    table, report = mine_rewrites(frame(two_state_rows(1, 1)), params)
+    assert table.select("source_text", "rewrite_text").rows() == [("x", "y")]
+    assert report["params"]["unsafe_min_users"] is True and report["params"]["min_users"] == 1

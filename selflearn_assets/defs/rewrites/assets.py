@@ -40,6 +40,7 @@ class MarkovConfig(dg.Config):
     max_hops: int = 3
     min_support_transitions: int = 10
     min_users: int = 5
+    unsafe_min_users: bool = False
     keep_threshold: float = 0.8
     min_trials: int = 20
     min_meaning_score: float = 0.6
@@ -72,7 +73,10 @@ def markov_rewrites(
     window's transitions (sparse solve per component), supported by >= k distinct users; deployed
     rewrites (the previous export) are kept or dropped by the self-aware Beta-posterior rule."""
     day = date.fromisoformat(context.partition_key)
-    params = config.params()
+    try:
+        params = config.params()
+    except ValueError as err:
+        raise dg.Failure(description=str(err)) from None
     with duckdb.get_connection() as con:
         rows, window_start = read_window(con, day, params.window_days)
         evidence, locales = read_window_evidence(con, day, params.window_days)
@@ -102,6 +106,8 @@ def markov_rewrites(
         metadata={
             **day_metadata(duckdb, "rewrites.markov_rewrites", context.partition_key, PREVIEW, limit=15),
             "window": f"{window_start}..{day}",
+            "min_users": params.min_users,
+            "unsafe_min_users": params.unsafe_min_users,
             "days_in_window_with_data": len(days_present),
             "n_states": report["n_states"],
             "n_components": report["n_components"],
@@ -144,13 +150,23 @@ def rewrite_export(
         selflearn.exports_root,
         day,
         table,
-        {"kind": "markov_rewrites", **mining, "dagster_run_id": context.run_id, "asset": "rewrite_export"},
+        {
+            "kind": "markov_rewrites",
+            **mining,
+            "privacy": {
+                "min_users": mining["report"]["params"].get("min_users"),
+                "unsafe_min_users": bool(mining["report"]["params"].get("unsafe_min_users", False)),
+            },
+            "dagster_run_id": context.run_id,
+            "asset": "rewrite_export",
+        },
     )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(folder)),
             "dagster/row_count": table.height,
             "sources_covered": table.height,
+            "unsafe_min_users": bool(mining["report"]["params"].get("unsafe_min_users", False)),
         }
     )
 

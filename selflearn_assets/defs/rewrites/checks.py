@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.lib.markov.params import PRIVACY_FLOOR
 from selflearn_assets.lib.rewrites.store import mining_report, rewrites_of_day
 from selflearn_assets.lib.rewrites.validate import cycles, duplicate_sources, privacy_violations
 
@@ -23,13 +24,17 @@ def rewrites_respect_privacy(
     with duckdb.get_connection() as con:
         table = rewrites_of_day(con, day)
         report = mining_report(con, day)
-    k = int(report["report"]["params"]["min_users"]) if report else 5
+    params = report["report"]["params"] if report else {}
+    k = int(params.get("min_users", PRIVACY_FLOOR))
+    if not params.get("unsafe_min_users", False):
+        k = max(k, PRIVACY_FLOOR)  # the floor holds whatever the run config said
     bad = privacy_violations(table, k)
     return dg.AssetCheckResult(
         passed=bad.height == 0,
         description=f"{bad.height} of {table.height} rewrites below k={k} distinct users",
         metadata={
             "k": k,
+            "unsafe_min_users": bool(params.get("unsafe_min_users", False)),
             "violations": bad.height,
             "sample": dg.MetadataValue.md(
                 markdown_table(["source_text", "rewrite_text", "support_users", "target_users"],

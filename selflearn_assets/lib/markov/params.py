@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from selflearn_assets.lib.markov.posterior import QUADRATURE_NODES
 from selflearn_assets.lib.markov.solve import DENSE_MAX, LU_MAX
 
+PRIVACY_FLOOR = 5  # least distinct users behind a global rewrite, unless unsafe_min_users
+
 
 @dataclass(frozen=True)
 class MarkovParams:
@@ -24,7 +26,10 @@ class MarkovParams:
     |                         |         | reformulations (src → … → target, self-repeats not counted)    |
     | min_support_transitions | 10      | every edge on that path was taken at least this often          |
     | min_users               | 5       | privacy (k-anonymity): every edge on the path was taken by,    |
+    |                         |         | (below PRIVACY_FLOOR = 5 only with unsafe_min_users)           |
     |                         |         | and the target said by, at least this many distinct users      |
+    | unsafe_min_users        | False   | allow min_users under PRIVACY_FLOOR (tests, small worlds); the |
+    |                         |         | mining report, the export manifest and the metadata record it  |
     | keep_threshold          | 0.8     | self-aware: a deployed rewrite stays while P(θ_rewritten >     |
     |                         |         | θ_source) is at least this                                     |
     | min_trials              | 20      | self-aware: with fewer rewritten (or un-rewritten) turns of a  |
@@ -60,6 +65,7 @@ class MarkovParams:
     max_hops: int = 3
     min_support_transitions: int = 10
     min_users: int = 5
+    unsafe_min_users: bool = False
     keep_threshold: float = 0.8
     min_trials: int = 20
     min_meaning_score: float = 0.6
@@ -103,6 +109,12 @@ class MarkovParams:
                 raise ValueError(f"MarkovParams.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.neighbour_char_cutoff <= 100.0:
             raise ValueError(f"MarkovParams.neighbour_char_cutoff must be within [0, 100], got {self.neighbour_char_cutoff}")
+        if self.min_users < PRIVACY_FLOOR and not self.unsafe_min_users:
+            raise ValueError(
+                f"MarkovParams.min_users {self.min_users} is under the privacy floor {PRIVACY_FLOOR} (no single "
+                "customer's words may become a global rewrite); set unsafe_min_users: true to allow it, which "
+                "the export records"
+            )
         if self.prior_strength <= 0:
             raise ValueError(f"MarkovParams.prior_strength must be > 0, got {self.prior_strength}")
         if self.min_gold_override < 0 or self.min_label_intent_turns < 1:
