@@ -169,3 +169,15 @@ def test_an_empty_window_fails_with_a_clear_message(window):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "empty window" in failure.event_specific_data.error.message
+
+
+def test_markov_run_config_is_the_miner_params_with_their_defaults():
+    from dataclasses import fields
+
+    from selflearn_assets.defs.rewrites.assets import MarkovConfig
+    from selflearn_assets.lib.markov import MarkovParams
+
+    assert MarkovConfig().params() == MarkovParams()
+    solver = {"dense_max", "lu_max", "quadrature_nodes"}
+    assert set(MarkovConfig.model_fields) == {f.name for f in fields(MarkovParams)} - solver
+    assert MarkovConfig(**MARKOV).params().min_users == 3

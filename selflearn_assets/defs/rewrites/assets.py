@@ -1,9 +1,12 @@
 """Rewrites: the absorbing-Markov rewrite table of the trailing window, and its export."""
 
 
+from dataclasses import fields
 from datetime import date
+from typing import get_type_hints
 
 import dagster as dg
+import pydantic
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
@@ -30,29 +33,20 @@ PREVIEW = [
 ]
 
 
-class MarkovConfig(dg.Config):
-    """Thresholds of the rewrite miner (see `selflearn_assets/lib/markov/params.py` for their meaning)."""
+# The solver's engineering knobs stay out of run config; every threshold is run config, with the one
+# default and meaning that `MarkovParams` gives it (one source of truth: the fields are generated).
+_SOLVER_FIELDS = ("dense_max", "lu_max", "quadrature_nodes")
+_HINTS = get_type_hints(MarkovParams)
+_MarkovFields = pydantic.create_model(
+    "_MarkovFields",
+    __base__=dg.Config,
+    **{f.name: (_HINTS[f.name], f.default) for f in fields(MarkovParams) if f.name not in _SOLVER_FIELDS},
+)
 
-    window_days: int = 14
-    max_source_success: float = 0.5
-    min_target_success: float = 0.3
-    min_gain: float = 0.1
-    max_hops: int = 3
-    min_support_transitions: int = 10
-    min_users: int = 5
-    unsafe_min_users: bool = False
-    keep_threshold: float = 0.8
-    min_trials: int = 20
-    min_meaning_score: float = 0.6
-    neighbours: bool = True
-    neighbour_char_cutoff: float = 70.0
-    min_neighbour_meaning: float = 0.75
-    min_gold_override: int = 5
-    min_label_intent_share: float = 0.7
-    min_label_intent_turns: int = 3
-    min_precision: float = 0.9
-    prior_precision: float = 0.85
-    prior_strength: float = 1.0
+
+class MarkovConfig(_MarkovFields):
+    """Thresholds of the rewrite miner: the fields of `MarkovParams` but the solver's, with its defaults
+    (see `selflearn_assets/lib/markov/params.py` for their meaning)."""
 
     def params(self) -> MarkovParams:
         return MarkovParams(**self.model_dump())

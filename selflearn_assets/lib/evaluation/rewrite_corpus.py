@@ -35,6 +35,7 @@ import polars as pl
 
 from selflearn_assets.lib.evaluation.world_gold import read_world_gold
 from selflearn_assets.lib.markov.normalize import normalize_expr, normalize_utterance
+from selflearn_assets.lib.markov.precision import expresses_request
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,14 @@ def judge_corpus_turns(gold: pl.DataFrame, rewrites: pl.DataFrame, interpretatio
         .join(meaning, on="rewrite_text", how="left")
     )
     by_text = (pl.col("rewrite_text") == normalize_expr("intended_text")).fill_null(False)
-    by_meaning = (
-        (pl.col("rewrite_intent") == pl.col("gold_intent")) & (pl.col("rewrite_slots") == pl.col("gold_slots").fill_null(""))
-    ).fill_null(False)
-    right = by_text | by_meaning
+    right = expresses_request(
+        pl.col("rewrite_text"),
+        normalize_expr("intended_text"),
+        pl.col("rewrite_intent"),
+        pl.col("gold_intent"),
+        pl.col("rewrite_slots"),
+        pl.col("gold_slots").fill_null(""),
+    )
     defective = pl.col("failure_point") != "correct"
     outcome = (
         pl.when(pl.col("rewrite_text").is_null())

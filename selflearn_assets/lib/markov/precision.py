@@ -55,6 +55,15 @@ class GoldEvidence:
                 raise ValueError(f"GoldEvidence.{name} lacks columns {missing}")
 
 
+def expresses_request(
+    text: pl.Expr, intended: pl.Expr, intent: pl.Expr, gold_intent: pl.Expr, slots: pl.Expr, gold_slots: pl.Expr
+) -> pl.Expr:
+    """A rewrite text expresses what the user meant: it is the (normalised) intended text, or it is
+    understood with the gold intent and exactly the gold slots (keys as in `GoldEvidence`). The miner's
+    gate and the real-logs judge (`evaluation/rewrite_corpus.py`) count "right" by this one rule."""
+    return (text == intended).fill_null(False) | ((intent == gold_intent) & (slots == gold_slots)).fill_null(False)
+
+
 def stratum_of(score: pl.Expr) -> pl.Expr:
     """The index of the meaning-score band (0 = best) of each score."""
     expr = pl.lit(len(STRATA) - 1, dtype=pl.Int32)
@@ -79,9 +88,14 @@ def gold_counts(pairs: pl.DataFrame, evidence: GoldEvidence) -> pl.DataFrame:
         .join(gold, on="source_text", how="inner")
         .join(meaning, on="target_text", how="left")
     )
-    right = (pl.col("target_text") == pl.col("intended")).fill_null(False) | (
-        (pl.col("_t_intent") == pl.col("gold_intent")) & (pl.col("_t_slots") == pl.col("gold_slots"))
-    ).fill_null(False)
+    right = expresses_request(
+        pl.col("target_text"),
+        pl.col("intended"),
+        pl.col("_t_intent"),
+        pl.col("gold_intent"),
+        pl.col("_t_slots"),
+        pl.col("gold_slots"),
+    )
     counted = joined.group_by("source_text", "target_text").agg(
         pl.len().cast(pl.Int64).alias("gold_turns"), right.sum().cast(pl.Int64).alias("gold_right")
     )

@@ -152,15 +152,9 @@ def select_rewrites(
         kept = keep(remaining) if remaining.height else remaining
         rejected[reason] += remaining["source_id"].n_unique() - kept["source_id"].n_unique()
         remaining = kept
-    remaining = remaining.with_columns(users.gather(remaining["target_id"]).alias("target_users"))
-    if "meaning_score" not in remaining.columns:  # nothing reached the meaning stage
-        remaining = remaining.with_columns(pl.lit(None, dtype=pl.Float64).alias("meaning_score"))
-    if "precision" not in remaining.columns:
-        remaining = remaining.with_columns(
-            pl.lit(0, dtype=pl.Int64).alias("gold_turns"),
-            pl.lit(0, dtype=pl.Int64).alias("gold_right"),
-            pl.lit(None, dtype=pl.Float64).alias("precision"),
-        )
+    remaining = _with_gate_columns(remaining).with_columns(
+        users.gather(remaining["target_id"]).alias("target_users")
+    )
 
     best = (
         remaining.with_columns(p.gather(remaining["target_id"]).alias("_p"), (pl.col("hops") == 0).alias("_neighbour"))
@@ -177,6 +171,34 @@ def select_rewrites(
     return Selection(best, int(sources.size), candidates.height, rejected, strata)
 
 
+# Columns the meaning and precision gates add, and their values where a gate did not run (no candidate
+# reached it, or no audit gold).
+_GATE_COLUMNS = {
+    "meaning_score": (None, pl.Float64),
+    "gold_turns": (0, pl.Int64),
+    "gold_right": (0, pl.Int64),
+    "precision": (None, pl.Float64),
+}
+
+
+def _with_gate_columns(candidates: pl.DataFrame) -> pl.DataFrame:
+    return candidates.with_columns(
+        pl.lit(value, dtype=dtype).alias(name)
+        for name, (value, dtype) in _GATE_COLUMNS.items()
+        if name not in candidates.columns
+    )
+
+
+def _pair_texts(candidates: pl.DataFrame, chain: AbsorbingChain) -> pl.DataFrame:
+    """source_text, target_text of each candidate (source_id, target_id)."""
+    return pl.DataFrame(
+        {
+            "source_text": chain.texts.gather(candidates["source_id"]),
+            "target_text": chain.texts.gather(candidates["target_id"]),
+        }
+    )
+
+
 def _meaning_kept(
     candidates: pl.DataFrame,
     chain: AbsorbingChain,
@@ -190,10 +212,10 @@ def _meaning_kept(
     a path candidate that rewords the request ("bohemian" → "bohemian rhapsody", the title the user
     meant) still goes on to the precision gate when at least `min_gold_override` gold turns said its
     source, and is judged there, in its own meaning-score stratum."""
-    sources = chain.texts.gather(candidates["source_id"])
-    targets = chain.texts.gather(candidates["target_id"]).to_list()
+    texts = _pair_texts(candidates, chain)
+    sources = texts["source_text"]
     locales = locales or {}
-    scores = [meaning_score(s, t, locales.get(s)) for s, t in zip(sources.to_list(), targets, strict=True)]
+    scores = [meaning_score(s, t, locales.get(s)) for s, t in texts.iter_rows()]
     scored = candidates.with_columns(pl.Series("meaning_score", scores, dtype=pl.Float64))
     floor = pl.when(pl.col("hops") == 0).then(params.min_neighbour_meaning).otherwise(params.min_meaning_score)
     kept = pl.col("meaning_score") >= floor - EPS
@@ -212,14 +234,8 @@ def _intent_kept(
     their source (`intents.py`); all of them without the label model's reading."""
     if evidence is None or evidence.label_intents is None or params.min_label_intent_share <= 0:
         return candidates
-    pairs = pl.DataFrame(
-        {
-            "source_text": chain.texts.gather(candidates["source_id"]),
-            "target_text": chain.texts.gather(candidates["target_id"]),
-        }
-    )
     conflict = intent_conflicts(
-        pairs,
+        _pair_texts(candidates, chain),
         evidence.label_intents,
         evidence.interpretations,
         params.min_label_intent_share,
@@ -238,15 +254,8 @@ def _precision_kept(
     """Candidates whose calibrated precision on audit gold reaches `min_precision` (`precision.py`);
     all of them, with a null precision, when there is no gold evidence."""
     if evidence is None or evidence.turns.height == 0:
-        return candidates.with_columns(
-            pl.lit(0, dtype=pl.Int64).alias("gold_turns"),
-            pl.lit(0, dtype=pl.Int64).alias("gold_right"),
-            pl.lit(None, dtype=pl.Float64).alias("precision"),
-        )
-    texts = candidates.with_columns(
-        chain.texts.gather(candidates["source_id"]).alias("source_text"),
-        chain.texts.gather(candidates["target_id"]).alias("target_text"),
-    )
+        return _with_gate_columns(candidates)
+    texts = candidates.hstack(_pair_texts(candidates, chain))
     counted = texts.join(gold_counts(texts, evidence), on=["source_text", "target_text"], how="left")
     scored, report = calibrated_precision(counted, params.prior_precision, params.prior_strength)
     strata.extend(report)
