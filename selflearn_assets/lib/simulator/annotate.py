@@ -17,6 +17,7 @@ from selflearn_assets.lib.simulator.text import stable_unit
 
 TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text")
 FAILURE_POINTS = ("false_wake", "asr", "nlu", "er", "result", "correct")
+ROWS_PER_ANNOTATED_TURN = 2 * len(TASKS)  # a `gold` and an `ann_1` record per task
 GOLD = "gold"
 SINGLE_ANNOTATOR = "ann_1"
 FAILURE_MISTAKES = {

@@ -32,6 +32,7 @@ from selflearn_assets.lib.simulator.assistant import Assistant, Turn
 from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, SCREEN_DEVICES, Intent
+from selflearn_assets.lib.simulator.rewrites import applied_record
 from selflearn_assets.lib.simulator.text import mix64, noise, pick_cumulative, stable_int
 from selflearn_assets.lib.simulator.users import COMMUTE_HOURS, Population, User
 
@@ -377,13 +378,7 @@ class DaySimulator:
             "device_state": s.state,
         }
         if turn.rewrite is not None:
-            rid, source, target = turn.rewrite
-            rec["rewrite_applied"] = {
-                "rewrite_id": rid,
-                "source_text": source,
-                "rewrite_text": target,
-                "layer": "global",
-            }
+            rec["rewrite_applied"] = applied_record(turn.rewrite)
         if s.arm is not None:
             rec["ab_arm"] = s.arm
         return rec

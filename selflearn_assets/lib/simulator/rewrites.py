@@ -68,6 +68,12 @@ def write_rewrite_table(rows: list[dict], path: Path | str) -> Path:
     return path
 
 
+def applied_record(rewrite: tuple[str, str, str]) -> dict:
+    """The contract's `rewrite_applied` field for a table rewrite (rewrite_id, source_text, rewrite_text)."""
+    rid, source, target = rewrite
+    return {"rewrite_id": rid, "source_text": source, "rewrite_text": target, "layer": "global"}
+
+
 def in_treatment(seed: int, user_id: str, fraction: float) -> bool:
     """The A/B arm of a user: a hash of (seed, user id) below `fraction`."""
     return stable_unit(seed, "ab", user_id) < fraction

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from selflearn_assets.lib.simulator.annotate import annotation_records
+from selflearn_assets.lib.simulator.annotate import ROWS_PER_ANNOTATED_TURN, annotation_records
 from selflearn_assets.lib.simulator.assistant import Assistant
 from selflearn_assets.lib.simulator.behaviour import DaySimulator
 from selflearn_assets.lib.simulator.catalog import Catalog, build_catalog
@@ -31,7 +31,6 @@ from selflearn_assets.lib.simulator.writer import DayWriter
 
 STAGES = ("false_wake", "asr", "nlu", "er", "result", "correct")
 CHUNK_USERS = 1024
-_ROWS_PER_ANNOTATED_TURN = 14  # 7 tasks x (gold, ann_1)
 
 
 @lru_cache(maxsize=4)
@@ -153,7 +152,7 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
                 labels.abort()
                 raise
             turns_per_day[day] = turns.lines
-            annotated += labels.lines // _ROWS_PER_ANNOTATED_TURN
+            annotated += labels.lines // ROWS_PER_ANNOTATED_TURN
             files += turns.close()
             annotation_files += labels.close()
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
+from selflearn_assets.lib.simulator.annotate import ROWS_PER_ANNOTATED_TURN
 from selflearn_assets.lib.simulator.config import SimSummary
 from selflearn_assets.lib.simulator.corpus.annotate import CorpusAnnotator
 from selflearn_assets.lib.simulator.corpus.config import CorpusSimConfig
@@ -82,7 +83,7 @@ def simulate_corpus(
                     w.abort()
                 raise
             turns_per_day[key] = turns.lines
-            annotated += labels.lines // 14  # 7 tasks x (gold, ann_1)
+            annotated += labels.lines // ROWS_PER_ANNOTATED_TURN
             files += turns.close()
             annotation_files += labels.close()
             gold_out.close()

@@ -29,7 +29,7 @@ from selflearn_assets.lib.simulator.corpus.assistant import CorpusAssistant, Cor
 from selflearn_assets.lib.simulator.corpus.config import CorpusSimConfig
 from selflearn_assets.lib.simulator.corpus.load import Corpus, Sentence
 from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT
-from selflearn_assets.lib.simulator.rewrites import in_treatment
+from selflearn_assets.lib.simulator.rewrites import applied_record, in_treatment
 from selflearn_assets.lib.simulator.text import (
     cumulative,
     mix64,
@@ -252,9 +252,7 @@ class CorpusWorld:
             "device_state": s.state,
         }
         if turn.rewrite is not None:
-            rid, source, target = turn.rewrite
-            rec["rewrite_applied"] = {"rewrite_id": rid, "source_text": source, "rewrite_text": target,
-                                      "layer": "global"}  # fmt: skip
+            rec["rewrite_applied"] = applied_record(turn.rewrite)
         if self.ab:
             rec["ab_arm"] = "treatment" if s.user.treated else "control"
         return rec
