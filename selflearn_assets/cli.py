@@ -77,9 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["SELFLEARN_RAW_ROOT"] = str(Path(args.raw_root).resolve())
     import dagster as dg
 
+    from selflearn_assets import runner
     from selflearn_assets.lib.ingest import RawRootError, discover_partitions
     from selflearn_assets.lib.settings import ensure_dagster_home, load_settings
-    from selflearn_assets.runner import days_between, run_range
 
     settings = load_settings()
     try:
@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = args.start or available[0]
     end = args.end or (available[-1] if args.start is None else start)
     try:
-        days = days_between(start, end)
+        days = runner.days_between(start, end)
     except ValueError as err:
         print(f"selflearn run: {err}", file=sys.stderr)
         return 2
@@ -107,15 +107,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 2
     dagster_home = ensure_dagster_home(settings)
-    from selflearn_assets.definitions import defs
+    if not runner.WORKSPACE_YAML.is_file():
+        print(f"selflearn run: no {runner.WORKSPACE_YAML} (install selflearn from its checkout: pip install -e .)",
+              file=sys.stderr)
+        return 2
+    from dagster._core.errors import DagsterExecutionInterruptedError
 
     print(f"[selflearn] raw root {settings.raw_root}; home {settings.home}; days {days[0]} .. {days[-1]}")
     try:
+        # the code location `dagster dev -w workspace.yaml` shows: the runs are listed under its jobs
+        location = runner.load_code_location(runner.WORKSPACE_YAML)
         with dg.DagsterInstance.get() as instance:
-            report = run_range(
-                defs(), instance, days, log_level="DEBUG" if args.verbose else "WARNING", fail_fast=args.fail_fast
+            report = runner.run_range(
+                location, instance, days, log_level="DEBUG" if args.verbose else "WARNING", fail_fast=args.fail_fast
             )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # Dagster's name for Ctrl-C in user code
         print(f"\nselflearn run: interrupted; finished runs are recorded in DAGSTER_HOME={dagster_home}",
               file=sys.stderr)
         return 130

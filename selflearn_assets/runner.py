@@ -5,19 +5,78 @@ runner splits the asset graph, in dependency order, into stages of daily-partiti
 day, oldest first, as `daily_pipeline`) and unpartitioned assets (run once, as `model_training`). It goes
 on past a failed step or a failed blocking check, leaving out only what depends on it, and reports all of them
 at the end (`RunReport.summary`).
+
+The runs belong to the code location of `workspace.yaml`, loaded here as the webserver's code server loads
+it: each run records the location's origin (so the UI lists it under its job and can re-execute it) and is
+executed in this process, synchronously; no daemon is needed.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.remote_origin import CodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 DAILY_JOB = "daily_pipeline"
 UNPARTITIONED_JOB = "model_training"
 UNPARTITIONED = "unpartitioned"  # the label of the unpartitioned stage's run
+WORKSPACE_YAML = Path(__file__).resolve().parent.parent / "workspace.yaml"
+SOURCE_TAGS = {"selflearn/source": "selflearn run"}
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    """The one code location of a workspace file, with its definitions loaded in this process."""
+
+    origin: CodeLocationOrigin  # as the workspace file declares it: what the webserver records on its runs
+    repository_name: str
+    repository: dg.RepositoryDefinition
+    recon_repository: ReconstructableRepository  # how a run's process reloads the definitions
+
+    @property
+    def asset_graph(self):
+        return self.repository.asset_graph
+
+    def reconstructable_job(self, name: str) -> ReconstructableJob:
+        return self.recon_repository.get_reconstructable_job(name)
+
+    def remote_job_origin(self, name: str) -> RemoteJobOrigin:
+        return RemoteJobOrigin(RemoteRepositoryOrigin(self.origin, self.repository_name), name)
+
+
+def load_code_location(workspace_yaml: Path = WORKSPACE_YAML) -> CodeLocation:
+    """Load the workspace file's code location the way its code server does (`LoadedRepositories`), with the
+    same location name, e.g. `selflearn_assets.definitions` for this project's `workspace.yaml`."""
+    from dagster._core.origin import get_python_environment_entry_point
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+    from dagster._grpc.server import LoadedRepositories
+
+    origins = location_origins_from_yaml_paths([str(workspace_yaml)])
+    if len(origins) != 1:
+        raise ValueError(f"{workspace_yaml}: expected one code location, found {len(origins)}")
+    origin = origins[0]
+    target = origin.loadable_target_origin
+    # relative to the folder `dagster dev -w workspace.yaml` starts in: the workspace file's, as the README runs it
+    working_directory = (workspace_yaml.parent / (target.working_directory or ".")).resolve()
+    loaded = LoadedRepositories(
+        target._replace(working_directory=str(working_directory)),
+        container_image=None,
+        entry_point=get_python_environment_entry_point(sys.executable),
+        container_context=None,
+        # not origin.location_name: the components loader would compare it with the dg project's name (the
+        # checkout folder's) and warn once per defs module; only app-managed components use it, and we have none
+        code_location_name=None,
+    )
+    if len(loaded.definitions_by_name) != 1:
+        raise ValueError(f"{workspace_yaml}: expected one repository in {origin.location_name}")
+    ((name, repository),) = loaded.definitions_by_name.items()
+    return CodeLocation(origin, name, repository, loaded.reconstructables_by_name[name])
 
 
 @dataclass(frozen=True)
@@ -85,9 +144,9 @@ class RunReport:
         return lines
 
 
-def plan_stages(defs: dg.Definitions) -> list[Stage]:
-    """Consecutive runs of the topological order with the same partitioning become one stage."""
-    graph = defs.resolve_asset_graph()
+def plan_stages(graph) -> list[Stage]:
+    """Consecutive runs of the topological order (of an asset graph) with the same partitioning become one
+    stage."""
     stages: list[Stage] = []
     for key in graph.toposorted_asset_keys:
         if key not in graph.materializable_asset_keys:
@@ -106,16 +165,20 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def _run_events(instance: dg.DagsterInstance, run_id: str) -> list[dg.DagsterEvent]:
+    return [entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
+
+
 def _outcome(
-    result: dg.ExecuteInProcessResult, graph, selection: list[dg.AssetKey], label: str
+    events: list[dg.DagsterEvent], succeeded: bool, graph, selection: list[dg.AssetKey], label: str
 ) -> tuple[list[Failure], list[dg.AssetKey], set[dg.AssetKey]]:
-    """(failures, assets Dagster skipped because something upstream failed, assets later stages must not
-    build on: not materialized, or behind a failed blocking check)."""
+    """From a finished run's events: (failures, assets Dagster skipped because something upstream failed,
+    assets later stages must not build on: not materialized, or behind a failed blocking check)."""
     failures: list[Failure] = []
     blocked_steps = set()  # steps whose STEP_FAILURE only restates their failed blocking check
     blocked_assets = set()
     started = set()
-    for event in result.all_events:
+    for event in events:
         data = event.event_specific_data
         if event.event_type == dg.DagsterEventType.STEP_START:
             started.add(event.step_key)
@@ -125,7 +188,7 @@ def _outcome(
                 blocked_assets.add(data.asset_key)
                 what = f"check {data.asset_key.to_user_string()}:{data.check_name}"
                 failures.append(Failure(label, what, _first_line(data.description) or "failed"))
-    for event in result.all_events:
+    for event in events:
         if event.event_type != dg.DagsterEventType.STEP_FAILURE:
             continue
         data = event.event_specific_data
@@ -136,10 +199,10 @@ def _outcome(
         ):
             continue
         failures.append(Failure(label, f"step {event.step_key}", _step_failure_message(data)))
-    if not result.success and not failures:
+    if not succeeded and not failures:
         failures.append(Failure(label, "run", "run failed; see the run's logs in the Dagster UI"))
     skipped = [k for k in selection if graph.get(k).assets_def.node_def.name not in started]
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    materialized = {e.asset_key for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
     return failures, skipped, {k for k in selection if k not in materialized} | blocked_assets
 
 
@@ -170,12 +233,12 @@ def _first_line(text: str | None) -> str:
     return lines[0].strip() if lines else ""
 
 
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+def _interrupted(events: list[dg.DagsterEvent]) -> bool:
     """Dagster swallows a KeyboardInterrupt when raise_on_error=False: the run just fails (or is canceled)."""
     from dagster._core.events import RunFailureReason
     from dagster._core.execution.plan.objects import ErrorSource
 
-    for event in result.all_events:
+    for event in events:
         data = event.event_specific_data
         if event.event_type == dg.DagsterEventType.RUN_CANCELED:
             return True
@@ -193,7 +256,7 @@ def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
 
 
 def run_range(
-    defs: dg.Definitions,
+    location: CodeLocation,
     instance: dg.DagsterInstance,
     days: list[date],
     echo=print,
@@ -210,13 +273,20 @@ def run_range(
     days. With `fail_fast`, stop after the first run that fails or is blocked. Ctrl-C during a run raises
     KeyboardInterrupt (Dagster records the run as failed).
 
-    Dagster's own event log goes to the console at `log_level` (every event is in DAGSTER_HOME anyway)."""
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    graph = defs.resolve_asset_graph()
+    Every run is a run of `location`'s job, recorded with the location's origin, and executed in this
+    process. Dagster's own event log goes to the console at `log_level` (every event is in DAGSTER_HOME
+    anyway)."""
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+        # every step in this process, as execute_in_process did: a process per step (the default executor)
+        # would load the definitions, torch included, once per step
+        "execution": {"config": {"in_process": {}}},
+    }
+    graph = location.asset_graph
     unusable: dict[str, set[dg.AssetKey]] = {}  # per day: assets failed, blocked or not built
     report = RunReport()
-    for stage in plan_stages(defs):
-        job = defs.resolve_job_def(DAILY_JOB if stage.daily else UNPARTITIONED_JOB)
+    for stage in plan_stages(graph):
+        job_name = DAILY_JOB if stage.daily else UNPARTITIONED_JOB
         for day in days if stage.daily else [None]:
             label = day.isoformat() if day else UNPARTITIONED
             upstream = unusable.get(label, set()) if day else set().union(*unusable.values())
@@ -233,32 +303,57 @@ def run_range(
             echo(
                 f"[selflearn] {label}: materializing {_count(len(selection), 'asset')} ({_names(selection)}) ..."
             )
-            result = job.execute_in_process(
-                run_config=run_config,
-                instance=instance,
-                partition_key=day.isoformat() if day else None,
-                asset_selection=selection,
-                raise_on_error=False,
-                tags={"selflearn/source": "selflearn run"},
-            )
+            run = _execute(location, instance, job_name, selection, day, run_config)
             seconds = time.monotonic() - started
-            if _interrupted(result):
+            events = _run_events(instance, run.run_id)
+            if _interrupted(events):
                 raise KeyboardInterrupt
-            failures, skipped, bad = _outcome(result, graph, selection, label)
+            succeeded = instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+            failures, skipped, bad = _outcome(events, succeeded, graph, selection, label)
             unusable[label].update(bad)
             not_run = tuple(k.to_user_string() for k in held + skipped)
-            report.runs.append(StageRun(label, result.run_id, seconds, tuple(failures), not_run))
+            report.runs.append(StageRun(label, run.run_id, seconds, tuple(failures), not_run))
             if not failures:
-                echo(f"[selflearn] {label}: ok in {seconds:.1f}s (run {result.run_id})")
+                echo(f"[selflearn] {label}: ok in {seconds:.1f}s (run {run.run_id})")
                 continue
             tail = f"; not run, downstream of a failure: {_names(not_run)}" if not_run else ""
-            echo(f"[selflearn] {label}: FAILED after {seconds:.1f}s (run {result.run_id}){tail}")
+            echo(f"[selflearn] {label}: FAILED after {seconds:.1f}s (run {run.run_id}){tail}")
             for f in failures:
                 echo(f"    {f.what}: {f.message}")
             if fail_fast:
                 report.stopped_early = True
                 return report
     return report
+
+
+def _execute(
+    location: CodeLocation,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    selection: list[dg.AssetKey],
+    day: date | None,
+    run_config: dict,
+) -> dg.DagsterRun:
+    """Create the run as the UI does for a launch (the job's tags, the partition's, the location's origin),
+    then execute it here, synchronously."""
+    from dagster._core.execution.api import execute_run
+    from dagster._core.execution.execute_in_process import merge_run_tags
+
+    job = location.reconstructable_job(job_name)
+    job_def = location.repository.get_job(job_name)
+    partition_key = day.isoformat() if day else None
+    tags = merge_run_tags(job_def, partition_key, SOURCE_TAGS, selection, instance, run_config)
+    run = instance.create_run_for_job(
+        job_def=job_def,
+        run_config=run_config,
+        tags=tags,
+        asset_selection=frozenset(selection),
+        remote_job_origin=location.remote_job_origin(job_name),
+        job_code_origin=job.get_python_origin(),
+        repository_load_data=location.repository.repository_load_data,
+    )
+    execute_run(job, run, instance)
+    return run
 
 
 def _names(keys, limit: int = 6) -> str:

@@ -1,13 +1,20 @@
 """`selflearn run` goes on past a failed step or a failed blocking check, leaving out only what depends on
-it, and reports them all; `--fail-fast` stops at the first; Ctrl-C exits 130 without a traceback.
+it, and reports them all; `--fail-fast` stops at the first; Ctrl-C exits 130 without a traceback. Its runs
+are runs of the workspace's code location: the UI lists them under their job and re-executes them.
 
 A small graph stands in for the project's: a daily stage, an unpartitioned model, then a daily stage again.
+It is a code location of its own (`small_world` in this module), loaded from a workspace file as
+`dagster dev -w` would load it.
 """
 
+import os
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from selflearn_assets import cli, runner
 from selflearn_assets_tests.conftest import write_lines
@@ -32,7 +39,8 @@ def gated_ok(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
 
 @dg.asset(partitions_def=daily)
 def flaky(context: dg.AssetExecutionContext) -> None:
-    if context.partition_key == BOOM_DAY:
+    """Fails on BOOM_DAY until the disk is freed (the re-execution test frees it)."""
+    if context.partition_key == BOOM_DAY and not os.environ.get("SELFLEARN_TEST_DISK_FREED"):
         raise ValueError("disk full\nsecond line")
 
 
@@ -78,21 +86,56 @@ def _defs(*extra_assets) -> dg.Definitions:
     )
 
 
+@dg.asset(partitions_def=daily)
+def interrupted() -> None:
+    raise KeyboardInterrupt
+
+
+@dg.definitions
+def small_world() -> dg.Definitions:
+    return _defs()
+
+
+@dg.definitions
+def small_world_with_ctrl_c() -> dg.Definitions:
+    return _defs(interrupted)
+
+
+def _write_workspace(folder: Path, attribute: str) -> Path:
+    """A workspace file with one code location: `attribute` of this module."""
+    path = folder / "workspace.yaml"
+    module = {"module_name": __name__, "attribute": attribute, "working_directory": str(Path.cwd())}
+    path.write_text(yaml.safe_dump({"load_from": [{"python_module": module}]}))
+    return path
+
+
 @pytest.fixture(scope="module")
-def went_on():
+def workspace(tmp_path_factory) -> Path:
+    return _write_workspace(tmp_path_factory.mktemp("workspace"), "small_world")
+
+
+@pytest.fixture(scope="module")
+def instance():
+    """A persistent instance (SQLite in a temp DAGSTER_HOME), so that a code server can launch runs in it."""
+    with dg.instance_for_test(synchronous_run_coordinator=True) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def went_on(workspace, instance):
     """One `run_range` over the three days: (report, progress lines, materialized partitions per asset)."""
     lines: list[str] = []
-    with dg.DagsterInstance.ephemeral() as instance:
-        report = runner.run_range(_defs(), instance, DAYS, echo=lines.append)
-        materialized = {
-            name: set(instance.get_materialized_partitions(dg.AssetKey(name)))
-            for name in ("gated", "flaky", "independent", "after_gate", "after_flaky", "labelled")
-        }
+    report = runner.run_range(runner.load_code_location(workspace), instance, DAYS, echo=lines.append)
+    materialized = {
+        name: set(instance.get_materialized_partitions(dg.AssetKey(name)))
+        for name in ("gated", "flaky", "independent", "after_gate", "after_flaky", "labelled")
+    }
     return report, lines, materialized
 
 
 def test_stages_put_the_model_between_two_daily_stages():
-    stages = [(s.daily, {k.to_user_string() for k in s.keys}) for s in runner.plan_stages(_defs())]
+    graph = _defs().resolve_asset_graph()
+    stages = [(s.daily, {k.to_user_string() for k in s.keys}) for s in runner.plan_stages(graph)]
     assert stages == [
         (True, {"gated", "flaky", "independent", "after_gate", "after_flaky"}),
         (False, {"model"}),
@@ -150,10 +193,11 @@ def test_summary_groups_failures_by_day(went_on):
     ]
 
 
-def test_fail_fast_stops_at_the_first_failing_day():
+def test_fail_fast_stops_at_the_first_failing_day(workspace):
     lines: list[str] = []
+    location = runner.load_code_location(workspace)
     with dg.DagsterInstance.ephemeral() as instance:
-        report = runner.run_range(_defs(), instance, DAYS, echo=lines.append, fail_fast=True)
+        report = runner.run_range(location, instance, DAYS, echo=lines.append, fail_fast=True)
         assert set(instance.get_materialized_partitions(dg.AssetKey("independent"))) == {
             "2026-11-01",
             BLOCKED_DAY,
@@ -165,25 +209,22 @@ def test_fail_fast_stops_at_the_first_failing_day():
     assert any(line.startswith(f"[selflearn] {BLOCKED_DAY}: FAILED") for line in lines)
 
 
-def test_an_interrupted_run_raises_keyboard_interrupt():
+def test_an_interrupted_run_raises_keyboard_interrupt(tmp_path):
     """Dagster turns a Ctrl-C inside a step into a failed run; the runner must not go on to the next day."""
-
-    @dg.asset(partitions_def=daily)
-    def interrupted() -> None:
-        raise KeyboardInterrupt
-
+    location = runner.load_code_location(_write_workspace(tmp_path, "small_world_with_ctrl_c"))
     lines: list[str] = []
     with dg.DagsterInstance.ephemeral() as instance, pytest.raises(KeyboardInterrupt):
-        runner.run_range(_defs(interrupted), instance, DAYS, echo=lines.append)
+        runner.run_range(location, instance, DAYS, echo=lines.append)
     assert len([line for line in lines if "materializing" in line]) == 1
 
 
 @pytest.fixture
-def small_project(selflearn_home, monkeypatch):
-    """`selflearn run` over the small graph: three raw day folders, and `defs()` swapped for `_defs()`."""
+def small_project(selflearn_home, workspace, monkeypatch):
+    """`selflearn run` over the small graph: three raw day folders, and the small world's workspace file in
+    place of the project's."""
     for day in DAYS:
         write_lines(selflearn_home / "raw" / f"date={day.isoformat()}" / "part-0.jsonl", [{"event_id": "e"}])
-    monkeypatch.setattr("selflearn_assets.definitions.defs", _defs)
+    monkeypatch.setattr(runner, "WORKSPACE_YAML", workspace)
     return selflearn_home
 
 
@@ -225,3 +266,133 @@ def test_cli_ctrl_c_exits_130_with_one_line(small_project, monkeypatch, capsys):
     assert [line for line in err.splitlines() if line] == [
         f"selflearn run: interrupted; finished runs are recorded in DAGSTER_HOME={small_project / 'dagster'}"
     ]
+
+
+# The UI's job page lists `Pipeline.runs`: runs with the job's name and its repository's label tag
+# (dagster_graphql/schema/pipelines/pipeline.py, resolve_runs).
+JOB_RUNS_QUERY = """
+query JobRuns($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    __typename
+    ... on Pipeline { runs { runId } }
+  }
+}
+"""
+
+# The run page's "Re-execute from failure" button.
+REEXECUTE_MUTATION = """
+mutation Reexecute($reexecutionParams: ReexecutionParams) {
+  launchPipelineReexecution(reexecutionParams: $reexecutionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _runs_by_label(report) -> dict[str, list[str]]:
+    runs: dict[str, list[str]] = {}
+    for run in report.runs:
+        if run.run_id:
+            runs.setdefault(run.label, []).append(run.run_id)
+    return runs
+
+
+def test_runs_carry_the_code_location_of_the_workspace(went_on, instance):
+    """Every run records the location, repository and job the UI knows it by, and the UI's filter finds it."""
+    report, _, _ = went_on
+    label = "__repository__@selflearn_assets_tests.test_runner:small_world"  # as Dagster derives it
+    for day, run_ids in _runs_by_label(report).items():
+        for run_id in run_ids:
+            run = instance.get_run_by_id(run_id)
+            assert run.job_name == (
+                runner.UNPARTITIONED_JOB if day == runner.UNPARTITIONED else runner.DAILY_JOB
+            )
+            origin = run.remote_job_origin
+            assert (origin.location_name, origin.repository_origin.repository_name) == (
+                "selflearn_assets_tests.test_runner:small_world",
+                "__repository__",
+            )
+            assert origin.job_name == run.job_name
+            # stored as the run's `.dagster/repository` tag (DagsterRun.tags_for_storage), filtered on below
+            assert origin.repository_origin.get_label() == label
+            assert run.tags["selflearn/source"] == "selflearn run"
+            assert run.tags.get("dagster/partition") == (None if day == runner.UNPARTITIONED else day)
+            pointer = run.job_code_origin.repository_origin.code_pointer
+            assert (pointer.module, pointer.fn_name) == (__name__, "small_world")
+    runs = _runs_by_label(report)
+    daily = {run_id for day, ids in runs.items() if day != runner.UNPARTITIONED for run_id in ids}
+    found = instance.get_runs(dg.RunsFilter(job_name=runner.DAILY_JOB, tags={REPOSITORY_LABEL_TAG: label}))
+    assert {run.run_id for run in found} == daily and len(daily) == 5  # 3 days x first stage + 2 days x last
+    found = instance.get_runs(
+        dg.RunsFilter(job_name=runner.UNPARTITIONED_JOB, tags={REPOSITORY_LABEL_TAG: label})
+    )
+    assert [run.run_id for run in found] == runs[runner.UNPARTITIONED]
+
+
+def test_the_ui_lists_the_runs_under_their_job_and_reexecutes_them(went_on, instance, workspace, monkeypatch):
+    """The workspace loaded as `dagster dev -w` loads it (a code server process), queried through the
+    webserver's GraphQL schema: the job page lists every daily run, and "re-execute from failure" of the day
+    whose step failed runs that step again, in a run of its own, now that the disk is freed."""
+    from dagster._core.test_utils import poll_for_finished_run
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    report, _, _ = went_on
+    runs = _runs_by_label(report)
+    boom_run_id = runs[BOOM_DAY][0]  # flaky failed, after_flaky was skipped
+    monkeypatch.setenv("SELFLEARN_TEST_DISK_FREED", "1")  # read by the code server's run worker
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)])) as process:
+        context = process.create_request_context()
+        (location_name,) = context.code_location_names
+        repository = context.get_code_location(location_name).get_repository("__repository__")
+        assert repository.get_full_job(runner.DAILY_JOB).get_remote_origin() == (
+            instance.get_run_by_id(boom_run_id).remote_job_origin
+        )
+        selector = {
+            "repositoryLocationName": location_name,
+            "repositoryName": "__repository__",
+            "pipelineName": runner.DAILY_JOB,
+        }
+        listed = execute_dagster_graphql(context, JOB_RUNS_QUERY, {"selector": selector}).data
+        daily = {run_id for day, ids in runs.items() if day != runner.UNPARTITIONED for run_id in ids}
+        assert {run["runId"] for run in listed["pipelineOrError"]["runs"]} == daily
+
+        params = {"parentRunId": boom_run_id, "strategy": "FROM_FAILURE"}
+        launched = execute_dagster_graphql(context, REEXECUTE_MUTATION, {"reexecutionParams": params}).data
+        result = launched["launchPipelineReexecution"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        rerun = poll_for_finished_run(instance, result["run"]["runId"], timeout=60)
+
+        listed = execute_dagster_graphql(context, JOB_RUNS_QUERY, {"selector": selector}).data
+        assert rerun.run_id in {run["runId"] for run in listed["pipelineOrError"]["runs"]}
+    assert rerun.status == dg.DagsterRunStatus.SUCCESS
+    assert (rerun.parent_run_id, rerun.job_name, rerun.tags["dagster/partition"]) == (
+        boom_run_id,
+        runner.DAILY_JOB,
+        BOOM_DAY,
+    )
+    assert set(rerun.step_keys_to_execute) == {"flaky", "after_flaky"}
+    for name in ("flaky", "after_flaky"):
+        event = instance.get_latest_materialization_event(dg.AssetKey(name))
+        assert (event.run_id, event.dagster_event.partition) == (rerun.run_id, BOOM_DAY)
+
+
+def test_the_project_workspace_is_the_location_the_ui_shows():
+    """`selflearn run` loads the project's `workspace.yaml`: its runs get the location name the UI derives
+    from that file (`selflearn_assets.definitions`, attribute-less) and the singleton repository's name."""
+    location = runner.load_code_location()
+    origin = location.remote_job_origin(runner.DAILY_JOB)
+    assert (origin.location_name, origin.repository_origin.repository_name) == (
+        "selflearn_assets.definitions",
+        "__repository__",
+    )
+    assert origin.repository_origin.code_location_origin.loadable_target_origin.module_name == (
+        "selflearn_assets.definitions"
+    )
+    for job_name in (runner.DAILY_JOB, runner.UNPARTITIONED_JOB):
+        pointer = location.reconstructable_job(job_name).get_python_origin().repository_origin.code_pointer
+        assert (pointer.module, pointer.fn_name) == ("selflearn_assets.definitions", "defs")
+        assert location.repository.has_job(job_name)

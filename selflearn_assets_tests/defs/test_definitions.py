@@ -39,7 +39,7 @@ def test_every_asset_outside_unpartitioned_groups_is_daily(selflearn_home):
 
 
 def test_stages_follow_dependency_order(selflearn_home):
-    stages = plan_stages(defs())
+    stages = plan_stages(defs().resolve_asset_graph())
     order = [k.to_user_string() for s in stages for k in s.keys]
     assert order.index("clean_turns") < order.index("sessions")
     assert all(isinstance(k, dg.AssetKey) for s in stages for k in s.keys)
@@ -68,5 +68,5 @@ def test_release_assets_and_gates_are_wired(selflearn_home):
         k.name: graph.get_check_spec(k).blocking for k in graph.asset_check_keys if k.asset_key == release
     }
     assert gates == dict.fromkeys(GATES, True)  # drift reports WARN severity unless drift_blocking
-    order = [k for s in plan_stages(d) for k in s.keys]
+    order = [k for s in plan_stages(d.resolve_asset_graph()) for k in s.keys]
     assert order.index(dg.AssetKey("turn_labels")) < order.index(release) < order.index(export)

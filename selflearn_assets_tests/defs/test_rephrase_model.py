@@ -131,7 +131,7 @@ def test_rephrase_model_trains_before_the_candidates_it_scores(selflearn_home):
     model, candidates = dg.AssetKey("rephrase_model"), dg.AssetKey("rephrase_candidates")
     assert graph.get(model).group_name == "models" and graph.get(model).partitions_def is None
     assert model in graph.get(candidates).parent_keys
-    stages = plan_stages(d)
+    stages = plan_stages(d.resolve_asset_graph())
     where = {k: i for i, stage in enumerate(stages) for k in stage.keys}
     assert where[model] < where[candidates] and not stages[where[model]].daily
     assert where[dg.AssetKey("clean_turns")] < where[model]
