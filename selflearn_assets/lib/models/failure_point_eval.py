@@ -47,9 +47,10 @@ def scored_turns(frames: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFram
 def evaluate_failure_points(
     frames: pl.DataFrame, predictions: pl.DataFrame, majority: str = "correct"
 ) -> dict[str, float]:
-    """model_*, annotator_* and majority_* accuracy, macro-F1 and per-class precision/recall/F1; % of human;
-    per class, `<class>_model_minus_annotator_f1`. `majority`: the baseline's class (the most frequent in
-    training)."""
+    """model_*, annotator_* and majority_* accuracy, macro-F1 and per-class precision/recall/F1
+    (`model_<class>_f1`, ...); % of human; per class, `<class>_model_minus_annotator_f1` and `gold_<class>_n`,
+    the gold turns behind its recall (0 for a class without gold turns: its F1 is 0 and means nothing).
+    `majority`: the baseline's class (the most frequent in training)."""
     rows = scored_turns(frames, predictions)
     metrics: dict[str, float] = {"n": float(rows.height)}
     if rows.height == 0:
@@ -66,8 +67,9 @@ def evaluate_failure_points(
         metrics[f"{name}_model_minus_annotator_f1"] = (
             metrics[f"model_{name}_f1"] - metrics[f"annotator_{name}_f1"]
         )
-    for name, count in Counter(gold).items():
-        metrics[f"gold_{name}_n"] = float(count)
+    counts = Counter(gold)
+    for name in CLASSES:
+        metrics[f"gold_{name}_n"] = float(counts[name])
     return metrics
 
 

@@ -187,6 +187,40 @@ def test_evaluation_by_hand():
     assert m["majority_accuracy"] == 0.5
 
 
+def test_per_class_f1_and_gold_counts_by_hand():
+    """Ten scored turns (no gold `er`) and one without an annotator label, which is not scored. Per class,
+    F1 = 2 TP / (predicted + gold): model false_wake 2*1/(1+2), asr 2*2/(2+3), nlu 2*1/(2+1), er 0 (one
+    prediction, no gold), result 0 (never predicted), correct 2*2/(4+3); annotator 1, 4/5, 2/3, 0, 2/3, 4/5."""
+    gold = "false_wake false_wake asr asr asr nlu result correct correct correct".split()
+    model = "false_wake correct asr asr nlu nlu correct correct correct er".split()
+    annotator = "false_wake false_wake asr nlu asr nlu result correct result correct".split()
+    ids = [f"t{i}" for i in range(11)]
+    frames = pl.DataFrame(
+        {"event_id": ids, "gold_failure_point": [*gold, "asr"], "ann_failure_point": [*annotator, None]}
+    )
+    predictions = pl.DataFrame(
+        {"event_id": ids, "failure_point": [*model, "asr"], "failure_point_confidence": [0.9] * 11}
+    )
+    m = evaluate_failure_points(frames, predictions)
+    # in CLASSES order: false_wake, asr, nlu, er, result, correct
+    model_f1 = dict(zip(CLASSES, [2 / 3, 4 / 5, 2 / 3, 0.0, 0.0, 4 / 7], strict=True))
+    annotator_f1 = dict(zip(CLASSES, [1.0, 4 / 5, 2 / 3, 0.0, 2 / 3, 4 / 5], strict=True))
+    n_gold = dict(zip(CLASSES, [2, 3, 1, 0, 1, 3], strict=True))
+    assert CLASSES == ("false_wake", "asr", "nlu", "er", "result", "correct") and m["n"] == 10
+    for c in CLASSES:
+        assert m[f"model_{c}_f1"] == pytest.approx(model_f1[c]), c
+        assert m[f"annotator_{c}_f1"] == pytest.approx(annotator_f1[c]), c
+        assert m[f"{c}_model_minus_annotator_f1"] == pytest.approx(model_f1[c] - annotator_f1[c]), c
+        assert m[f"gold_{c}_n"] == n_gold[c], c
+    assert m["model_accuracy"] == pytest.approx(0.6) and m["annotator_accuracy"] == pytest.approx(0.8)
+    # macro-F1 averages the five classes with gold turns: `er` (no gold) is left out
+    present = [c for c in CLASSES if n_gold[c]]
+    assert m["model_macro_f1"] == pytest.approx(sum(model_f1[c] for c in present) / 5)
+    assert m["pct_of_human_macro_f1"] == pytest.approx(
+        sum(model_f1[c] for c in present) / sum(annotator_f1[c] for c in present)
+    )
+
+
 def test_train_and_track_logs_and_promotes_only_on_improvement(frames, embedder, tmp_path):
     tags = {
         "dagster.run_id": "r1",
