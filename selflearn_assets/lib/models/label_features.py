@@ -3,7 +3,9 @@
 `FeatureSpec.fit(frames)` learns the categorical vocabularies, the intent classes (with "unknown") and the
 slot names (plus, per slot name, the values seen: the lexicon slot candidates are resolved against);
 `encode(frames, spec, embedder, contextual)` turns a frame of `label_data.load_label_frames` into
-`TurnTensors`, with the slot candidates of `label_slots` (neighbouring turns' slots only when contextual).
+`TurnTensors`, with the slot candidates of `label_slots` (neighbouring turns' slots only when contextual) and
+the evidence of `label_crowd` (what other sessions meant by the same text: the spec keeps the training
+frames' sightings, the frames being encoded add their weak ones).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from selflearn_assets.lib.models.label_crowd import TURN_FEATURES, CrowdMemory
 from selflearn_assets.lib.models.label_data import UNKNOWN
 from selflearn_assets.lib.models.label_slots import (
     SlotCandidates,
@@ -24,9 +27,13 @@ from selflearn_assets.lib.models.label_slots import (
 )
 
 CATEGORICALS = ("domain", "nlu_intent", "status", "device_type")
-N_NUMERIC = 10
+N_NUMERIC = 10 + len(TURN_FEATURES)
 MAX_TURN_POSITION = 32
 IGNORE = -100  # intent target of a turn without one (CrossEntropyLoss ignore_index)
+# Intent evidence the model may copy (label_model gates each per turn): the turn's own NLU intent, what other
+# sessions meant by its text (gold, weak), and (contextual model only) the NLU intents of the neighbouring
+# turns of the session, zero when there is none or for the baseline.
+INTENT_EVIDENCE = ("own_nlu", "crowd_gold", "crowd_weak", "previous_nlu", "next_nlu")
 
 
 @dataclass
@@ -38,6 +45,7 @@ class FeatureSpec:
     intents: list[str]  # output classes; intents[0] == "unknown"
     slot_names: list[str]  # slot_names[0] == "<oov>"
     slot_lexicon: dict[str, list[str]] = field(default_factory=dict)  # name -> values seen, longest first
+    memory: CrowdMemory | None = None  # sightings of the training frames' texts (label_crowd)
 
     def lexicon(self) -> SlotLexicon:
         """The slot lexicon with its lookups (built once per spec, not pickled with the model)."""
@@ -68,6 +76,7 @@ class FeatureSpec:
             intents=intents,
             slot_names=["<oov>", *sorted(lexicon)],
             slot_lexicon={k: sorted(v, key=lambda s: (-len(s), s)) for k, v in lexicon.items()},
+            memory=CrowdMemory.fit(frames),
         )
 
 
@@ -80,7 +89,8 @@ class TurnTensors:
     cats: torch.Tensor  # (N, 4) long, CATEGORICALS
     hour: torch.Tensor  # (N,) long
     state: torch.Tensor  # (N, S) bag of device-state tokens
-    nums: torch.Tensor  # (N, N_NUMERIC)
+    nums: torch.Tensor  # (N, N_NUMERIC): _numeric's columns, then label_crowd.TURN_FEATURES
+    intent_evidence: torch.Tensor  # (N, len(INTENT_EVIDENCE), C) per source, a distribution over intents
     position: torch.Tensor  # (N,) long, turn index in the session (clipped)
     goal_start: torch.Tensor  # (N,) float
     goal_success: torch.Tensor  # (N,) float
@@ -125,6 +135,27 @@ def _numeric(frames: pl.DataFrame) -> np.ndarray:
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
 
 
+def _intent_evidence(frames: pl.DataFrame, intents: list[str], evidence, contextual: bool) -> np.ndarray:
+    """(N, len(INTENT_EVIDENCE), C): see INTENT_EVIDENCE."""
+    n = frames.height
+    out = np.zeros((n, len(INTENT_EVIDENCE), len(intents)), np.float32)
+    out[:, 1] = evidence.intent_share["gold"]
+    out[:, 2] = evidence.intent_share["weak"]
+    nlu = _index(frames["nlu_intent"].to_list(), intents)  # 0 ("unknown") for an intent never trained on
+    known = nlu > 0
+    out[np.flatnonzero(known), 0, nlu[known]] = 1.0
+    if contextual:
+        sessions = frames["session_id"].to_numpy()
+        for slot, shift in ((3, 1), (4, -1)):
+            rows = np.arange(n)
+            other = rows - shift
+            ok = (other >= 0) & (other < n)
+            ok[ok] &= sessions[other[ok]] == sessions[rows[ok]]
+            ok[ok] &= known[other[ok]]
+            out[rows[ok], slot, nlu[other[ok]]] = 1.0
+    return out
+
+
 def session_ranges(session_ids: list[str], max_turns: int = MAX_TURN_POSITION) -> list[tuple[int, int]]:
     """[start, end) row ranges of consecutive equal session ids, long sessions cut into windows."""
     ranges, start = [], 0
@@ -154,7 +185,10 @@ def encode(
             state[row, state_index.get(token, 0)] = 1.0
     intents = _index(frames["intent_target"].fill_null("\0none").to_list(), spec.intents)
     intents[frames["intent_target"].is_null().to_numpy()] = IGNORE
-    candidates = slot_candidates(frames, spec.lexicon(), contextual)
+    memory = spec.memory.with_weak(frames) if spec.memory is not None else CrowdMemory([])
+    evidence = memory.evidence(frames, spec.intents)
+    candidates = slot_candidates(frames, spec.lexicon(), contextual, crowd=evidence.slot_share)
+    intent_evidence = _intent_evidence(frames, spec.intents, evidence, contextual)
     cand_target, cand_known = candidate_targets(candidates, frames["slots_target"].to_list())
     return TurnTensors(
         utt=_tensor(utt),
@@ -162,7 +196,8 @@ def encode(
         cats=_tensor(cats),
         hour=_tensor(frames["hour"].fill_null(0).cast(pl.Int64).to_numpy().clip(0, 23)),
         state=_tensor(state),
-        nums=_tensor(_numeric(frames)),
+        nums=_tensor(np.concatenate([_numeric(frames), evidence.features], axis=1)),
+        intent_evidence=_tensor(intent_evidence),
         position=_tensor(frames["turn_index"].cast(pl.Int64).to_numpy().clip(0, MAX_TURN_POSITION - 1)),
         goal_start=_tensor(frames["goal_start"].fill_null(False).cast(pl.Float32).to_numpy()),
         goal_success=_tensor(frames["goal_success"].fill_null(False).cast(pl.Float32).to_numpy()),

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from selflearn_assets.lib.models.label_features import (
     CATEGORICALS,
     IGNORE,
+    INTENT_EVIDENCE,
     MAX_TURN_POSITION,
     N_NUMERIC,
     FeatureSpec,
@@ -84,6 +85,8 @@ class LabelModel(nn.Module):
         self.goal_start = nn.Linear(2 * d, 1)
         self.goal_success = nn.Linear(2 * d, 1)
         self.intent = nn.Linear(2 * d, len(spec.intents))
+        # per turn, how much to trust each source of INTENT_EVIDENCE (added to the intent logits)
+        self.intent_gates = nn.Linear(2 * d, len(INTENT_EVIDENCE))
         self.slot_name = nn.Embedding(len(spec.slot_names), 16)
         self.slots = nn.Sequential(
             nn.Linear(2 * d + 16 + len(SLOT_FEATURES), d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, 1)
@@ -119,13 +122,14 @@ class LabelModel(nn.Module):
         return {
             "goal_start": self.goal_start(h).squeeze(-1),
             "goal_success": self.goal_success(h).squeeze(-1),
-            "intent": self.intent(h),
+            "intent": self.intent(h)
+            + (self.intent_gates(h).unsqueeze(-1) * batch["intent_evidence"]).sum(dim=-2),
             "slots": slots.squeeze(-1),
             "fits": self.fits(h).squeeze(-1),
         }
 
 
-PER_TURN = ("utt", "resp", "cats", "hour", "state", "nums", "position")
+PER_TURN = ("utt", "resp", "cats", "hour", "state", "nums", "intent_evidence", "position")
 PER_TURN += ("goal_start", "goal_success", "intent", "gold")
 PER_CANDIDATE = ("cand_name", "cand_features", "cand_target", "cand_known")
 

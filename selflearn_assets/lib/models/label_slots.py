@@ -9,6 +9,9 @@ threshold. A turn's candidates come from:
   names ("hairy potter" -> "harry potter"), extra words ("some butter" -> "butter");
 - `in_utterance`: lexicon values of any slot name that occur word for word in the utterance (a misrouted
   turn's NLU slots name the wrong thing, its words still hold the right value);
+- `crowd`: values that other sessions meant by the same text (`label_crowd`: gold slots of audited turns,
+  weak slots of turns that went well or were rephrased successfully), whether or not the turn's own words
+  contain them: a value the turn's ASR lost can still be chosen;
 - `previous` / `next` (contextual model only): the NLU's slots of the turns up to `window` positions before
   and after in the session, and their resolutions. After a failure users repeat themselves, so a rephrase's
   slots often are what a misheard turn meant; the non-contextual baseline cannot see them.
@@ -27,7 +30,7 @@ import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 
-SOURCES = ("own", "resolved", "in_utterance", "previous", "next")
+SOURCES = ("own", "resolved", "in_utterance", "crowd", "previous", "next")
 FEATURES = (
     *(f"from_{s}" for s in SOURCES),
     "in_lexicon",  # the value was seen for this name in training
@@ -39,7 +42,10 @@ FEATURES = (
     "source_asr_conf",  # ASR confidence of that turn
     "distance",  # |turn offset| / window (0 for the turn's own candidates)
     "n_words",  # log1p(words in the value) / 2
+    "crowd_gold",  # share of other sessions' gold sightings of the same text that had this slot
+    "crowd_weak",  # share of other sessions' weak sightings of the same text that had this slot
 )
+CROWD_MIN_WEAK_SHARE = 0.25  # a value only weak sightings had becomes a candidate from this share up
 RESOLVE_LIMIT = 3  # lexicon values tried per NLU value
 RESOLVE_CUTOFF = 85.0  # WRatio (0..100) a lexicon value needs to count as a resolution
 MAX_NGRAM = 8  # longest lexicon value (in words) looked up in an utterance
@@ -117,10 +123,15 @@ def _merge(found: dict, name: str, value: str, source: str, match: float, distan
 
 
 def slot_candidates(
-    frames: pl.DataFrame, lexicon: SlotLexicon, contextual: bool, window: int = 2
+    frames: pl.DataFrame,
+    lexicon: SlotLexicon,
+    contextual: bool,
+    window: int = 2,
+    crowd: Sequence[dict[tuple[str, str], tuple[float, float]]] | None = None,
 ) -> SlotCandidates:
     """Candidates of every turn of `frames` (sorted by session and time, with `utterance`, `nlu_slots`,
-    `session_id`, `asr_conf`, `nlu_conf`), see the module docstring."""
+    `session_id`, `asr_conf`, `nlu_conf`), see the module docstring; `crowd`: per row, the slot values other
+    sessions meant by its text with their (gold, weak) shares (`label_crowd.Evidence.slot_share`)."""
     sessions = frames["session_id"].to_list()
     texts = [normalise(u) for u in frames["utterance"].to_list()]
     nlu = [[(s["name"], normalise(s["value"])) for s in slots or [] if s.get("value") is not None]
@@ -142,6 +153,10 @@ def slot_candidates(
                 add(name, resolved, "resolved", score, i)
         for name, value in lexicon.in_text(text.split()):
             add(name, value, "in_utterance", 1.0, i)
+        seen = crowd[i] if crowd is not None else {}
+        for (name, value), (gold_share, weak_share) in seen.items():
+            if gold_share > 0 or weak_share >= CROWD_MIN_WEAK_SHARE:
+                add(name, value, "crowd", 1.0, i)
         if contextual:
             for j in range(max(0, i - window), min(len(texts), i + window + 1)):
                 if j == i or sessions[j] != sessions[i]:
@@ -157,6 +172,7 @@ def slot_candidates(
             f[_AT["text_match"]] = fuzz.partial_ratio(value, text) / 100.0 if text else 0.0
             f[_AT["name_in_nlu"]] = float(name in own_names)
             f[_AT["n_words"]] = np.log1p(len(value.split())) / 2
+            f[_AT["crowd_gold"]], f[_AT["crowd_weak"]] = seen.get((name, value), (0.0, 0.0))
             rows.append(i)
             names.append(name)
             values.append(value)
