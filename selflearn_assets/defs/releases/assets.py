@@ -70,9 +70,9 @@ class ReleaseConfig(dg.Config):
     audit_window_days: int = Field(default=7, description="trailing days pooled when the day has too few")
     min_support: int = Field(default=10, description="least audit turns at or over a chosen threshold")
     cross_fit: bool = Field(
-        default=False,
+        default=True,
         description="choose each threshold on half A of the audit sessions and also report its precision on "
-        "half B (split by a hash of the session id)",
+        "half B (split by a hash of the session id); false: choose and measure on the whole audit set",
     )
 
 
