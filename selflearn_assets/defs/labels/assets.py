@@ -11,6 +11,7 @@ from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
+from selflearn_assets.lib.models.label_model import IncompatibleModel, check_compatible
 from selflearn_assets.lib.models.label_training import champion_version, load_champion
 
 
@@ -30,6 +31,13 @@ def turn_labels(
     model, version = champion_or_failure(
         mlflow, load_champion, champion_version, "label model", "label_model"
     )
+    try:
+        check_compatible(model)
+    except IncompatibleModel as err:
+        raise dg.Failure(
+            description=f"champion label model v{version} cannot label this code's features ({err}); "
+            "materialize label_model to train one"
+        ) from err
     with duckdb.get_connection() as con:
         frames = load_label_frames(con, [day])
     labels = predict_turn_labels(model, frames, encoder.load())

@@ -41,6 +41,23 @@ from selflearn_assets.lib.models.label_slots import FEATURES as SLOT_FEATURES
 from selflearn_assets.lib.models.label_slots import choose_slots, normalise
 from selflearn_assets.lib.models.threads import torch_threads
 
+# Bumped whenever the model's inputs change shape or meaning: a champion trained with another version cannot
+# label today's frames (2: label_crowd evidence, intent evidence gates).
+FEATURE_VERSION = 2
+
+
+class IncompatibleModel(ValueError):
+    """A stored model whose features no longer match this code."""
+
+
+def check_compatible(model) -> None:
+    """Raise IncompatibleModel when `model` was trained with another FEATURE_VERSION than this code's."""
+    found = getattr(model, "feature_version", 1)
+    if found != FEATURE_VERSION:
+        raise IncompatibleModel(
+            f"the label model was trained with feature version {found}, this code needs {FEATURE_VERSION}"
+        )
+
 
 @dataclass
 class LabelModelConfig:
@@ -66,6 +83,7 @@ class LabelModel(nn.Module):
         super().__init__()
         self.spec, self.config = spec, config
         self.slot_threshold = 0.5  # tuned on validation sessions after training (tune_slot_threshold)
+        self.feature_version = FEATURE_VERSION
         d = config.d_model
         self.text = nn.Linear(text_dim, d)
         self.resp = nn.Linear(text_dim, d)

@@ -26,7 +26,12 @@ from selflearn_assets.lib.models.label_eval import (
     intent_confusion,
     predict_turn_labels,
 )
-from selflearn_assets.lib.models.label_model import LabelModelConfig, config_params, train_label_model
+from selflearn_assets.lib.models.label_model import (
+    LabelModelConfig,
+    check_compatible,
+    config_params,
+    train_label_model,
+)
 
 MODEL_NAME = "selflearn-label-model"
 EXPERIMENT = "selflearn-label-model"
@@ -116,6 +121,7 @@ def _champion_score(evaluation: pl.DataFrame, embedder) -> float | None:
     """The current champion's promotion metric on this evaluation set (None without a usable champion)."""
 
     def score(champion) -> float:
+        check_compatible(champion)  # one trained by an older feature version is replaced, not scored
         return float(evaluate_against_gold(champion, evaluation, embedder).get(PROMOTION_METRIC, 0.0))
 
     return tracking.rescore_champion(MODEL_NAME, score)

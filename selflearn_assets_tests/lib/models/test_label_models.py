@@ -299,3 +299,16 @@ def test_slot_threshold_is_tuned_on_validation_and_used(trained, frames, embedde
     }
     assert n_slots[0.2] >= n_slots[model.slot_threshold] >= n_slots[0.8]
     assert predict_turn_labels(model, frames, embedder)["slots"].list.len().sum() == n_slots[model.slot_threshold]
+
+
+def test_a_model_of_another_feature_version_is_refused(trained):
+    import copy
+
+    from selflearn_assets.lib.models.label_model import FEATURE_VERSION, IncompatibleModel, check_compatible
+
+    model = trained[0]
+    check_compatible(model)
+    old = copy.copy(model)
+    del old.feature_version  # pickled before feature versions were recorded
+    with pytest.raises(IncompatibleModel, match=f"feature version 1, this code needs {FEATURE_VERSION}"):
+        check_compatible(old)
