@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -77,9 +82,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["SELFLEARN_RAW_ROOT"] = str(Path(args.raw_root).resolve())
     import dagster as dg
 
-    from selflearn_assets import runner
+    from selflearn_assets import recovery, runner
     from selflearn_assets.lib.ingest import RawRootError, discover_partitions
     from selflearn_assets.lib.settings import ensure_dagster_home, load_settings
+    from selflearn_assets.lib.warehouse_lock import WarehouseLockedError, check_unlocked
 
     settings = load_settings()
     try:
@@ -90,41 +96,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not available:
         print(f"selflearn run: no date=YYYY-MM-DD partitions under {settings.raw_root}", file=sys.stderr)
         return 2
-    start = args.start or available[0]
-    end = args.end or (available[-1] if args.start is None else start)
-    try:
-        days = runner.days_between(start, end)
-    except ValueError as err:
-        print(f"selflearn run: {err}", file=sys.stderr)
-        return 2
-    missing = [d for d in days if d not in set(available)]
-    if missing:
-        print(
-            "selflearn run: no raw partition for "
-            + ", ".join(d.isoformat() for d in missing)
-            + f" under {settings.raw_root}",
-            file=sys.stderr,
-        )
+    if args.end is not None and args.start is not None and args.end < args.start:
+        print(f"selflearn run: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
     dagster_home = ensure_dagster_home(settings)
     if not runner.WORKSPACE_YAML.is_file():
         print(f"selflearn run: no {runner.WORKSPACE_YAML} (install selflearn from its checkout: pip install -e .)",
               file=sys.stderr)
         return 2
+    try:
+        check_unlocked(settings.warehouse)
+    except WarehouseLockedError as err:
+        print(f"selflearn run: {err}", file=sys.stderr)
+        return 2
     from dagster._core.errors import DagsterExecutionInterruptedError
 
-    print(f"[selflearn] raw root {settings.raw_root}; home {settings.home}; days {days[0]} .. {days[-1]}")
-    try:
-        # the code location `dagster dev -w workspace.yaml` shows: the runs are listed under its jobs
-        location = runner.load_code_location(runner.WORKSPACE_YAML)
-        with dg.DagsterInstance.get() as instance:
-            report = runner.run_range(
-                location, instance, days, log_level="DEBUG" if args.verbose else "WARNING", fail_fast=args.fail_fast
-            )
-    except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # Dagster's name for Ctrl-C in user code
-        print(f"\nselflearn run: interrupted; finished runs are recorded in DAGSTER_HOME={dagster_home}",
-              file=sys.stderr)
-        return 130
+    with _signal_exit_codes() as exit_code:
+        try:
+            # the code location `dagster dev -w workspace.yaml` shows: the runs are listed under its jobs
+            location = runner.load_code_location(runner.WORKSPACE_YAML)
+            days = _run_days(args, available, runner.partition_bounds(location), settings.raw_root)
+            if days is None:
+                return 2
+            print(f"[selflearn] raw root {settings.raw_root}; home {settings.home}; days {days[0]} .. {days[-1]}")
+            with dg.DagsterInstance.get() as instance:
+                for done in recovery.recover(instance, settings.home):
+                    print(f"[selflearn] {done.line()}")
+                report = runner.run_range(
+                    location, instance, days, log_level="DEBUG" if args.verbose else "WARNING",
+                    fail_fast=args.fail_fast,
+                )
+        except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # Dagster's name for Ctrl-C in user code
+            print(f"\nselflearn run: interrupted; finished runs are recorded in DAGSTER_HOME={dagster_home}",
+                  file=sys.stderr)
+            return exit_code()
     if not report.ok:
         print("\n".join(report.summary()))
         print(
@@ -137,6 +142,119 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"[selflearn] warehouse: {settings.warehouse}")
     print(f"[selflearn] exports:   {settings.exports}")
     print("[selflearn] open the UI: DAGSTER_HOME=" + str(dagster_home) + " dagster dev -w workspace.yaml")
+    return 0
+
+
+def _run_days(
+    args: argparse.Namespace, available: list[date], bounds: tuple[date, date], raw_root: Path
+) -> list[date] | None:
+    """The days `selflearn run` materializes: --start..--end, by default the raw folders' days within the
+    partitions (folders outside them are named and left out). None, after saying why on stderr, when a day is
+    not a partition or has no raw folder."""
+    from selflearn_assets import runner
+
+    span = f"{bounds[0]} .. {bounds[1]}"
+    strays = runner.outside(available, bounds)
+    inside = [d for d in available if d not in strays]
+    if strays and (args.start is None or args.end is None):
+        print(f"[selflearn] left out {len(strays)} raw folder(s) outside the daily partitions ({span}): "
+              + ", ".join(f"date={d}" for d in strays[:5]) + (" ..." if len(strays) > 5 else ""))
+    if not inside and args.start is None:
+        print(f"selflearn run: no raw folder under {raw_root} is a daily partition ({span}; the first is "
+              "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)", file=sys.stderr)
+        return None
+    start = args.start or inside[0]
+    end = args.end or (inside[-1] if args.start is None else start)
+    try:
+        days = runner.days_between(start, end)
+    except ValueError as err:
+        print(f"selflearn run: {err}", file=sys.stderr)
+        return None
+    out = runner.outside(days, bounds)
+    if out:
+        what = "is not a daily partition" if len(out) == 1 else "are not daily partitions"
+        print(
+            f"selflearn run: {runner.describe_days(out)} {what}: the partitions run from {span} (the first is "
+            "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
+            file=sys.stderr,
+        )
+        return None
+    missing = [d for d in days if d not in set(available)]
+    if missing:
+        hint = "" if args.start else "; choose the days with --start/--end"
+        print(f"selflearn run: {len(missing)} day(s) missing between {missing[0]} and {missing[-1]}: no raw "
+              f"folder under {raw_root} for {runner.describe_days(missing)} (raw folders: "
+              f"{_spans(available)}){hint}", file=sys.stderr)
+        return None
+    return days
+
+
+def _spans(days: list[date], limit: int = 4) -> str:
+    """Consecutive days as ranges: "2026-01-01, 2026-11-01..2026-11-03"."""
+    spans: list[list[date]] = []
+    for d in days:
+        if spans and (d - spans[-1][-1]).days == 1:
+            spans[-1].append(d)
+        else:
+            spans.append([d])
+    text = [f"{s[0]}..{s[-1]}" if len(s) > 1 else str(s[0]) for s in spans]
+    return ", ".join(text[:limit]) + (f", ... (+{len(text) - limit} more)" if len(text) > limit else "")
+
+
+@contextmanager
+def _signal_exit_codes() -> Iterator[Callable[[], int]]:
+    """SIGTERM stops `selflearn run` as Ctrl-C does (a KeyboardInterrupt: the run canceled, its slots freed).
+    Yields a function that gives the exit code for an interruption: 128 + the signal (130 for SIGINT, 143
+    for SIGTERM). Dagster swaps the handlers while a run executes; the wakeup fd still sees every signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: 128 + signal.SIGINT
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno())
+    previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def exit_code() -> int:
+        last = int(signal.SIGINT)
+        try:
+            while data := reader.recv(64):
+                last = data[-1]
+        except BlockingIOError:
+            pass
+        return 128 + last
+
+    try:
+        yield exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.set_wakeup_fd(previous_fd)
+        reader.close()
+        writer.close()
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Find the runs a killed `selflearn run` left behind (their process is gone) and finished runs that still
+    hold pool slots; mark them FAILED, free their slots of the `duckdb` pool, mark their RUNNING MLflow runs
+    FAILED. A run whose process is alive keeps everything: its holders are listed."""
+    import dagster as dg
+
+    from selflearn_assets import recovery
+    from selflearn_assets.lib.settings import ensure_dagster_home, load_settings
+
+    settings = load_settings()
+    dagster_home = ensure_dagster_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        done = recovery.recover(instance, settings.home, dry_run=args.dry_run)
+        for item in done:
+            line = item.line()
+            print(f"[selflearn] {'dry run, not done: ' + line if args.dry_run else line}")
+        holders = recovery.pool_slots(instance)
+        for slot in holders:
+            if slot.claimed and slot.run_id not in {item.run_id for item in done}:
+                print(f"[selflearn] live: {recovery.holder_line(instance, slot)}")
+    if not done:
+        print(f"[selflearn] no dead runs in DAGSTER_HOME={dagster_home}")
     return 0
 
 
@@ -171,8 +289,9 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from selflearn_assets.lib.settings import load_settings
+    from selflearn_assets.lib.settings import DEMO_ENV, load_settings
 
+    os.environ[DEMO_ENV] = "1"  # the demo runs on the development pseudonym key on purpose: no warning
     settings = load_settings()
     raw = settings.raw_root
     print(f"[selflearn] demo: simulating {args.days} days x {args.users} users into {raw}")
@@ -183,6 +302,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_simulate(sim_args)
     run_args = argparse.Namespace(raw_root=str(raw), start=None, end=None, verbose=False, fail_fast=False)
     return cmd_run(run_args)
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """Declare a pseudonym key rotation: days ingested with the old key may be followed by days ingested with
+    the current SELFLEARN_PSEUDONYM_KEY (without it, ingesting a day with another key is refused)."""
+    import duckdb
+
+    from selflearn_assets.lib.ingest import IngestError, declare_rotation, key_fingerprint
+    from selflearn_assets.lib.ingest.pseudonym_keys import recorded_fingerprints
+    from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
+    from selflearn_assets.lib.settings import DEV_PSEUDONYM_KEY, load_settings
+
+    settings = load_settings()
+    if settings.pseudonym_key == DEV_PSEUDONYM_KEY:
+        print("selflearn rotate-key: set SELFLEARN_PSEUDONYM_KEY to the new key first", file=sys.stderr)
+        return 2
+    old = args.old_fingerprint
+    if args.old_key_env:
+        old_key = os.environ.get(args.old_key_env)
+        if not old_key:
+            print(f"selflearn rotate-key: the environment variable {args.old_key_env} is not set", file=sys.stderr)
+            return 2
+        old = key_fingerprint(old_key)
+    new = key_fingerprint(settings.pseudonym_key)
+    if not settings.warehouse.is_file():
+        print(f"selflearn rotate-key: no warehouse at {settings.warehouse}: nothing was ingested yet", file=sys.stderr)
+        return 2
+    try:
+        with duckdb.connect(str(settings.warehouse)) as con:
+            ensure_ingest_schema(con)
+            recorded = recorded_fingerprints(con)
+            if old not in {fingerprint for _, fingerprint in recorded}:
+                known = ", ".join(f"{fingerprint} (from {day})" for day, fingerprint in recorded) or "none"
+                print(f"selflearn rotate-key: no day was ingested with a key of fingerprint {old} "
+                      f"(recorded: {known})", file=sys.stderr)
+                return 2
+            rotation = declare_rotation(con, old, new)
+    except IngestError as err:
+        print(f"selflearn rotate-key: {err}", file=sys.stderr)
+        return 2
+    except duckdb.Error as err:
+        print(f"selflearn rotate-key: cannot write the warehouse {settings.warehouse}: {err}", file=sys.stderr)
+        return 2
+    print(f"[selflearn] declared pseudonym key rotation {rotation.old_fingerprint} -> {rotation.new_fingerprint}")
+    print(f"[selflearn] what it means: {rotation.meaning}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,10 +385,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    recover = sub.add_parser(
+        "recover",
+        help="release runs a crashed `selflearn run` left behind (selflearn run does it before it starts)",
+        description=cmd_recover.__doc__,
+    )
+    recover.add_argument("--dry-run", action="store_true", help="only say what would be released")
+    recover.set_defaults(func=cmd_recover)
+
     rewrite = sub.add_parser("rewrite", help="look requests up in the latest exported rewrite table")
     rewrite.add_argument("text", nargs="+", help="the request(s), e.g. \"play maj and dragons\"")
     rewrite.add_argument("--date", type=_date, help="use the table exported on or before this day")
     rewrite.set_defaults(func=cmd_rewrite)
+
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="declare that the pseudonym key changes to the current SELFLEARN_PSEUDONYM_KEY",
+        description=cmd_rotate_key.__doc__,
+    )
+    old_key = rotate.add_mutually_exclusive_group(required=True)
+    old_key.add_argument("--old-fingerprint", help="fingerprint of the old key (as the refusal names it)")
+    old_key.add_argument("--old-key-env", metavar="NAME", help="environment variable that holds the old key")
+    rotate.set_defaults(func=cmd_rotate_key)
 
     demo = sub.add_parser("demo", help="simulate a few days and run every asset on them (the README's main job)")
     demo.add_argument("--start", type=_date, default=date(2026, 11, 1))

@@ -8,7 +8,9 @@ at the end (`RunReport.summary`).
 
 The runs belong to the code location of `workspace.yaml`, loaded here as the webserver's code server loads
 it: each run records the location's origin (so the UI lists it under its job and can re-execute it) and is
-executed in this process, synchronously; no daemon is needed.
+executed in this process, synchronously; no daemon is needed. Each run also records this process
+(`recovery.process_tags`), so that a run left behind by a killed `selflearn run` can be told from a live one
+and released (`recovery`); a run first waits, saying for whom, while a live run holds a pool it needs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.remote_origin import CodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+from selflearn_assets import recovery
 
 DAILY_JOB = "daily_pipeline"
 UNPARTITIONED_JOB = "model_training"
@@ -165,6 +169,26 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def partition_bounds(location: CodeLocation) -> tuple[date, date]:
+    """The first and the last day of the daily job's partitions (the last is the last complete UTC day)."""
+    partitions = location.repository.get_job(DAILY_JOB).partitions_def
+    first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+    if first is None or last is None:
+        raise ValueError(f"{DAILY_JOB} has no partitions yet (its first day is {partitions.start:%Y-%m-%d})")
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+def outside(days: list[date], bounds: tuple[date, date]) -> list[date]:
+    """The days that are not partitions (before the first or after the last)."""
+    return [d for d in days if not bounds[0] <= d <= bounds[1]]
+
+
+def describe_days(days: list[date], limit: int = 5) -> str:
+    """A list of days, short: the first `limit`, then how many more."""
+    text = ", ".join(d.isoformat() for d in days[:limit])
+    return text + (f", ... (+{len(days) - limit} more)" if len(days) > limit else "")
+
+
 def _run_events(instance: dg.DagsterInstance, run_id: str) -> list[dg.DagsterEvent]:
     return [entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
 
@@ -303,10 +327,13 @@ def run_range(
             echo(
                 f"[selflearn] {label}: materializing {_count(len(selection), 'asset')} ({_names(selection)}) ..."
             )
-            run = _execute(location, instance, job_name, selection, day, run_config)
+            pools = sorted(set().union(*(graph.get(k).pools or set() for k in selection)))
+            recovery.wait_for_pools(instance, pools, echo)
+            run = _execute(location, instance, job_name, selection, day, run_config, pools, echo)
             seconds = time.monotonic() - started
             events = _run_events(instance, run.run_id)
             if _interrupted(events):
+                _release_interrupted(instance, run.run_id)
                 raise KeyboardInterrupt
             succeeded = instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
             failures, skipped, bad = _outcome(events, succeeded, graph, selection, label)
@@ -333,16 +360,20 @@ def _execute(
     selection: list[dg.AssetKey],
     day: date | None,
     run_config: dict,
+    pools: list[str],
+    echo,
 ) -> dg.DagsterRun:
     """Create the run as the UI does for a launch (the job's tags, the partition's, the location's origin),
-    then execute it here, synchronously."""
+    plus this process's, then execute it here, synchronously, watched (`recovery.watch_run`): an interrupt
+    cancels it, whatever it was doing, and frees what it held."""
     from dagster._core.execution.api import execute_run
     from dagster._core.execution.execute_in_process import merge_run_tags
 
     job = location.reconstructable_job(job_name)
     job_def = location.repository.get_job(job_name)
     partition_key = day.isoformat() if day else None
-    tags = merge_run_tags(job_def, partition_key, SOURCE_TAGS, selection, instance, run_config)
+    own_tags = {**SOURCE_TAGS, **recovery.process_tags()}
+    tags = merge_run_tags(job_def, partition_key, own_tags, selection, instance, run_config)
     run = instance.create_run_for_job(
         job_def=job_def,
         run_config=run_config,
@@ -352,8 +383,18 @@ def _execute(
         job_code_origin=job.get_python_origin(),
         repository_load_data=location.repository.repository_load_data,
     )
-    execute_run(job, run, instance)
+    try:
+        with recovery.watch_run(instance, run.run_id, pools, echo):
+            execute_run(job, run, instance)
+    except BaseException:  # Ctrl-C or SIGTERM outside a step's code, or a crash of Dagster's own
+        _release_interrupted(instance, run.run_id)
+        raise
     return run
+
+
+def _release_interrupted(instance: dg.DagsterInstance, run_id: str) -> None:
+    """An interrupted run: canceled unless Dagster already ended it, its pool slots and MLflow runs freed."""
+    recovery.release(instance, run_id, "interrupted", canceled=True)
 
 
 def _names(keys, limit: int = 6) -> str:

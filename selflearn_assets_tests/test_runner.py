@@ -8,10 +8,13 @@ It is a code location of its own (`small_world` in this module), loaded from a w
 """
 
 import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
@@ -396,3 +399,80 @@ def test_the_project_workspace_is_the_location_the_ui_shows():
         pointer = location.reconstructable_job(job_name).get_python_origin().repository_origin.code_pointer
         assert (pointer.module, pointer.fn_name) == ("selflearn_assets.definitions", "defs")
         assert location.repository.has_job(job_name)
+
+
+# What `selflearn run` says before it runs anything: far-off raw folders, days outside the partitions, missing
+# days, a locked warehouse. `daily` starts on 2026-11-01; its last day is the last complete UTC day.
+LAST_DAY = daily.get_last_partition_key()
+SPAN = f"2026-11-01 .. {LAST_DAY}"
+
+
+def _raw_day(home: Path, day: str) -> None:
+    write_lines(home / "raw" / f"date={day}" / "part-0.jsonl", [{"event_id": "e"}])
+
+
+def test_a_far_off_raw_folder_is_named_and_left_out(small_project, capsys):
+    _raw_day(small_project, "2999-01-01")
+    code = cli.main(["run", "--end", "2026-11-01"])
+    out, err = capsys.readouterr()
+    assert code == 1  # the small world's model fails on any day
+    assert out.splitlines()[:2] == [
+        f"[selflearn] left out 1 raw folder(s) outside the daily partitions ({SPAN}): date=2999-01-01",
+        f"[selflearn] raw root {small_project / 'raw'}; home {small_project}; days 2026-11-01 .. 2026-11-01",
+    ]
+    assert "2999" not in err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--start", "2999-01-01"],
+            f"2999-01-01 is not a daily partition: the partitions run from {SPAN} (the first is "
+            "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
+        ),
+        (["--start", "2026-10-30", "--end", "2026-11-01"], "2026-10-30, 2026-10-31 are not daily partitions"),
+        (["--start", "2026-11-03", "--end", "2026-11-01"], "--end 2026-11-01 is before --start 2026-11-03"),
+        (
+            ["--start", "2026-11-01", "--end", "2026-11-09"],
+            "6 day(s) missing between 2026-11-04 and 2026-11-09: no raw folder under {raw} for 2026-11-04, "
+            "2026-11-05, 2026-11-06, 2026-11-07, 2026-11-08, ... (+1 more) (raw folders: 2026-11-01..2026-11-03, "
+            "2999-01-01)",
+        ),
+    ],
+)
+def test_days_that_cannot_run_are_refused_in_one_line(small_project, capsys, argv, message):
+    _raw_day(small_project, "2999-01-01")
+    assert cli.main(["run", *argv]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.splitlines()
+    assert line.startswith("selflearn run: ") and message.format(raw=small_project / "raw") in line
+    assert "Traceback" not in out + err and "materializing" not in out
+
+
+def test_a_gap_in_the_default_range_is_counted_not_listed(small_project, capsys):
+    """A stray folder inside the partitions, months before the others: one line, not a day per line."""
+    _raw_day(small_project, LAST_DAY)  # the raw folders hold DAYS (2026-11-01..03) and this one
+    missing = (date.fromisoformat(LAST_DAY) - date(2026, 11, 4)).days
+    assert cli.main(["run"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"selflearn run: {missing} day(s) missing between 2026-11-04 and ")
+    assert line.endswith(f"(raw folders: 2026-11-01..2026-11-03, {LAST_DAY}); choose the days with --start/--end")
+    assert len(line) < 400
+
+
+def test_a_locked_warehouse_fails_at_once_naming_the_holder(small_project, capsys):
+    warehouse = small_project / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    script = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print(1, flush=True); " \
+        "time.sleep(60)"
+    reader = subprocess.Popen([sys.executable, "-c", script, str(warehouse)], stdout=subprocess.PIPE)
+    try:
+        reader.stdout.readline()
+        assert cli.main(["run"]) == 2
+    finally:
+        reader.kill()
+        reader.wait()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"selflearn run: the warehouse {warehouse} is locked by another process: ")
+    assert f"(PID {reader.pid}: " in line

@@ -9,6 +9,7 @@ WITH ok AS (
     FROM signals.defect_signals s
     JOIN ingest.clean_turns t ON t.event_id = s.event_id AND t.day = s.day
     WHERE s.day BETWEEN $window_start AND $window_end
+      AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), s.day)  -- blocked days left out
       AND s.defect_prob < 0.5 AND t.nlu_intent IS NOT NULL
 ),
 counted AS (

@@ -18,8 +18,8 @@
 --     ts), a value becomes its JSON text, whose first character tells its type; a string's value is the text
 --     between the quotes when it has no escapes, a number's is cast from it (its shortest round-trip text
 --     casts back to the DOUBLE json_transform gives); null and absent give NULL.
--- Unknown fields are found from json_keys and kept in `extra` as validated_turns keeps them. Of a duplicated
--- key both passes read the first value. Only a line that starts with "{" and ends with "}" is parsed, so
+-- Unknown fields are found from json_keys and kept in `extra` as validated_turns keeps them. A line with a
+-- duplicated top-level key is left to validated_turns (which rejects it). Only a line that starts with "{" and ends with "}" is parsed, so
 -- that a truncated line does not send its whole vector of lines through try()'s row-by-row retry.
 
 -- Needs the macros of macros.sql.
@@ -86,7 +86,7 @@ fields AS (
 derived AS (
     SELECT *,
         json_text_string(event_id_json) AS event_id, json_text_string(session_id_json) AS session_id,
-        json_text_string(user_id_json) AS raw_user_id, json_text_string(device_id_json) AS device_id,
+        json_text_string(user_id_json) AS raw_user_id, json_text_string(device_id_json) AS raw_device_id,
         json_text_string(er_entity_id_json) AS er_entity_id,
         -- ts as validated_turns reads it: a JSON string without escapes, or a non-negative JSON integer
         json_text_string(ts_json) AS ts_string,
@@ -98,17 +98,21 @@ derived AS (
              THEN try_cast(response_duration_ms_json AS BIGINT) END AS response_duration_ms,
         CASE WHEN barge_in_json IN ('true', 'false') THEN barge_in_json = 'true' END AS barge_in,
         plain_string(asr_text) AND plain_string(locale) AND plain_string(nlu_domain) AND plain_string(nlu_intent)
-            AND plain_string(response_text) AND plain_string(audio_uri) AS plain_strings
+            AND plain_string(response_text) AND plain_string(audio_uri) AS plain_strings,
+        only_distinct_contract_keys(keys) AS plain_keys
     FROM fields
 ),
 typed AS (
     SELECT *,
         pseudonym(p_pseudonym_key, raw_user_id) AS user_id,
+        pseudonym(p_pseudonym_key, raw_device_id) AS device_id,
         CASE WHEN suffix(ts_string, 'Z') OR ts_string LIKE '__________%+%' OR ts_string LIKE '__________%-%'
                  THEN make_timestamp(epoch_us(try_cast(ts_string AS TIMESTAMPTZ)))
              WHEN abs(try_cast(ts_integer AS HUGEINT)) < 253402300800000 THEN epoch_ms(ts_integer::BIGINT)
         END AS ts,
-        len(unknown_keys(keys)) > 0 AS has_unknown_keys,
+        -- (CASE, so that the closer looks at the keys are taken on the few lines that need them)
+        CASE WHEN plain_keys THEN false ELSE len(unknown_keys(keys)) > 0 END AS has_unknown_keys,
+        CASE WHEN plain_keys THEN true ELSE len(list_distinct(keys)) = len(keys) END AS distinct_keys,
         -- the exact JSON types of the string fields, only for a line where one of them reads like another value
         CASE WHEN plain_strings IS NULL THEN json_type(candidate, [
             '$.asr_text', '$.locale', '$.nlu_domain', '$.nlu_intent', '$.response_text', '$.audio_uri']) END
@@ -117,7 +121,8 @@ typed AS (
 ),
 verdicts AS (
     SELECT *,
-        event_id <> '' AND session_id <> '' AND raw_user_id <> '' AND device_id <> '' AND asr_text IS NOT NULL
+        event_id <> '' AND session_id <> '' AND raw_user_id <> '' AND raw_device_id <> '' AND asr_text IS NOT NULL
+        AND distinct_keys
         AND (er_entity_id_json IS NULL OR er_entity_id IS NOT NULL)
         AND coalesce(plain_strings, list_bool_and(list_transform(
             [asr_text, locale, nlu_domain, nlu_intent, response_text, audio_uri],
@@ -144,7 +149,7 @@ SELECT
     asr_confidence, asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id, response_text,
     response_status, response_duration_ms, barge_in, explicit_feedback, device_state, rewrite_applied, audio_uri,
     -- unknown top-level fields, as one JSON object (macros.sql, as in validated_turns.sql)
-    CASE WHEN has_unknown_keys THEN extra_fields(keys, text) END AS extra,
+    CASE WHEN has_unknown_keys THEN extra_fields(keys, text, p_pseudonym_key) END AS extra,
     -- never NULL; the always-true volatile term keeps a `WHERE is_clean` above the parsing (validated_turns.sql)
     coalesce(passed, false) AND random() >= 0 AS is_clean
 FROM verdicts;

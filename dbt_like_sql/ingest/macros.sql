@@ -1,16 +1,33 @@
 -- Temp macros shared by the ingest SQL (turns and annotations); created on the connection before use.
 
--- The customer-id pseudonym: a keyed hash, 16 hex characters.
+-- The pseudonym of a customer or device id: a keyed hash, 16 hex characters.
 CREATE OR REPLACE TEMP MACRO pseudonym(key, raw_id) AS left(sha256(key || ':' || raw_id), 16);
 
+-- The contract's identifiers in a text, at any depth and whether or not the text is valid JSON: every
+-- "user_id" or "device_id" key with its value (a JSON string, an object or list of one level, or any other
+-- token up to the next , } ] or space; a value cut short still matches).
+CREATE OR REPLACE TEMP MACRO id_pairs(text) AS regexp_extract_all(text,
+    '"(?:user_id|device_id)"\s*:\s*(?:"(?:[^"\\]|\\.)*"|\{[^{}]*\}|\[[^\[\]]*\]|[^,}\]\s]+)');
+-- one such pair with its value replaced: a string or other token by its pseudonym (its text between the
+-- quotes, escapes as written), an object or list by "redacted"; "redacted" too when there is no key
+CREATE OR REPLACE TEMP MACRO pseudonymised_pair(key, pair) AS
+    regexp_extract(pair, '^("[a-z_]+"\s*:\s*)', 1) || '"' || CASE
+        WHEN regexp_matches(pair, ':\s*[\[{]') THEN 'redacted'
+        ELSE coalesce(pseudonym(key, regexp_replace(regexp_extract(pair, ':\s*(.*)$', 1), '^"|"$', '', 'g')), 'redacted')
+    END || '"';
+-- `text` with the value of every "user_id" and "device_id" key, at any depth, pseudonymised (see id_pairs):
+-- no raw customer or device id is stored in quarantined raw text or in `extra`
+CREATE OR REPLACE TEMP MACRO redact_ids(key, text) AS
+    CASE WHEN contains(text, '"user_id"') OR contains(text, '"device_id"')
+         THEN list_reduce(id_pairs(text), lambda acc, pair: replace(acc, pair, pseudonymised_pair(key, pair)), text)
+         ELSE text END;
+
 -- The raw text kept for a quarantined line: without its line terminator, the first 10,000 characters of
--- a line over the length limit, and the value of every "user_id" key replaced by its pseudonym (or by
--- "redacted" when the line could not be typed), so no raw customer id is stored.
-CREATE OR REPLACE TEMP MACRO quarantine_raw(text, reason, user_pseudonym) AS
-    regexp_replace(
-        CASE WHEN reason = 'line_too_long' THEN left(text, 10000) ELSE rtrim(text, chr(13) || chr(10)) END,
-        '("user_id"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)',
-        '\1"' || coalesce(user_pseudonym, 'redacted') || '"', 'g');
+-- a line over the length limit, and its identifiers pseudonymised with `key` (redact_ids; NULL key: replaced
+-- by "redacted").
+CREATE OR REPLACE TEMP MACRO quarantine_raw(text, reason, key) AS
+    CASE WHEN reason = 'line_too_long' THEN left(redact_ids(key, left(text, 10000)), 10000)
+         ELSE redact_ids(key, rtrim(text, chr(13) || chr(10))) END;
 
 CREATE OR REPLACE TEMP MACRO json_absent(t) AS t IS NULL OR t = 'NULL';
 CREATE OR REPLACE TEMP MACRO json_number(t) AS t IN ('UBIGINT', 'BIGINT', 'DOUBLE');
@@ -48,13 +65,25 @@ CREATE OR REPLACE TEMP MACRO value_detail(field, ok, x, allowed) AS
     CASE WHEN NOT ok THEN field || ' ''' || x || ''' is not one of ' || array_to_string(allowed, ', ') END;
 
 -- the top-level keys of a line that are not contract fields, and those fields as one JSON object (NULL when
--- none): `extra`, read off the raw text so that each value keeps its JSON form
-CREATE OR REPLACE TEMP MACRO unknown_keys(keys) AS list_filter(keys, lambda k: NOT list_contains([
+-- none): `extra`, read off the raw text so that each value keeps its JSON form, with nested identifiers
+-- pseudonymised (redact_ids)
+CREATE OR REPLACE TEMP MACRO contract_fields() AS [
     'event_id', 'session_id', 'user_id', 'device_id', 'ts', 'asr_text', 'device_type', 'locale',
     'wake_score', 'asr_confidence', 'asr_nbest', 'nlu_domain', 'nlu_intent', 'nlu_slots',
     'nlu_confidence', 'er_status', 'er_entity_id', 'response_text', 'response_status',
     'response_duration_ms', 'barge_in', 'explicit_feedback', 'device_state', 'rewrite_applied',
-    'audio_uri'], k));
-CREATE OR REPLACE TEMP MACRO extra_fields(keys, text) AS nullif(to_json(map_from_entries(list_transform(
-    list_distinct(unknown_keys(keys)),
-    lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))}))), '{}');
+    'audio_uri'];
+CREATE OR REPLACE TEMP MACRO unknown_keys(keys) AS list_filter(keys, lambda k: NOT list_contains(contract_fields(), k));
+-- true when every key is a contract field and none is given twice (what most lines are): one bit per field
+-- present, so with a key given twice (or an unknown key) fewer bits are set than there are keys. One cheap
+-- pass over the keys; the first pass (fast_validated_turns.sql) looks closer only at the other lines.
+CREATE OR REPLACE TEMP MACRO only_distinct_contract_keys(keys) AS
+    bit_count(coalesce(list_sum(list_transform(keys, lambda k: 1::BIGINT << list_position(contract_fields(), k))), 0))
+        = len(keys);
+CREATE OR REPLACE TEMP MACRO extra_fields(keys, text, key) AS redact_ids(key, nullif(to_json(map_from_entries(
+    list_transform(list_distinct(unknown_keys(keys)),
+    lambda k: {'key': k, 'value': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))})))::VARCHAR, '{}'))::JSON;
+-- a top-level key that occurs more than once (JSON readers keep one of the values, silently): the keys, or NULL
+CREATE OR REPLACE TEMP MACRO duplicated_keys(keys) AS
+    CASE WHEN len(keys) <> len(list_distinct(keys))
+         THEN list_sort(list_distinct(list_filter(keys, lambda k, i: list_position(keys, k) < i))) END;

@@ -1,7 +1,7 @@
 -- Move the later copies of duplicate event ids (duplicate_turns.sql) from ingest.clean_turns to
 -- ingest.quarantined_turns, with their raw text re-read from the files (`duplicate_lines`).
 INSERT INTO ingest.quarantined_turns BY NAME
-SELECT $day AS day, d.source_file, d.source_line, quarantine_raw(l.text, d.reason, d.user_id) AS raw,
+SELECT $day AS day, d.source_file, d.source_line, quarantine_raw(l.text, d.reason, $pseudonym_key) AS raw,
        d.event_id, d.reason, d.detail
 FROM duplicate_turns AS d
 JOIN duplicate_lines AS l USING (source_file, source_line);

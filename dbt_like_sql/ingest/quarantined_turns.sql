@@ -2,7 +2,9 @@
 -- files) → ingest.quarantined_turns: where from, the raw text (quarantine_raw in macros.sql), why.
 INSERT INTO ingest.quarantined_turns BY NAME
 SELECT
-    $day AS day, f.source_file, v.line AS source_line, v.raw, v.event_id, v.reason,
+    $day AS day, f.source_file, v.line AS source_line, v.raw, v.event_id,
+    -- a file that was not read: unreadable_file, or skipped_file when it was not even tried (lines.py)
+    CASE WHEN v.reason = 'unreadable_file' THEN coalesce(f.file_reason, v.reason) ELSE v.reason END AS reason,
     CASE WHEN v.reason = 'unreadable_file' THEN f.read_error
          WHEN v.reason = 'line_too_long' THEN v.detail || ' (raw keeps the first 10000 characters)'
          ELSE v.detail END AS detail

@@ -2,13 +2,14 @@
 -- Re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
 CREATE SCHEMA IF NOT EXISTS ingest;
 
--- One row per valid user turn (input contract v1), typed. user_id is pseudonymised (keyed hash).
+-- One row per valid user turn (input contract v1), typed. user_id and device_id are pseudonymised (keyed
+-- hash), also where they occur nested in `extra`.
 CREATE TABLE IF NOT EXISTS ingest.clean_turns (
     day                  DATE NOT NULL,
     event_id             VARCHAR NOT NULL,
     session_id           VARCHAR NOT NULL,
     user_id              VARCHAR NOT NULL,      -- keyed hash of the raw customer id
-    device_id            VARCHAR NOT NULL,
+    device_id            VARCHAR NOT NULL,      -- keyed hash of the raw device id
     ts                   TIMESTAMP NOT NULL,    -- UTC, naive
     asr_text             VARCHAR NOT NULL,
     device_type          VARCHAR,               -- speaker, screen, tv, car, phone, other
@@ -40,20 +41,45 @@ CREATE TABLE IF NOT EXISTS ingest.quarantined_turns (
     day          DATE NOT NULL,
     source_file  VARCHAR NOT NULL,
     source_line  BIGINT NOT NULL,
-    raw          VARCHAR,                       -- the line as read (invalid UTF-8 bytes replaced by U+FFFD)
+    raw          VARCHAR,                       -- the line as read (invalid UTF-8 bytes replaced by U+FFFD), ids pseudonymised
     event_id     VARCHAR,                       -- when it could be read
     reason       VARCHAR NOT NULL,              -- short code, e.g. invalid_json, missing_field, bad_type
     detail       VARCHAR NOT NULL               -- human-readable: which field, what value
 );
 
--- Per-partition accounting: read = clean + quarantined.
+-- Per-partition accounting: read = clean + quarantined. A file that was not read (unreadable, or skipped for
+-- its name or place) is one quarantined row at line 0; the other lines it probably held are counted in
+-- lines_lost_estimate, which the quarantine-rate gate adds to both sides of its rate.
 CREATE TABLE IF NOT EXISTS ingest.partition_stats (
-    day              DATE PRIMARY KEY,
-    files            INTEGER NOT NULL,
-    lines_read       BIGINT NOT NULL,
-    clean_rows       BIGINT NOT NULL,
-    quarantined_rows BIGINT NOT NULL,
-    ingested_at      TIMESTAMP NOT NULL
+    day                 DATE PRIMARY KEY,
+    files               INTEGER NOT NULL,
+    lines_read          BIGINT NOT NULL,
+    clean_rows          BIGINT NOT NULL,
+    quarantined_rows    BIGINT NOT NULL,
+    ingested_at         TIMESTAMP NOT NULL,
+    lines_lost_estimate BIGINT DEFAULT 0,          -- estimated lines of unread files beyond their one row each
+    lost_files          JSON                       -- [{file, reason, lines_estimate, detail}], NULL when none
+);
+-- warehouses made before these columns existed
+ALTER TABLE ingest.partition_stats ADD COLUMN IF NOT EXISTS lines_lost_estimate BIGINT DEFAULT 0;
+ALTER TABLE ingest.partition_stats ADD COLUMN IF NOT EXISTS lost_files JSON;
+
+-- The fingerprint of the pseudonym key each day was ingested with (never the key): pseudonyms made with
+-- different keys do not match, so a day whose key differs from its neighbours' is refused unless the change
+-- is declared in ingest.key_rotations (lib/ingest/pseudonym_keys.py).
+CREATE TABLE IF NOT EXISTS ingest.key_fingerprints (
+    day         DATE PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+);
+
+-- Declared key rotations (`selflearn rotate-key`): days ingested with old_fingerprint may be followed by days
+-- ingested with new_fingerprint. The same customer has different pseudonyms on the two sides.
+CREATE TABLE IF NOT EXISTS ingest.key_rotations (
+    old_fingerprint VARCHAR NOT NULL,
+    new_fingerprint VARCHAR NOT NULL,
+    declared_at     TIMESTAMP NOT NULL,
+    meaning         VARCHAR NOT NULL
 );
 
 -- One row per dialogue session of the day (a session that crosses UTC midnight has a row in each day,

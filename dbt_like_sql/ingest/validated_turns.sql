@@ -1,7 +1,7 @@
 -- validated_turns(p_day, p_pseudonym_key, p_max_line_bytes): the raw lines of one file, validated against
 -- the raw turn-log contract (v1) and typed. A table macro over `turn_lines` (file_idx, line, text,
 -- bad_utf8: one row per line, registered from Arrow; see lib/ingest/lines.py).
--- One row per line: the typed contract columns (user_id already pseudonymised), the `reason` and `detail`
+-- One row per line: the typed contract columns (user_id and device_id already pseudonymised), the `reason` and `detail`
 -- of the first check the line fails (NULL when valid), for a failing line the `raw` text to keep, and
 -- `is_clean` (reason IS NULL) for callers to filter on.
 -- Duplicate event ids are settled afterwards, across files (duplicate_turns.sql). Ingestion runs this full
@@ -14,6 +14,7 @@
 --   blank_line        empty or only whitespace
 --   invalid_json      not parseable as JSON
 --   not_an_object     JSON, but not an object
+--   duplicate_key     a top-level key occurs more than once (JSON readers would silently keep one value)
 --   missing_field     a required field (event_id, session_id, user_id, device_id, ts, asr_text) is absent or
 --                     null, or one of the four ids is ""
 --   bad_type          a field has another JSON type than the contract's (no coercion: "0.5" is not a
@@ -80,7 +81,7 @@ fields AS (
         -- more keys than known fields present: the line has unknown top-level fields
         len(keys) > list_count(t) - 1 AS has_unknown_keys,
         t[1] AS event_id_t, r.event_id, t[2] AS session_id_t, r.session_id,
-        t[3] AS user_id_t, r.user_id AS raw_user_id, t[4] AS device_id_t, r.device_id,
+        t[3] AS user_id_t, r.user_id AS raw_user_id, t[4] AS device_id_t, r.device_id AS raw_device_id,
         t[5] AS ts_t, r.ts AS ts_text, t[6] AS asr_text_t, r.asr_text,
         t[7] AS device_type_t, r.device_type, t[8] AS locale_t, r.locale,
         t[9] AS wake_score_t, r.wake_score, t[10] AS asr_confidence_t, r.asr_confidence,
@@ -98,6 +99,7 @@ fields AS (
 derived AS (
     SELECT *,
         CASE WHEN user_id_t = 'VARCHAR' THEN pseudonym(p_pseudonym_key, raw_user_id) END AS user_id,
+        CASE WHEN device_id_t = 'VARCHAR' THEN pseudonym(p_pseudonym_key, raw_device_id) END AS device_id,
         -- an ISO-8601 string needs a UTC offset after its date part (a "+" or "-" from the 11th character
         -- on, or a final "Z"); an integer is epoch milliseconds
         CASE WHEN ts_t = 'VARCHAR' AND (suffix(ts_text, 'Z') OR ts_text LIKE '__________%+%'
@@ -114,7 +116,7 @@ checks AS (
         NOT json_absent(event_id_t) AND event_id <> '' AS event_id_present,
         NOT json_absent(session_id_t) AND session_id <> '' AS session_id_present,
         NOT json_absent(user_id_t) AND raw_user_id <> '' AS user_id_present,
-        NOT json_absent(device_id_t) AND device_id <> '' AS device_id_present,
+        NOT json_absent(device_id_t) AND raw_device_id <> '' AS device_id_present,
         NOT json_absent(ts_t) AS ts_present,
         NOT json_absent(asr_text_t) AS asr_text_present,
         typed_as(event_id_t, event_id_t = 'VARCHAR') AS event_id_typed,
@@ -162,6 +164,7 @@ verdicts AS (
             WHEN NOT is_json AND trim(text, chr(32) || chr(9) || chr(13) || chr(10)) = '' THEN 'blank_line'
             WHEN NOT is_json THEN 'invalid_json'
             WHEN root_type <> 'OBJECT' THEN 'not_an_object'
+            WHEN duplicated_keys(keys) IS NOT NULL THEN 'duplicate_key'
             WHEN NOT (event_id_present AND session_id_present AND user_id_present AND device_id_present
                       AND ts_present AND asr_text_present) THEN 'missing_field'
             WHEN NOT (event_id_typed AND session_id_typed AND user_id_typed AND device_id_typed AND ts_typed
@@ -189,6 +192,7 @@ SELECT
         WHEN 'blank_line' THEN 'blank line'
         WHEN 'invalid_json' THEN 'not valid JSON'
         WHEN 'not_an_object' THEN 'the line is ' || json_kind(root_type) || ', not a JSON object'
+        WHEN 'duplicate_key' THEN 'key(s) given more than once: ' || array_to_string(duplicated_keys(keys), ', ')
         WHEN 'missing_field' THEN 'missing or empty required field(s): ' || concat_ws(', ',
             CASE WHEN NOT event_id_present THEN 'event_id' END, CASE WHEN NOT session_id_present THEN 'session_id' END,
             CASE WHEN NOT user_id_present THEN 'user_id' END, CASE WHEN NOT device_id_present THEN 'device_id' END,
@@ -241,8 +245,8 @@ SELECT
     asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id, response_text,
     response_status, response_duration_ms, barge_in, explicit_feedback, device_state, rewrite_applied, audio_uri,
     -- unknown top-level fields, as one JSON object
-    CASE WHEN has_unknown_keys THEN extra_fields(keys, text) END AS extra,
-    CASE WHEN reason IS NOT NULL THEN quarantine_raw(text, reason, user_id) END AS raw,
+    CASE WHEN has_unknown_keys THEN extra_fields(keys, text, p_pseudonym_key) END AS extra,
+    CASE WHEN reason IS NOT NULL THEN quarantine_raw(text, reason, p_pseudonym_key) END AS raw,
     -- what callers filter on (`WHERE is_clean` / `WHERE NOT is_clean`). The always-true volatile term keeps
     -- DuckDB from pushing such a filter down through the projections above: that would copy the whole
     -- reason expression, and with it the JSON parse, into the filter once per field reference.

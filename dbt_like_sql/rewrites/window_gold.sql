@@ -8,6 +8,7 @@ WITH gold AS (
            max(CASE WHEN task = 'slots' THEN label::VARCHAR END) AS slots
     FROM ingest.annotations
     WHERE day BETWEEN $window_start AND $day AND is_gold
+      AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), day)  -- blocked days left out
     GROUP BY event_id
 )
 SELECT s.norm_text AS src, g.intended_text, g.gold_intent,
@@ -16,4 +17,5 @@ SELECT s.norm_text AS src, g.intended_text, g.gold_intent,
            lambda x: lower(x ->> 'name') || '=' || lower(x ->> 'value'))), ';') AS gold_slots
 FROM gold AS g
 JOIN signals.defect_signals AS s ON s.event_id = g.event_id AND s.day BETWEEN $window_start AND $day
+    AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), s.day)
 WHERE s.norm_text <> '' AND (g.intended_text IS NOT NULL OR g.gold_intent IS NOT NULL);

@@ -5,6 +5,7 @@ WITH labelled AS (
     FROM labels.turn_labels AS l
     JOIN signals.defect_signals AS s ON s.event_id = l.event_id AND s.day = l.day
     WHERE l.day BETWEEN $window_start AND $day AND s.norm_text <> ''
+      AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), l.day)  -- blocked days left out
 ),
 counted AS (
     SELECT norm_text, intent, count(*) AS n

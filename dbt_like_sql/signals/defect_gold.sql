@@ -1,7 +1,8 @@
 -- Calibration set of the defect model: the signals of every gold-annotated turn of the window
 -- [window_start, day], with its label. defective = gold failure_point <> 'correct'; where a turn has no gold
 -- failure_point, NOT gold goal_success (a weaker proxy). Day `day` is read from _signals_defect_features
--- (not yet written), earlier days from signals.defect_signals.
+-- (not yet written), earlier days from signals.defect_signals. Days blocked by an ingestion gate are left out
+-- (the `blocked_days` variable of lib/ingest/gates.py; unset: none).
 WITH gold AS (
     SELECT
         event_id,
@@ -12,6 +13,7 @@ WITH gold AS (
     WHERE (is_gold OR annotator = 'gold')
       AND task IN ('failure_point', 'goal_success')
       AND day BETWEEN $window_start AND $day
+      AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), day)  -- blocked days left out
     GROUP BY event_id
 ),
 features AS (
@@ -19,7 +21,7 @@ features AS (
     UNION ALL BY NAME
     SELECT * EXCLUDE (defect_prob, defect_model_day)
     FROM signals.defect_signals
-    WHERE day >= $window_start AND day < $day
+    WHERE day >= $window_start AND day < $day AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), day)
 )
 SELECT
     f.*,

@@ -1,22 +1,34 @@
 """Resources: the DuckDB warehouse and the platform's paths and keys."""
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.lib.settings import load_settings
+from selflearn_assets.lib.settings import default_key_warning, load_settings
 
 
 class SelflearnConfig(dg.ConfigurableResource):
-    """Where raw logs are read from and exports written to, the user-id pseudonymisation key, and the
-    share of a day's lines that may be quarantined before the day is blocked."""
+    """Where raw logs are read from and exports written to, the user- and device-id pseudonymisation key, the
+    share of a day's lines that may be quarantined before the day is blocked, and whether a day that has clean
+    rows may be replaced by a read that has none (`allow_empty_replace`, off: such a read fails)."""
 
     home: str
     raw_root: str
     pseudonym_key: str
     max_quarantine_rate: float = 0.05
+    allow_empty_replace: bool = False
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Warn on every run that pseudonymises with the public development key (outside `selflearn demo`)."""
+        message = default_key_warning(self.pseudonym_key)
+        if message:
+            warnings.warn(message, UserWarning, stacklevel=2)
+            if context.log is not None:
+                context.log.warning(message)
 
     @property
     def exports_root(self) -> str:
@@ -54,13 +66,29 @@ class EncoderConfig(dg.ConfigurableResource):
         return TurnEmbedder(tokenizer, model, store_root=self.store_dir or None)
 
 
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse, connected read-write; a file another process holds open fails within seconds,
+    naming that process (`lib/warehouse_lock.py`), where DuckDBResource retries for minutes and fails
+    with a generic error."""
+
+    @contextmanager
+    def get_connection(self):
+        from selflearn_assets.lib.warehouse_lock import connect
+
+        conn = connect(self.database, config={"custom_user_agent": "dagster", **self.connection_config})
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
         resources={
-            "duckdb": DuckDBResource(database=str(settings.warehouse)),
+            "duckdb": WarehouseResource(database=str(settings.warehouse)),
             "selflearn": SelflearnConfig(
                 home=str(settings.home),
                 raw_root=str(settings.raw_root),

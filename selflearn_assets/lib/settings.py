@@ -4,7 +4,8 @@
 |---------------------------|---------------------------------|--------------------------------------------|
 | SELFLEARN_HOME            | ./.selflearn                    | warehouse, MLflow store, exports, Dagster  |
 | SELFLEARN_RAW_ROOT        | $SELFLEARN_HOME/raw             | raw logs: date=YYYY-MM-DD/*.jsonl[.gz]     |
-| SELFLEARN_PSEUDONYM_KEY   | a development key (warns)       | key of the user-id hash                    |
+| SELFLEARN_PSEUDONYM_KEY   | a public development key (warns)| key of the user- and device-id hash        |
+| SELFLEARN_DEMO            | unset (`selflearn demo` sets 1) | the default key is expected: no warning    |
 | SELFLEARN_PARTITIONS_START| 2026-01-01                      | first daily partition                      |
 | DAGSTER_HOME              | $SELFLEARN_HOME/dagster         | run history, seeded from dagster.yaml      |
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEV_PSEUDONYM_KEY = "selflearn-development-key-change-me"
+DEMO_ENV = "SELFLEARN_DEMO"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,6 +50,18 @@ def load_settings() -> Settings:
         raw_root=raw_root,
         pseudonym_key=os.environ.get("SELFLEARN_PSEUDONYM_KEY") or DEV_PSEUDONYM_KEY,
         partitions_start=os.environ.get("SELFLEARN_PARTITIONS_START") or "2026-01-01",
+    )
+
+
+def default_key_warning(key: str) -> str | None:
+    """The warning due when ids are pseudonymised with the public development key, outside `selflearn demo`
+    (which sets SELFLEARN_DEMO=1); None otherwise."""
+    if key != DEV_PSEUDONYM_KEY or os.environ.get(DEMO_ENV) == "1":
+        return None
+    return (
+        "SELFLEARN_PSEUDONYM_KEY is not set: user and device ids are pseudonymised with the public development "
+        f"key {DEV_PSEUDONYM_KEY!r}, so anyone can reverse them. Set SELFLEARN_PSEUDONYM_KEY to a secret of your "
+        "own (and keep it: another key gives every customer another pseudonym) before ingesting real logs."
     )
 
 

@@ -168,7 +168,9 @@ def test_an_empty_window_fails_with_a_clear_message(window):
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "empty window" in failure.event_specific_data.error.message
+    # the window's own day was never ingested: refused before the window is read (a blocked day would be too)
+    message = failure.event_specific_data.error.message
+    assert "2026-10-01 has not been ingested: materialize clean_turns for 2026-10-01 first" in message
 
 
 def test_markov_run_config_is_the_miner_params_with_their_defaults():

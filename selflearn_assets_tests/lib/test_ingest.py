@@ -80,6 +80,11 @@ def ingest(con, root: Path, day: date = DAY, **kwargs):
     return stats
 
 
+def pseudonym(raw_id: str, key: str = KEY) -> str:
+    """The keyed hash of macros.sql, worked out independently."""
+    return hashlib.sha256(f"{key}:{raw_id}".encode()).hexdigest()[:16]
+
+
 def quarantined(con, day: date = DAY) -> list[tuple]:
     return con.execute(
         "SELECT source_file, source_line, reason, detail, raw, event_id FROM ingest.quarantined_turns "
@@ -395,7 +400,8 @@ def test_the_validation_filter_stays_above_the_json_parsing(con):
     ensure_ingest_schema(con)
     con.register("turn_lines", LINES_SCHEMA.empty_table())
     con.register(
-        "turn_files", pa.table({"file_idx": pa.array([], pa.int32()), "source_file": [], "read_error": []})
+        "turn_files",
+        pa.table({"file_idx": pa.array([], pa.int32()), "source_file": [], "read_error": [], "file_reason": []}),
     )
     sql_module.run_sql(con, "ingest/macros.sql")
     sql_module.run_sql(con, "ingest/validated_turns.sql")
@@ -929,12 +935,13 @@ def test_sessions_by_hand(tmp_path, con):
     rows = con.execute(f"SELECT {columns} FROM ingest.sessions ORDER BY 1").fetchall()
     at = lambda *hms: datetime(2026, 1, 5, *hms)  # noqa: E731
     # session, device, type, start, end, turns, barge-ins, errors, clarify, neg, pos, rewritten, seconds
+    d1, d9 = (pseudonym(device) for device in ("d1", "d9"))  # device ids are pseudonymised like user ids
     assert rows == [
-        ("s1", "d1", "speaker", at(10, 0, 0), at(10, 1, 10), 3, 1, 1, 1, 1, 0, 1, 70.0),
-        ("s2", "d9", "car", at(23, 59, 58), at(23, 59, 59), 2, 0, 2, 0, 0, 1, 0, 1.0),
+        ("s1", d1, "speaker", at(10, 0, 0), at(10, 1, 10), 3, 1, 1, 1, 1, 0, 1, 70.0),
+        ("s2", d9, "car", at(23, 59, 58), at(23, 59, 59), 2, 0, 2, 0, 0, 1, 0, 1.0),
     ]
     users = dict(con.execute("SELECT session_id, user_id FROM ingest.sessions").fetchall())
-    assert users["s2"] == hashlib.sha256(f"{KEY}:bob".encode()).hexdigest()[:16]
+    assert users["s2"] == pseudonym("bob")
     assert build_sessions(con, DAY) == 2 and con.execute(
         "SELECT count(*) FROM ingest.sessions"
     ).fetchone() == (2,)

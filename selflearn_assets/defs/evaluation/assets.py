@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day, require_readable
 from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.plots import markdown_image, rewrite_evaluation_png
@@ -56,6 +57,8 @@ def rewrite_evaluation(
     interpretation of its text) and the oracle table's ceiling (`oracle_*`). Written to
     `exports/rewrites/date=D-1/evaluation.json`."""
     day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        require_readable(con, day)
     table_day = day - timedelta(days=1)
     folder = export_folder(selflearn.exports_root, table_day)
     if not (folder / TABLE).exists():
@@ -64,7 +67,7 @@ def rewrite_evaluation(
     table, manifest = read_export(folder)
 
     window = {"window_start": date.fromisoformat(str(manifest["window_start"])), "window_end": table_day}
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         gold = query_pl(con, "evaluation/gold_turns.sql", {"day": day})
         meanings = query_pl(con, "evaluation/text_interpretations.sql", window)
     judged = judge_turns(gold, table, meanings)

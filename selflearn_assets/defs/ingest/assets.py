@@ -8,8 +8,11 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
-from selflearn_assets.lib.ingest import build_sessions, ingest_annotations, ingest_turns
+from selflearn_assets.lib.ingest import IngestError, build_sessions, ingest_annotations, ingest_turns
+from selflearn_assets.lib.quality.turn_expectations import quarantine_rate
+from selflearn_assets.lib.settings import DEV_PSEUDONYM_KEY, default_key_warning
 
 TURN_PREVIEW = ["event_id", "session_id", "ts", "asr_text", "nlu_intent", "response_status", "barge_in"]
 
@@ -37,19 +40,41 @@ TURN_PREVIEW = ["event_id", "session_id", "ts", "asr_text", "nlu_intent", "respo
 def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig):
     """Parse and validate every raw line of the day; write clean and quarantined rows in one transaction."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
-        stats = ingest_turns(con, selflearn.raw_root, day, selflearn.pseudonym_key)
+    key_warning = default_key_warning(selflearn.pseudonym_key)
+    if key_warning:
+        context.log.warning(key_warning)
+    refused = None
+    with duckdb.get_connection() as con:  # caught inside: get_connection closes its connection only on success
+        try:
+            stats = ingest_turns(
+                con, selflearn.raw_root, day, selflearn.pseudonym_key, allow_empty_replace=selflearn.allow_empty_replace
+            )
+        except IngestError as err:  # missing day, key changed, empty read of a day with rows: left as it was
+            refused = str(err)
+    if refused:
+        raise dg.Failure(description=refused, allow_retries=False)
     context.log.info(
         f"{day}: read {stats.lines_read} lines from {len(stats.files)} files: "
         f"{stats.clean_rows} clean, {stats.quarantined_rows} quarantined"
     )
+    for lost in stats.lost_files:
+        context.log.warning(
+            f"{day}: {lost.file} was not read ({lost.reason}: {lost.detail}); ~{lost.lines_estimate:,} lines "
+            "counted as lost by the quarantine-rate gate"
+        )
+    for name, why in stats.skipped_files:
+        if name not in {lost.file for lost in stats.lost_files}:
+            context.log.info(f"{day}: ignored {name}: {why}")
     reasons = sorted(stats.quarantined_by_reason.items(), key=lambda kv: -kv[1])
+    not_read = [(f.file, f.reason, f.lines_estimate, f.detail) for f in stats.lost_files]
     yield dg.MaterializeResult(
         asset_key="clean_turns",
         metadata={
             **day_metadata(duckdb, "ingest.clean_turns", context.partition_key, TURN_PREVIEW),
             "lines_read": stats.lines_read,
             "files": dg.MetadataValue.md("\n".join(f"- `{f}`" for f in stats.files) or "(none)"),
+            "pseudonym_key": "default (insecure)" if selflearn.pseudonym_key == DEV_PSEUDONYM_KEY else "set",
+            "pseudonym_key_fingerprint": stats.key_fingerprint,
         },
     )
     yield dg.MaterializeResult(
@@ -59,7 +84,14 @@ def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflea
                 duckdb, "ingest.quarantined_turns", context.partition_key, ["source_file", "source_line", "reason", "detail"]
             ),
             "quarantined_by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], reasons)),
-            "quarantine_rate": float(stats.quarantined_rows / stats.lines_read) if stats.lines_read else 0.0,
+            "quarantine_rate": quarantine_rate(stats.lines_read, stats.quarantined_rows, stats.lines_lost_estimate),
+            "lines_lost_estimate": stats.lines_lost_estimate,
+            "files_not_read": dg.MetadataValue.md(
+                markdown_table(["file", "reason", "lines (estimate)", "why"], not_read) if not_read else "(none)"
+            ),
+            "files_skipped": dg.MetadataValue.md(
+                markdown_table(["file", "why"], stats.skipped_files) if stats.skipped_files else "(none)"
+            ),
         },
     )
 
@@ -74,7 +106,7 @@ def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflea
 def sessions(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per dialogue session of the day: span, turn count, barge-ins, errors, feedback, rewrites."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:  # a day blocked by an ingestion gate fails here (issue 12, item 3)
         build_sessions(con, day)
     return dg.MaterializeResult(
         metadata=day_metadata(

@@ -1,9 +1,13 @@
 """Blocking data-quality gates on `clean_turns` (Great Expectations) and a warning check on volume.
 
 A failing blocking check stops the day's downstream assets in the same run; the check's metadata says why.
+Each blocking gate records its outcome in `ingest.day_gates`, so that later runs do not read a blocked day
+either (its partition assets fail, windows leave it out; `lib/ingest/gates.py`).
 """
 
 
+import functools
+import json
 import statistics
 from datetime import date
 
@@ -13,8 +17,11 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.metadata import markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.ingest.gates import record_gate
 from selflearn_assets.lib.quality.turn_expectations import (
     CHECKED_COLUMNS,
+    accounting_description,
+    quarantine_rate,
     validate_accounting,
     validate_clean_turns,
 )
@@ -41,7 +48,24 @@ def _suite_result(outcome, extra: dict | None = None) -> dg.AssetCheckResult:
     )
 
 
+def _records_gate(check):
+    """A blocking ingestion gate that also records its outcome in `ingest.day_gates`: later stages read the
+    day only once every gate passed on it (`lib/ingest/gates.py`)."""
+
+    @functools.wraps(check)
+    def gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, **resources) -> dg.AssetCheckResult:
+        result = check(context, duckdb, **resources)
+        with duckdb.get_connection() as con:
+            record_gate(
+                con, date.fromisoformat(context.partition_key), check.__name__, result.passed, result.description
+            )
+        return result
+
+    return gate
+
+
 @dg.asset_check(asset="clean_turns", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+@_records_gate
 def clean_turns_expectations(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Great Expectations: schema, required fields not null, scores in 0..1, allowed values, unique event ids,
     every timestamp inside the partition's UTC day."""
@@ -54,6 +78,7 @@ def clean_turns_expectations(context: dg.AssetCheckExecutionContext, duckdb: Duc
 
 
 @dg.asset_check(asset="clean_turns", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+@_records_gate
 def ingest_accounting(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig
 ) -> dg.AssetCheckResult:
@@ -61,8 +86,10 @@ def ingest_accounting(
     (`max_quarantine_rate` of the `selflearn` resource)."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        row = con.execute(
-            "SELECT lines_read, clean_rows, quarantined_rows FROM ingest.partition_stats WHERE day = ?", [day]
+        row = con.execute(  # lines_lost_estimate, lost_files: whole files not read (issue 12, item 2)
+            "SELECT lines_read, clean_rows, quarantined_rows, coalesce(lines_lost_estimate, 0), lost_files "
+            "FROM ingest.partition_stats WHERE day = ?",
+            [day],
         ).fetchone()
         clean_now = con.execute("SELECT count(*) FROM ingest.clean_turns WHERE day = ?", [day]).fetchone()[0]
         quarantined_now = con.execute(
@@ -70,17 +97,20 @@ def ingest_accounting(
         ).fetchone()[0]
     if row is None:
         return dg.AssetCheckResult(passed=False, description=f"no ingestion statistics for {day}")
-    lines_read = row[0]
-    outcome = validate_accounting(lines_read, clean_now, quarantined_now, selflearn.max_quarantine_rate)
+    lines_read, lost, lost_files = row[0], row[3], json.loads(row[4]) if row[4] else []
+    limit = selflearn.max_quarantine_rate
+    outcome = validate_accounting(lines_read, clean_now, quarantined_now, limit, lost)
     return _suite_result(
         outcome,
         {
             "lines_read": lines_read,
             "clean_rows": clean_now,
             "quarantined_rows": quarantined_now,
-            "max_quarantine_rate": selflearn.max_quarantine_rate,
+            "lines_lost_estimate": lost,
+            "quarantine_rate": quarantine_rate(lines_read, quarantined_now, lost),
+            "max_quarantine_rate": limit,
         },
-    )
+    )._replace(description=accounting_description(lines_read, clean_now, quarantined_now, limit, lost, lost_files))
 
 
 @dg.asset_check(asset="clean_turns", blocking=False, partitions_def=daily_partitions)

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.labels.labelling import champion_or_failure, replace_day
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
@@ -38,7 +39,7 @@ def turn_labels(
             description=f"champion label model v{version} cannot label this code's features ({err}); "
             "materialize label_model to train one"
         ) from err
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         frames = load_label_frames(con, [day])
     labels = predict_turn_labels(model, frames, encoder.load())
     with duckdb.get_connection() as con:

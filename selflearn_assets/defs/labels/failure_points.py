@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.labels.labelling import champion_or_failure, coverage_counts, replace_day
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_image
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
@@ -34,7 +35,7 @@ def failure_points(
     model, version = champion_or_failure(
         mlflow, load_champion, champion_version, "failure-point model", "failure_point_model"
     )
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         frames = load_failure_point_frames(con, [day])
     predicted = predict_failure_points(model, frames, encoder.load())
     with duckdb.get_connection() as con:

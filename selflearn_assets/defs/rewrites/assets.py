@@ -11,7 +11,9 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import log_left_out, readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.ingest.gates import blocked_days
 from selflearn_assets.lib.markov import MarkovParams, mine_rewrites
 from selflearn_assets.lib.rewrites import latest_export, read_export, write_export
 from selflearn_assets.lib.rewrites.store import (
@@ -65,15 +67,18 @@ def markov_rewrites(
     """The rewrite table of the window ending at the partition's day: for each utterance unlikely to end
     in success, the reachable reformulation most likely to, from the absorbing Markov chain over the
     window's transitions (sparse solve per component), supported by >= k distinct users; deployed
-    rewrites (the previous export) are kept or dropped by the self-aware Beta-posterior rule."""
+    rewrites (the previous export) are kept or dropped by the self-aware Beta-posterior rule. Days of the
+    window blocked by an ingestion gate are left out (`days_left_out_as_blocked`)."""
     day = date.fromisoformat(context.partition_key)
     try:
         params = config.params()
     except ValueError as err:
         raise dg.Failure(description=str(err)) from None
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:  # blocked days of the window are left out
         rows, window_start = read_window(con, day, params.window_days)
         evidence, locales = read_window_evidence(con, day, params.window_days)
+        left_out = blocked_days(con, window_start, day)
+    log_left_out(context, window_start, day, left_out)
     days_present = sorted(set(rows["day"].to_list())) if rows.height else []
     if not days_present:
         raise dg.Failure(
@@ -87,6 +92,7 @@ def markov_rewrites(
         f"deployed table: {deployed_folder or 'none'}"
     )
     table, report = mine_rewrites(rows, params, deployed, evidence=evidence, locales=locales)
+    report["days_left_out_as_blocked"] = [d.isoformat() for d in left_out]  # kept in the export's manifest
     mining = {
         "window_start": window_start,
         "days_with_data": len(days_present),
@@ -103,6 +109,7 @@ def markov_rewrites(
             "min_users": params.min_users,
             "unsafe_min_users": params.unsafe_min_users,
             "days_in_window_with_data": len(days_present),
+            "days_left_out_as_blocked": dg.MetadataValue.json([d.isoformat() for d in left_out]),
             "n_states": report["n_states"],
             "n_components": report["n_components"],
             "largest_component": report["largest_component"],
@@ -135,7 +142,7 @@ def rewrite_export(
     """`exports/rewrites/date=D/rewrites.parquet` + `manifest.json`: the day's rewrite table for the
     runtime, written only after the blocking checks on `markov_rewrites` passed, atomically."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         table = rewrites_of_day(con, day)
         mining = mining_report(con, day)
     if mining is None:

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.models.encoder import EncoderNotFound
 from selflearn_assets.lib.models.rephrase_training import champion_scorer
@@ -28,7 +29,7 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
     unsupported / clarify responses, explicit feedback, abandonment, a similar request within seconds, low
     confidences) and the combined `defect_prob`, calibrated on gold annotations where they exist."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         report = build_defect_signals(con, day)
     calibration = report["calibration"] or {}
     rates = sorted(report["signal_rates"].items())
@@ -70,7 +71,7 @@ def rephrase_candidates(
     champion exists in the MLflow store of SELFLEARN_HOME) and the `score` the Markov chains use (the model's
     where it scored the pair, else the heuristic's; see `lib/signals/params.py`)."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         try:
             scorer, champion = champion_scorer(selflearn.home, con) if config.use_model else (None, None)
         except (EncoderNotFound, ValueError) as err:
@@ -108,7 +109,7 @@ def markov_transitions(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     """The day's counts of transitions between normalised utterances along reformulation chains and into
     the absorbing __SUCCESS__ / __FAILURE__ states, with distinct users and sessions; a window sums days."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         report = build_markov_transitions(con, day)
     return dg.MaterializeResult(
         metadata={

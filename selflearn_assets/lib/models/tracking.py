@@ -246,3 +246,25 @@ def register_run_model(
         "previous_champion": previous,
         "eval_set": eval_set,
     }
+
+
+# Crash recovery: the MLflow runs a killed Dagster run left RUNNING.
+
+
+def fail_running_runs(home: str | Path, tag: str, value: str) -> list[str]:
+    """Mark FAILED every MLflow run of `<home>/mlflow/` still RUNNING with tag `tag` = `value` (e.g. the
+    `dagster.run_id` of a Dagster run whose process was killed); returns their run ids. Touches nothing when
+    the store does not exist yet."""
+    if not (Path(home).resolve() / "mlflow" / "mlflow.db").is_file():
+        return []
+    client = MlflowClient(tracking_uri=mlflow_tracking_uri(home))
+    experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    if not experiment_ids:
+        return []
+    quoted = value.replace("'", "\\'")
+    runs = client.search_runs(
+        experiment_ids, filter_string=f"tags.`{tag}` = '{quoted}' and attributes.status = 'RUNNING'"
+    )
+    for run in runs:
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return [run.info.run_id for run in runs]

@@ -41,9 +41,20 @@ def validate_clean_turns(df: pd.DataFrame, day: date) -> SuiteOutcome:
     return validate_frame(df, f"clean_turns_{day:%Y%m%d}", clean_turns_suite(day))
 
 
-def validate_accounting(lines_read: int, clean: int, quarantined: int, max_quarantine_rate: float) -> SuiteOutcome:
-    """Nothing lost (read = clean + quarantined) and the quarantine rate under its threshold."""
-    rate = quarantined / lines_read if lines_read else 0.0
+def quarantine_rate(lines_read: int, quarantined: int, lines_lost_estimate: int = 0) -> float:
+    """The share of the day's lines that did not make it: quarantined lines, and the lines that files which
+    could not be read probably held (`lines_lost_estimate`, beyond their one quarantined row each), on both
+    sides of the fraction."""
+    total = lines_read + lines_lost_estimate
+    return (quarantined + lines_lost_estimate) / total if total else 0.0
+
+
+def validate_accounting(
+    lines_read: int, clean: int, quarantined: int, max_quarantine_rate: float, lines_lost_estimate: int = 0
+) -> SuiteOutcome:
+    """Nothing lost (read = clean + quarantined) and the quarantine rate, whole-file losses included, under its
+    threshold."""
+    rate = quarantine_rate(lines_read, quarantined, lines_lost_estimate)
     frame = pd.DataFrame(
         {"lines_read": [lines_read], "accounted": [clean + quarantined], "quarantine_rate": [rate]}
     )
@@ -55,3 +66,26 @@ def validate_accounting(lines_read: int, clean: int, quarantined: int, max_quara
             E.ExpectColumnValuesToBeBetween(column="quarantine_rate", min_value=0.0, max_value=max_quarantine_rate),
         ],
     )
+
+
+def accounting_description(
+    lines_read: int,
+    clean: int,
+    quarantined: int,
+    max_quarantine_rate: float,
+    lines_lost_estimate: int = 0,
+    lost_files: list[dict] | None = None,
+) -> str:
+    """What the accounting gate says, e.g. "quarantine rate 93.1% (incl. ~1,304 lines estimated lost in
+    unreadable part-00001.jsonl.gz) > limit 5.0%"; `lost_files` as recorded in `partition_stats.lost_files`."""
+    rate = quarantine_rate(lines_read, quarantined, lines_lost_estimate)
+    text = f"quarantine rate {rate:.1%}"
+    if lines_lost_estimate:
+        where = ", ".join(
+            f"{f['reason'].removesuffix('_file')} {f['file'].rsplit('/', 1)[-1]}" for f in lost_files or []
+        )
+        text += f" (incl. ~{lines_lost_estimate:,} lines estimated lost in {where or 'unread files'})"
+    text += f" {'>' if rate > max_quarantine_rate else '<='} limit {max_quarantine_rate:.1%}"
+    if clean + quarantined != lines_read:
+        text += f"; {lines_read:,} lines read but {clean:,} clean + {quarantined:,} quarantined"
+    return text
