@@ -25,13 +25,14 @@ CREATE TABLE IF NOT EXISTS releases.label_release (
     failure_point_model_version VARCHAR             -- NULL: the turn has no failure_points row
 );
 
--- Per day and label: the threshold, the precision target and what was measured at the threshold.
+-- Per day and label: the threshold, the precision target and what was measured at the threshold, and the check
+-- of the gold it was measured on.
 CREATE TABLE IF NOT EXISTS releases.release_quality (
     day                 DATE NOT NULL,
     label               VARCHAR NOT NULL,   -- goal_start | goal_success | intent | slots | failure_point
     threshold           DOUBLE,             -- NULL: no threshold reaches the target
     target              DOUBLE,             -- precision to reach (NULL: annotator target without annotator labels)
-    target_source       VARCHAR NOT NULL,   -- annotator | fixed
+    target_source       VARCHAR NOT NULL,   -- annotator | fixed | floor (that target was under the floor)
     annotator_precision DOUBLE,             -- the single annotator's accuracy against gold on the audit turns
     annotator_turns     INTEGER NOT NULL,
     precision           DOUBLE,             -- model precision against gold among audit turns at/over threshold
@@ -52,7 +53,14 @@ CREATE TABLE IF NOT EXISTS releases.release_quality (
     precision_heldout     DOUBLE,
     precision_heldout_low DOUBLE,           -- its 95% Wilson lower bound
     heldout_turns         INTEGER,
-    heldout_released      INTEGER
+    heldout_released      INTEGER,
+    precision_floor       DOUBLE,           -- least target of the label, whatever the annotator's precision
+    -- the gold check (lib/releases/gold.py): gold vs the single annotator on the audit turns with both labels,
+    -- and the agreement recorded by the newest published release that judged the label (its baseline)
+    gold_agreement          DOUBLE,
+    gold_turns              INTEGER,
+    gold_agreement_previous DOUBLE,
+    gold_previous_day       DATE
 );
 -- Tables made before labels could be withheld.
 ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'released';
@@ -62,6 +70,11 @@ ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS precision_heldout 
 ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS precision_heldout_low DOUBLE;
 ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS heldout_turns INTEGER;
 ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS heldout_released INTEGER;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS precision_floor DOUBLE;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS gold_agreement DOUBLE;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS gold_turns INTEGER;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS gold_agreement_previous DOUBLE;
+ALTER TABLE releases.release_quality ADD COLUMN IF NOT EXISTS gold_previous_day DATE;
 
 -- Per day: how the release was built.
 CREATE TABLE IF NOT EXISTS releases.release_builds (

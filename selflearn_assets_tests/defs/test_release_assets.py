@@ -6,9 +6,11 @@ and wrong on 4 (confidence 0.6); the annotator is wrong on 2 (precision 0.9). So
 is 16/20 = 0.8 < 0.9, at 0.9 it is 16/16 = 1.0: every label's threshold is 0.9, with 80% of the audit turns
 and 56 of the 60 turns of the day released. On the 10 gold turns outside the holdout the models are wrong with
 confidence 0.95: were they (wrongly) used, no threshold would reach 0.9 and every label would be withheld.
+The gold check compares gold with the annotator on the 20 audit turns: 18 agree, 0.9 for every label.
 """
 
 import json
+import random
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -17,11 +19,14 @@ import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from selflearn_assets.defs.ingest.checks import clean_turns_expectations, ingest_accounting
+from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.releases.assets import label_release, label_release_export
 from selflearn_assets.defs.releases.checks import (
     label_release_accounts_for_every_turn,
     label_release_coverage,
     label_release_drift,
+    label_release_gold,
     label_release_precision,
     label_release_required_labels,
     label_release_schema,
@@ -40,11 +45,12 @@ CHECKS = [
     label_release_accounts_for_every_turn,
     label_release_coverage,
     label_release_precision,
+    label_release_gold,
     label_release_required_labels,
     label_release_drift,
 ]
 RELEASE = [label_release, label_release_export, *CHECKS]
-SMALL = {"audit_min_turns": 10, "min_support": 1}
+SMALL = {"audit_min_turns": 10, "min_support": 1, "gold_min_turns": 20}  # gold judged on the day's 20
 WHOLE_SET = {"cross_fit": False}  # the hand-worked figures below choose and measure on the whole audit set
 
 RIGHT = {
@@ -129,6 +135,11 @@ def _add_day(con, day: date, with_failure_points: bool = True, with_gold: bool =
         "source_file, source_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         turns,
     )
+    con.execute(
+        "INSERT INTO ingest.partition_stats (day, files, lines_read, clean_rows, quarantined_rows, ingested_at) "
+        "VALUES (?, 1, ?, ?, 0, timezone('UTC', now()))",
+        [day, len(turns), len(turns)],
+    )
     if annotations:
         con.executemany("INSERT INTO ingest.annotations VALUES (?, ?, ?, ?, ?::JSON, ?, ?, ?)", annotations)
     con.register("_labels", pl.DataFrame(labels).with_columns(pl.col("slots").cast(SLOTS_TYPE)).to_arrow())
@@ -145,7 +156,30 @@ def warehouse(selflearn_home):
         run_sql(con, "labels/schema.sql")
         _add_day(con, D1)
         _add_day(con, D2)
+    _pass_ingestion_gates(selflearn_home, D1, D2)
     return selflearn_home
+
+
+@dg.asset(name="clean_turns", partitions_def=daily_partitions)
+def hand_made_clean_turns() -> dg.MaterializeResult:
+    """Stands for raw_turns here: the day's rows were written by hand (`_add_day`)."""
+    return dg.MaterializeResult()
+
+
+def _pass_ingestion_gates(home, *days: date) -> None:
+    """Run the real blocking ingestion gates on the hand-made days (they pass): later stages read only such
+    days."""
+    for day in days:
+        gates = dg.materialize(
+            [hand_made_clean_turns, clean_turns_expectations, ingest_accounting],
+            partition_key=day.isoformat(),
+            resources={
+                "duckdb": DuckDBResource(database=str(home / "warehouse.duckdb")),
+                "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
+            },
+        )
+        evaluations = gates.get_asset_check_evaluations()
+        assert len(evaluations) == 2 and all(e.passed for e in evaluations), evaluations
 
 
 def _materialize(home, day: date, config: dict | None = None, assets=RELEASE, default_split: bool = False):
@@ -157,8 +191,13 @@ def _materialize(home, day: date, config: dict | None = None, assets=RELEASE, de
             "selflearn": SelflearnConfig(home=str(home), raw_root=str(home / "raw"), pseudonym_key="k"),
             "mlflow": MLflowResource(home=str(home)),
         },
-        run_config={"ops": {"label_release": {"config": {**SMALL, **({} if default_split else WHOLE_SET),
-                                                         **(config or {})}}}}
+        run_config={
+            "ops": {
+                "label_release": {
+                    "config": {**SMALL, **({} if default_split else WHOLE_SET), **(config or {})}
+                }
+            }
+        }
         if label_release in assets
         else None,
         raise_on_error=False,
@@ -395,6 +434,7 @@ def test_missing_inputs_fail_with_a_reason(selflearn_home):
         run_sql(con, "labels/schema.sql")
         _add_day(con, D1, with_failure_points=False)
         _add_day(con, D2, with_gold=False)
+    _pass_ingestion_gates(selflearn_home, D1, D2)
     no_points = _materialize(selflearn_home, D1, assets=[label_release])
     assert "no failure_points rows for 2026-11-01; materialize failure_points" in _failure(no_points)
     no_gold = _materialize(selflearn_home, D2, assets=[label_release])
@@ -406,3 +446,153 @@ def test_missing_inputs_fail_with_a_reason(selflearn_home):
     assert "coverage_floor must be in [0, 1]" in _failure(bad)
     unknown = _materialize(selflearn_home, D2, {"required_labels": ["failure"]}, assets=[label_release])
     assert "required_labels must be among goal_start" in _failure(unknown)
+
+
+def _shuffle_gold(home, day: date, seed: int = 0) -> dict:
+    """Shuffle `day`'s gold labels among its turns, task by task (the annotator's stay); returns the original
+    labels by (event_id, task) to put them back."""
+    rng, original = random.Random(seed), {}
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        for task in LABELS:
+            rows = con.execute(
+                "SELECT event_id, label::VARCHAR FROM ingest.annotations "
+                "WHERE day = ? AND is_gold AND task = ? ORDER BY event_id",
+                [day, task],
+            ).fetchall()
+            labels = [label for _, label in rows]
+            rng.shuffle(labels)
+            original |= {(event, task): label for event, label in rows}
+            _set_gold(
+                con, day, {(event, task): label for (event, _), label in zip(rows, labels, strict=True)}
+            )
+    return original
+
+
+def _set_gold(con, day: date, labels: dict) -> None:
+    con.executemany(
+        "UPDATE ingest.annotations SET label = ?::JSON WHERE day = ? AND is_gold AND event_id = ? AND task = ?",
+        [(label, day, event, task) for (event, task), label in labels.items()],
+    )
+
+
+def _holdout_agreement(home, day: date, task: str) -> float:
+    """Gold vs the single annotator on the day's audit-holdout turns, straight from ingest.annotations."""
+    holdout, _ = _sessions(day)
+    return _query(
+        home,
+        "SELECT avg((g.label::VARCHAR = a.label::VARCHAR)::INT) AS agreement FROM ingest.annotations g "
+        "JOIN ingest.annotations a ON a.event_id = g.event_id AND a.task = g.task AND a.annotator = 'ann_1' "
+        "JOIN ingest.clean_turns t ON t.event_id = g.event_id "
+        "WHERE g.day = $day AND g.is_gold AND g.task = $task AND list_contains($holdout, t.session_id)",
+        {"day": day, "task": task, "holdout": holdout},
+    )["agreement"][0]
+
+
+def test_shuffled_gold_blocks_the_day_and_the_previous_release_stays(warehouse):
+    assert _materialize(warehouse, D1).success
+    published = {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()}
+    _, first = read_release(_folder(warehouse, D1))
+    assert first["gold"]["labels"]["intent"] == {
+        "agreement": pytest.approx(0.9),
+        "turns": 20,
+        "previous": None,
+        "previous_day": None,
+        "verdict": "passed",
+        "problem": None,
+    }
+
+    # only goal start varies in this gold (the first turn of each session), so only it is moved by the shuffle
+    original = _shuffle_gold(warehouse, D2)
+    shuffled = _holdout_agreement(warehouse, D2, "goal_start")
+    assert shuffled < 0.7 and _holdout_agreement(warehouse, D2, "intent") == pytest.approx(0.9)
+    blocked = _materialize(warehouse, D2)
+    checks = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
+    gold = checks["label_release_gold"]
+    assert not gold.passed and gold.severity == dg.AssetCheckSeverity.ERROR
+    assert gold.description == (
+        "day blocked: the audit gold disagrees with the single annotator: "
+        f"goal_start {shuffled:.3f} under the floor 0.70 on 20 turns, down from 0.900 (release of 2026-11-01) "
+        f"to {shuffled:.3f}, a drop of {0.9 - shuffled:.3f} > 0.15"
+    )
+    assert [name for name, e in checks.items() if not e.passed] == ["label_release_gold"]  # the only one
+    assert not blocked.asset_materializations_for_node("label_release_export")
+    assert not _folder(warehouse, D2).exists()
+    assert latest_release(warehouse / "exports") == _folder(warehouse, D1)
+    assert {p.name: p.read_bytes() for p in _folder(warehouse, D1).iterdir()} == published
+
+    # the annotator's precision fell with the gold: the precision floor, not it, sets goal start's target
+    quality = _query(warehouse, "SELECT * FROM releases.release_quality WHERE day = $d", {"d": D2})
+    row = quality.filter(pl.col("label") == "goal_start").row(0, named=True)
+    assert row["annotator_precision"] == pytest.approx(shuffled)
+    assert row["gold_agreement"] == pytest.approx(shuffled)
+    assert (row["target"], row["target_source"], row["precision_floor"]) == (0.8, "floor", 0.8)
+    assert (row["status"], row["reason"]) == (
+        "withheld",
+        "no threshold reaches precision 0.800 on 20 audit turns (the precision floor; the single annotator's "
+        f"precision is {shuffled:.3f})",
+    )
+    assert (row["gold_agreement_previous"], row["gold_previous_day"]) == (pytest.approx(0.9), D1)
+
+    # publishing on its own re-evaluates the gold gate and refuses
+    alone = _materialize(warehouse, D2, assets=[label_release_export])
+    assert "label_release_gold: day blocked: the audit gold disagrees" in _failure(alone)
+    assert "the release in place stays" in _failure(alone) and not _folder(warehouse, D2).exists()
+
+    # with the gold put back, the same day is published, compared with the release of D1
+    with duckdb.connect(str(warehouse / "warehouse.duckdb")) as con:
+        _set_gold(con, D2, original)
+    fixed = _materialize(warehouse, D2)
+    assert fixed.success, _failure(fixed)
+    assert latest_release(warehouse / "exports") == _folder(warehouse, D2)
+    table, manifest = read_release(_folder(warehouse, D2))
+    assert manifest["withheld"] == {} and table["goal_start"].null_count() == 4
+    assert {label: g["verdict"] for label, g in manifest["gold"]["labels"].items()} == dict.fromkeys(
+        LABELS, "passed"
+    )
+    assert manifest["gold"]["labels"]["goal_start"]["previous_day"] == "2026-11-01"
+    assert manifest["quality"]["goal_start"]["target_source"] == "annotator"  # 0.9 is over the floor
+    assert manifest["precision_floors"] == dict.fromkeys(LABELS, 0.8)
+    card = (_folder(warehouse, D2) / "DATACARD.md").read_text()
+    assert "| goal_start | 0.900 | 20 | 0.900 (2026-11-01) | passed |" in card
+
+
+def test_precision_floors_are_run_config(warehouse):
+    # every audit turn of slots at 0.6: precision 0.8 (16 of 20), enough for a fixed target of 0.7 but not for
+    # a slots floor of 0.85; the other labels' target is the default floor 0.8, over the fixed 0.7
+    _set_confidence(warehouse, "turn_labels", "slots", D1, 0.6)
+    result = _materialize(warehouse, D1, {"precision_target": "0.7", "precision_floors": {"slots": 0.85}})
+    assert result.success, _failure(result)
+    quality = _query(
+        warehouse,
+        "SELECT label, target, target_source, precision_floor, status, reason FROM releases.release_quality",
+    )
+    rows = {r["label"]: r for r in quality.iter_rows(named=True)}
+    assert (rows["intent"]["target"], rows["intent"]["target_source"], rows["intent"]["status"]) == (
+        0.8,
+        "floor",
+        "released",
+    )
+    reason = (
+        "no threshold reaches precision 0.850 on 20 audit turns (the precision floor; the single annotator's "
+        "precision is 0.900)"
+    )
+    assert (rows["slots"]["precision_floor"], rows["slots"]["status"], rows["slots"]["reason"]) == (
+        0.85,
+        "withheld",
+        reason,
+    )
+    floors = {**dict.fromkeys(LABELS, 0.8), "slots": 0.85}
+    assert (
+        result.asset_materializations_for_node("label_release")[0].metadata["precision_floors"].value
+        == floors
+    )
+    table, manifest = read_release(_folder(warehouse, D1))
+    assert manifest["precision_floors"] == floors and manifest["withheld"] == {"slots": reason}
+    assert table["slots"].null_count() == 60
+    card = (_folder(warehouse, D1) / "DATACARD.md").read_text()
+    assert "Precision floors: goal_start 0.800, goal_success 0.800, intent 0.800, slots 0.850" in card
+    assert f"- **slots**: {reason}" in card and "| 0.800 (floor) |" in card
+
+    bad = _materialize(warehouse, D1, {"precision_floors": {"slot": 0.7}, "gold_agreement_floor": 2})
+    assert "precision_floors must name labels among goal_start" in _failure(bad)
+    assert "gold_agreement_floor must be in [0, 1], got 2" in _failure(bad)

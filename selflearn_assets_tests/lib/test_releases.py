@@ -27,21 +27,32 @@ from selflearn_assets.lib.releases.gates import (
     all_gates,
     coverage_gate,
     drift_gate,
+    gold_gate,
+    gold_params,
     precision_gate,
     required_labels_gate,
     schema_gate,
     withheld_labels,
 )
+from selflearn_assets.lib.releases.gold import (
+    GoldAgreement,
+    gold_agreement,
+    gold_section,
+    previous_agreements,
+    turn_agreement,
+)
 from selflearn_assets.lib.releases.labels import LABELS, same_label
-from selflearn_assets.lib.releases.publish import quality_sections
+from selflearn_assets.lib.releases.publish import published_manifests, quality_sections
 from selflearn_assets.lib.releases.store import quality_frame
 from selflearn_assets.lib.releases.thresholds import (
     LabelQuality,
     audit_half,
     choose_threshold,
+    effective_target,
     measure_label,
     measure_label_cross_fit,
     parse_target,
+    precision_floors,
     wilson_low,
 )
 from selflearn_assets.lib.releases.withhold import blocking_reasons, gate_labels, withhold_reason
@@ -494,6 +505,7 @@ def _publish_gated(root, day, required=("failure_point",), **changes):
         "withheld": withheld_labels(quality),
         "required_labels": list(required),
         "quality": section,
+        "gold": gold_section(quality, *gold_params(params)),  # the defaults: 0.7, 0.15, 30 turns
         "audit": {"source": "day", "days": [day.isoformat()], "turns": 10},
     }
     return publish_release(root, day, release, manifest, all_gates(release, COUNTS, quality, params))
@@ -570,3 +582,203 @@ def test_cross_fit_chooses_on_half_a_and_reports_on_half_b():
     assert {audit_half(s) for s in _half_sessions("A", 10)} == {"A"}
     holdout = [f"h{i}" for i in range(200) if is_holdout(f"h{i}")]
     assert 0.35 < sum(audit_half(s) == "A" for s in holdout) / len(holdout) < 0.65
+
+
+def test_a_precision_floor_raises_the_target():
+    # the single annotator is right on 4 of the 10 turns: without a floor the target is .40 and every turn goes
+    # out (0.3: 6/10); with the floor .80 the threshold is 0.6 (5/6), as for a fixed target of .80
+    audit = _audit().with_columns(ann_intent_correct=pl.Series([True] * 4 + [False] * 6))
+    low = measure_label(audit, "intent", target=None)
+    assert low.target == pytest.approx(0.4) and low.threshold == 0.3 and low.target_source == "annotator"
+    q = measure_label(audit, "intent", target=None, floor=0.8)
+    assert q.target == 0.8 and q.target_source == "floor" and q.precision_floor == 0.8
+    assert q.annotator_precision == pytest.approx(0.4) and q.threshold == 0.6
+    assert q.precision == pytest.approx(5 / 6) and q.audit_released == 6
+    # a floor under the annotator's precision (.80) or a fixed target leaves the target alone
+    assert measure_label(_audit(), "intent", None, floor=0.7).target_source == "annotator"
+    fixed = measure_label(audit, "intent", target=0.85, floor=0.8)
+    assert (fixed.target, fixed.target_source) == (0.85, "fixed")
+    # a label that cannot reach its floor is withheld, and says why
+    strict = measure_label(audit, "intent", target=None, min_support=4, floor=0.9)
+    assert strict.threshold is None
+    assert withhold_reason(strict, 0.5) == (
+        "no threshold reaches precision 0.900 on 10 audit turns (the precision floor; the single annotator's "
+        "precision is 0.400)"
+    )
+    assert precision_floors(0.8, {"slots": 0.7}) == {**dict.fromkeys(LABELS, 0.8), "slots": 0.7}
+    assert effective_target(None, 0.8) == (None, False) and effective_target(0.9, 0.8) == (0.9, False)
+
+
+def test_cross_fit_keeps_the_floor():
+    audit = pl.DataFrame(
+        {
+            "session_id": _half_sessions("A", 10),
+            "intent_confidence": CONFIDENCE,
+            "intent_correct": CORRECT,
+            "ann_intent_correct": [True] * 4 + [False] * 6,
+        }
+    )
+    q = measure_label_cross_fit(audit, "intent", target=None, floor=0.8)
+    assert (q.target, q.target_source, q.precision_floor, q.threshold) == (0.8, "floor", 0.8, 0.6)
+
+
+def test_a_released_target_under_its_floor_fails_the_precision_gate():
+    assert precision_gate(_quality(**{label: {"precision_floor": 0.8} for label in LABELS})).passed
+    bad = precision_gate(_quality(intent={"precision_floor": 0.85}))  # target .80 under a floor of .85
+    assert not bad.passed and "intent: target 0.800 under its precision floor 0.850" in bad.description
+
+
+def _gold_audit() -> pl.DataFrame:
+    # by hand, on the rows with both labels: goal_start 3 of 4 (the last row has no annotator label);
+    # intent 3 of 4 (the last row has no gold); slots, per turn Jaccard: 1 (values compared lower-cased),
+    # 1/2 (one shared pair of two), 1 (both empty), 0 → 2.5 / 4
+    slots = [
+        ([{"name": "city", "value": "Paris"}], [{"name": "city", "value": "paris"}]),
+        (
+            [{"name": "city", "value": "rome"}, {"name": "day", "value": "monday"}],
+            [{"name": "city", "value": "rome"}],
+        ),
+        ([], []),
+        ([], [{"name": "x", "value": "y"}]),
+        (None, []),
+    ]
+    return pl.DataFrame(
+        {
+            "gold_goal_start": [True, False, True, False, True],
+            "ann_goal_start": [True, True, True, False, None],
+            "gold_intent": ["a.b", "c.d", "e.f", "g.h", None],
+            "ann_intent": ["a.b", "c.d", "x.y", "g.h", "a.b"],
+            "gold_slots": pl.Series([g for g, _ in slots], dtype=SLOTS_TYPE),
+            "ann_slots": pl.Series([a for _, a in slots], dtype=SLOTS_TYPE),
+        }
+    )
+
+
+def test_gold_agreement_by_hand():
+    audit = _gold_audit()
+    assert gold_agreement(audit, "goal_start") == GoldAgreement(0.75, 4)
+    assert gold_agreement(audit, "intent") == GoldAgreement(0.75, 4)
+    assert gold_agreement(audit, "slots") == GoldAgreement(0.625, 4)
+    assert turn_agreement("slots", [{"name": "a", "value": "1"}], [{"name": "b", "value": "1"}]) == 0.0
+    assert turn_agreement("intent", None, "a.b") is None
+    empty = audit.clear()
+    assert gold_agreement(empty, "intent") == GoldAgreement(None, 0)
+
+
+def _gold(agreement: float | None, turns: int, previous: float | None = None, **labels) -> pl.DataFrame:
+    """Quality rows whose every label (or the labels given) has this gold agreement on `turns` turns."""
+    row = {
+        "gold_agreement": agreement,
+        "gold_turns": turns,
+        "gold_agreement_previous": previous,
+        "gold_previous_day": date(2026, 11, 1) if previous is not None else None,
+    }
+    return _quality(**{label: {**row, **labels.get(label, {})} for label in LABELS})
+
+
+def test_gold_gate_passes_fails_and_does_not_judge_few_turns():
+    ok = gold_gate(_gold(0.9, 40), floor=0.7, drop_max=0.15, min_turns=30)
+    assert ok.passed and ok.blocking and ok.name == "label_release_gold"
+    assert (
+        ok.description.startswith("the audit gold agrees with the single annotator")
+        and "intent 0.900" in ok.description
+    )
+    assert ok.metadata["verdicts"] == dict.fromkeys(LABELS, "passed")
+
+    bad = gold_gate(_gold(0.9, 40, intent={"gold_agreement": 0.5}), floor=0.7, drop_max=0.15, min_turns=30)
+    assert not bad.passed and bad.blocking
+    assert bad.description == (
+        "day blocked: the audit gold disagrees with the single annotator: intent 0.500 under the floor 0.70 on 40 "
+        "turns"
+    )
+    assert {(f.expectation, f.column) for f in bad.outcome.failures} == {
+        ("expect_column_values_to_be_between", "judged_agreement")
+    }
+    assert bad.metadata["verdicts"]["intent"] == "failed" and bad.metadata["verdicts"]["slots"] == "passed"
+
+    few = gold_gate(_gold(0.9, 40, intent={"gold_agreement": 0.5, "gold_turns": 10}), 0.7, 0.15, 30)
+    assert few.passed and few.metadata["verdicts"]["intent"] == "not judged"
+    assert few.description.endswith("; not judged (under 30 gold+annotator turns): intent (10)")
+    none = gold_gate(_gold(None, 0), 0.7, 0.15, 30)
+    assert none.passed and none.description.startswith(
+        "gold not judged, under 30 gold+annotator turns: goal_start (0)"
+    )
+
+
+def test_gold_gate_fails_when_the_agreement_drops():
+    drop = "intent down from 0.950 (release of 2026-11-01) to 0.600, a drop of 0.350 > 0.15"
+    fell_intent = {
+        "gold_agreement": 0.6,
+        "gold_agreement_previous": 0.95,
+        "gold_previous_day": date(2026, 11, 1),
+    }
+    fell = gold_gate(_gold(0.9, 40, intent=fell_intent), floor=0.5, drop_max=0.15, min_turns=30)
+    assert not fell.passed and fell.description.endswith(drop)
+    assert {f.column for f in fell.outcome.failures} == {"agreement_drop"}  # 0.6 is over this floor of 0.5
+    both = gold_gate(_gold(0.6, 40, previous=0.95), 0.7, 0.15, 30)  # the defaults: under the floor too
+    assert "intent 0.600 under the floor 0.70 on 40 turns, down from 0.950" in both.description
+    assert gold_gate(_gold(0.85, 40, previous=0.95), 0.5, 0.15, 30).passed  # a drop of 0.10
+    assert gold_gate(_gold(0.8, 40, previous=0.95), 0.5, 0.15, 30).passed  # 0.15 exactly: not more
+    assert "(was 0.950)" in gold_gate(_gold(0.85, 40, previous=0.95), 0.5, 0.15, 30).description
+
+
+def test_previous_agreement_is_the_newest_published_one_judged():
+    def manifest(day: str, **quality) -> dict:
+        return {"date": day, "quality": quality}
+
+    manifests = [  # newest first
+        manifest("2026-11-03", intent={"gold_agreement": None, "gold_turns": 0}),
+        manifest(
+            "2026-11-02",
+            intent={"gold_agreement": 0.8, "gold_turns": 40},
+            slots={"gold_agreement": 0.2, "gold_turns": 10},
+        ),
+        manifest(
+            "2026-11-01",
+            intent={"gold_agreement": 0.9, "gold_turns": 40},
+            slots={"gold_agreement": 0.7, "gold_turns": 40},
+        ),
+        {"date": "2026-10-31"},  # a release made before the gold check
+    ]
+    assert previous_agreements(manifests, min_turns=30) == {
+        "intent": (0.8, date(2026, 11, 2)),
+        "slots": (0.7, date(2026, 11, 1)),
+    }
+    assert previous_agreements([], 30) == {}
+
+
+def test_corrupted_gold_blocks_the_day_and_the_previous_release_stays(tmp_path):
+    good = {label: {"gold_agreement": 0.9, "gold_turns": 40} for label in LABELS}
+    first = _publish_gated(tmp_path, date(2026, 11, 1), **good)
+    before = {p: p.read_bytes() for p in first.iterdir()}
+    _, manifest = read_release(first)
+    assert manifest["quality"]["intent"]["gold_agreement"] == 0.9
+    assert manifest["gold"]["labels"]["intent"] == {
+        "agreement": 0.9,
+        "turns": 40,
+        "previous": None,
+        "previous_day": None,
+        "verdict": "passed",
+        "problem": None,
+    }
+    card = (first / "DATACARD.md").read_text()
+    assert "## Gold check" in card and "| intent | 0.900 | 40 | – | passed |" in card
+
+    baseline = previous_agreements(published_manifests(tmp_path, date(2026, 11, 2), 7), 30)
+    assert baseline == dict.fromkeys(LABELS, (0.9, date(2026, 11, 1)))
+    shuffled = {
+        **good,
+        "intent": {
+            "gold_agreement": 0.5,
+            "gold_turns": 40,
+            "gold_agreement_previous": 0.9,
+            "gold_previous_day": date(2026, 11, 1),
+        },
+    }
+    with pytest.raises(
+        ReleaseRefused, match="label_release_gold: day blocked: the audit gold disagrees"
+    ) as refused:
+        _publish_gated(tmp_path, date(2026, 11, 2), **shuffled)
+    assert refused.value.previous == first
+    assert {p: p.read_bytes() for p in first.iterdir()} == before
+    assert latest_release(tmp_path) == first

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
 from selflearn_assets.lib.releases import (
     ReleaseError,
@@ -20,10 +21,18 @@ from selflearn_assets.lib.releases import (
 from selflearn_assets.lib.releases.audit_set import AuditSetError, load_audit_set
 from selflearn_assets.lib.releases.build import load_day, missing_counts
 from selflearn_assets.lib.releases.drift import release_drift
-from selflearn_assets.lib.releases.gates import all_gates, withheld_labels
+from selflearn_assets.lib.releases.gates import all_gates, gold_params, withheld_labels
+from selflearn_assets.lib.releases.gold import (
+    DEFAULT_GOLD_AGREEMENT_DROP_MAX,
+    DEFAULT_GOLD_AGREEMENT_FLOOR,
+    DEFAULT_GOLD_MIN_TURNS,
+    GOLD_LOOKBACK,
+    gold_section,
+    with_gold_agreement,
+)
 from selflearn_assets.lib.releases.labels import LABELS
 from selflearn_assets.lib.releases.provenance import model_versions
-from selflearn_assets.lib.releases.publish import quality_sections
+from selflearn_assets.lib.releases.publish import published_manifests, quality_sections
 from selflearn_assets.lib.releases.store import (
     accounting_counts,
     build_of_day,
@@ -33,10 +42,12 @@ from selflearn_assets.lib.releases.store import (
     write_release_day,
 )
 from selflearn_assets.lib.releases.thresholds import (
+    DEFAULT_PRECISION_FLOOR,
     WITHHELD,
     measure_label,
     measure_label_cross_fit,
     parse_target,
+    precision_floors,
 )
 from selflearn_assets.lib.releases.withhold import DEFAULT_REQUIRED, gate_labels
 from selflearn_assets.lib.sql import run_sql
@@ -51,6 +62,28 @@ class ReleaseConfig(dg.Config):
         default="annotator",
         description='per-label precision to reach on the audit set: "annotator" (the single annotator\'s '
         "precision on the same turns) or a number in (0, 1]",
+    )
+    precision_floor: float = Field(
+        default=DEFAULT_PRECISION_FLOOR,
+        description="least precision target of every label: the target is max(precision_target, this), so "
+        "gold that lowers the annotator's precision does not lower the bar with it",
+    )
+    precision_floors: dict[str, float] = Field(
+        default={},
+        description="per-label precision floors overriding precision_floor, e.g. {slots: 0.7}",
+    )
+    gold_agreement_floor: float = Field(
+        default=DEFAULT_GOLD_AGREEMENT_FLOOR,
+        description="least agreement of the audit gold with the single annotator, per label; under it the day "
+        "is blocked",
+    )
+    gold_agreement_drop_max: float = Field(
+        default=DEFAULT_GOLD_AGREEMENT_DROP_MAX,
+        description="largest drop of a label's gold agreement from the last published release's; more blocks",
+    )
+    gold_min_turns: int = Field(
+        default=DEFAULT_GOLD_MIN_TURNS,
+        description="gold+annotator audit turns a label needs for its gold to be judged (else: not judged)",
     )
     coverage_floor: float = Field(
         default=0.5,
@@ -82,14 +115,29 @@ def _check_config(config: ReleaseConfig) -> float | None:
         target = parse_target(config.precision_target)
     except ValueError as err:
         target, problems = None, [str(err)]
-    if not 0.0 <= config.coverage_floor <= 1.0:
-        problems.append(f"coverage_floor must be in [0, 1], got {config.coverage_floor}")
-    if not 0.0 <= config.drift_max <= 1.0:
-        problems.append(f"drift_max must be in [0, 1], got {config.drift_max}")
+    for name in (
+        "coverage_floor",
+        "drift_max",
+        "precision_floor",
+        "gold_agreement_floor",
+        "gold_agreement_drop_max",
+    ):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            problems.append(f"{name} must be in [0, 1], got {getattr(config, name)}")
     unknown = [label for label in config.required_labels if label not in LABELS]
     if unknown:
         problems.append(f"required_labels must be among {', '.join(LABELS)}, got {', '.join(unknown)}")
-    for name in ("audit_min_turns", "audit_window_days", "min_support"):
+    unknown = [label for label in config.precision_floors if label not in LABELS]
+    if unknown:
+        problems.append(
+            f"precision_floors must name labels among {', '.join(LABELS)}, got {', '.join(unknown)}"
+        )
+    problems += [
+        f"precision_floors.{label} must be in [0, 1], got {value}"
+        for label, value in config.precision_floors.items()
+        if not 0.0 <= value <= 1.0
+    ]
+    for name in ("audit_min_turns", "audit_window_days", "min_support", "gold_min_turns"):
         if getattr(config, name) < 1:
             problems.append(f"{name} must be at least 1, got {getattr(config, name)}")
     if problems:
@@ -113,13 +161,15 @@ def label_release(
     """The candidate label release of the day, one row per clean turn (`releases.label_release`): goal id,
     goal start, goal success, intent, slots and failure point, each released only where its confidence reaches
     the label's threshold (else NULL), with the confidences and model versions. Per label, the threshold is
-    the lowest confidence at which precision against gold on the audit holdout reaches the target; a label
-    with no such threshold, or whose threshold releases under `coverage_floor` of the day, is withheld (NULL
-    on every turn). `releases.release_quality` holds what was measured and each label's status (released |
-    withheld, with the reason); `releases.release_builds` how the release was built."""
+    the lowest confidence at which precision against gold on the audit holdout reaches the target (at least
+    the label's precision floor); a label with no such threshold, or whose threshold releases under
+    `coverage_floor` of the day, is withheld (NULL on every turn). `releases.release_quality` holds what was
+    measured, each label's status (released | withheld, with the reason) and the gold check's agreement of the
+    audit gold with the single annotator (and the last published release's); `releases.release_builds` how the
+    release was built."""
     day = date.fromisoformat(context.partition_key)
     target = _check_config(config)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:  # the audit window leaves blocked days out
         run_sql(con, "labels/schema.sql")
         day_labels = load_day(con, day)
         if day_labels.height == 0:
@@ -143,7 +193,8 @@ def label_release(
             f"audit_min_turns={config.audit_min_turns}; thresholds and precision are uncertain"
         )
     measure = measure_label_cross_fit if config.cross_fit else measure_label
-    qualities = [measure(audit.frame, label, target, config.min_support) for label in LABELS]
+    floors = precision_floors(config.precision_floor, config.precision_floors)
+    qualities = [measure(audit.frame, label, target, config.min_support, floors[label]) for label in LABELS]
     release, qualities = gate_labels(day_labels, qualities, config.coverage_floor)
     for q in qualities:
         if q.status == WITHHELD:
@@ -157,6 +208,8 @@ def label_release(
     drift = release_drift(release, previous)
     against = date.fromisoformat(previous_folder.name[5:]) if previous is not None else None
     qualities = [replace(q, drift=drift[q.label], drift_against=against) for q in qualities]
+    published = published_manifests(selflearn.exports_root, day, GOLD_LOOKBACK)
+    qualities = with_gold_agreement(qualities, audit.frame, published, config.gold_min_turns)
     quality = quality_frame(qualities)
     build = {
         "params": config.model_dump(),
@@ -175,6 +228,10 @@ def label_release(
             "quality": dg.MetadataValue.md(quality_table(quality)),
             "thresholds": dg.MetadataValue.json({q.label: q.threshold for q in qualities}),
             "withheld": dg.MetadataValue.json(withheld_labels(quality)),
+            "precision_floors": dg.MetadataValue.json(floors),
+            "gold_check": dg.MetadataValue.json(
+                gold_section(quality, *gold_params(config.model_dump()))["labels"]
+            ),
             "audit_set": f"{audit.turns} gold holdout turns, {audit.source}: {', '.join(map(str, audit.days))}",
             "failure_point_pct_of_human": _float(qualities[LABELS.index("failure_point")].pct_of_human),
             "released_turns": dg.MetadataValue.json(
@@ -190,7 +247,8 @@ def _float(value) -> dg.MetadataValue:
 
 
 def quality_table(quality) -> str:
-    """Per label: threshold, precision vs target, throughput on the audit set and on the day, drift."""
+    """Per label: threshold, precision vs target (and where the target comes from: annotator, fixed or the
+    precision floor), throughput on the audit set and on the day, drift, gold agreement with the annotator."""
 
     def f(v, pct=False):
         return None if v is None else (f"{v:.1%}" if pct else f"{v:.3f}")
@@ -203,11 +261,15 @@ def quality_table(quality) -> str:
             f(r["precision"]),
             f(r["precision_heldout"]),
             f(r["target"]),
+            r["target_source"],
+            f(r["precision_floor"]),
             f(r["annotator_precision"]),
             f(r["coverage_audit"], True),
             f(r["coverage_day"], True),
             r["audit_turns"],
             f(r["drift"]),
+            f(r["gold_agreement"]),
+            r["gold_turns"],
         )
         for r in quality.iter_rows(named=True)
     ]
@@ -218,11 +280,15 @@ def quality_table(quality) -> str:
         "precision",
         "precision (held-out half)",
         "target",
+        "target source",
+        "floor",
         "annotator",
         "throughput (audit)",
         "throughput (day)",
         "audit turns",
         "drift (TVD)",
+        "gold agreement",
+        "gold turns",
     ]
     return markdown_table(columns, rows)
 
@@ -239,12 +305,12 @@ def label_release_export(
     selflearn: SelflearnConfig,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
-    """`exports/labels/date=D/`: labels.parquet, manifest.json (model versions, thresholds, withheld labels and
-    why, quality on the audit set, gates passed, row counts, sha256) and DATACARD.md, published atomically and
-    only when every blocking gate passes (they are re-evaluated here); otherwise the previous release stays and
+    """`exports/labels/date=D/`: labels.parquet, manifest.json (model versions, thresholds, precision floors,
+    withheld labels and why, quality on the audit set, the gold check, gates passed, row counts, sha256) and
+    DATACARD.md, published atomically and only when every blocking gate passes (they are re-evaluated here); otherwise the previous release stays and
     the run says why."""
     day = date.fromisoformat(context.partition_key)
-    with duckdb.get_connection() as con:
+    with readable_day(duckdb, day) as con:
         build = build_of_day(con, day)
         if build is None:
             raise dg.Failure(description=f"no label release built for {day}; materialize label_release first")
@@ -256,6 +322,8 @@ def label_release_export(
     gates = all_gates(release, counts, quality, build["params"])
     thresholds, quality_section = quality_sections(quality)
     manifest = {
+        "precision_floors": {label: quality_section[label]["precision_floor"] for label in LABELS},
+        "gold": gold_section(quality, *gold_params(build["params"])),
         "models": model_versions(release, mlflow.home),
         "thresholds": thresholds,
         "withheld": withheld_labels(quality),

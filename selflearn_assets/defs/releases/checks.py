@@ -1,8 +1,10 @@
 """Blocking gates on `label_release` (Great Expectations): a failing day is not exported, and says why.
 
 A label that fails its coverage or precision gate is withheld for the day and the other labels go out: the
-coverage and precision checks pass naming it. The day is blocked only by the schema, accounting and
-required-labels checks (a required label withheld, or every label) and, with `drift_blocking`, by drift.
+coverage and precision checks pass naming it (a label whose precision cannot reach its precision floor is one of
+them). The day is blocked only by the schema, accounting, gold (the audit gold no longer agrees with the single
+annotator) and required-labels checks (a required label withheld, or every label) and, with `drift_blocking`, by
+drift.
 
 The gates themselves are plain data in `selflearn_assets/lib/releases/gates.py`; the export re-evaluates them
 before it publishes. Their thresholds are those `label_release` was run with (`releases.release_builds`).
@@ -84,14 +86,28 @@ def label_release_precision(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
     """Great Expectations: every released label has a threshold at which its precision on the gold audit
-    holdout reaches the target (the single annotator's, or the configured number); labels withheld for the day
-    are named in the description."""
+    holdout reaches the target (the single annotator's, or the configured number, at least the label's precision
+    floor); labels withheld for the day are named in the description."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         build, quality = build_of_day(con, day), quality_of_day(con, day)
     if build is None:
         return _no_build(day)
     return _result(gates.precision_gate(quality))
+
+
+@dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")
+def label_release_gold(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """Great Expectations: per label, the audit gold agrees with the single annotator on the same turns at least
+    `gold_agreement_floor`, and no more than `gold_agreement_drop_max` under the agreement the last published
+    release recorded; labels with under `gold_min_turns` such turns are named as not judged. A failure blocks
+    the day: every label's precision is measured on that gold."""
+    day = date.fromisoformat(context.partition_key)
+    with duckdb.get_connection() as con:
+        build, quality = build_of_day(con, day), quality_of_day(con, day)
+    if build is None:
+        return _no_build(day)
+    return _result(gates.gold_gate(quality, *gates.gold_params(build["params"])))
 
 
 @dg.asset_check(asset="label_release", blocking=True, partitions_def=daily_partitions, pool="duckdb")

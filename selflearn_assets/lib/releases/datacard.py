@@ -13,6 +13,29 @@ def _num(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _gold_lines(gold: dict | None) -> list[str]:
+    """The data card's gold check section, from the manifest's `gold` (see `gold.gold_section`)."""
+    if not gold:
+        return []
+    rows = []
+    for label, g in gold["labels"].items():
+        previous = _num(g["previous"]) + (f" ({g['previous_day']})" if g["previous_day"] else "")
+        rows.append(f"| {label} | {_num(g['agreement'])} | {g['turns']} | {previous} | {g['verdict']} |")
+    return [
+        "",
+        "## Gold check",
+        "",
+        "Agreement of the audit gold with the single annotator on the audit turns that have both (slots: mean "
+        "Jaccard overlap of the (name, value) pairs; other labels: exact match). The day is blocked when a label "
+        f"is under {gold['agreement_floor']:.2f} or fell more than {gold['agreement_drop_max']:.2f} from the "
+        f"last published release's; with under {gold['min_turns']} turns a label is not judged.",
+        "",
+        "| label | agreement | turns | previous (release) | verdict |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def render_datacard(manifest: dict) -> str:
     """The data card, from a complete manifest (see `publish.publish_release`)."""
     day, quality, audit = manifest["date"], manifest["quality"], manifest["audit"]
@@ -59,7 +82,19 @@ def render_datacard(manifest: dict) -> str:
         f"sessions, which no model trains on, from {', '.join(audit['days'])} ({audit['source']}). Precision: "
         "share of released audit turns whose label agrees with gold (slots: the same set of name/value pairs). "
         "Coverage: share of turns at or over the threshold (released unless the label is withheld). The target "
-        "is the single annotator's precision on the same turns unless a fixed target was configured.",
+        "is the single annotator's precision on the same turns unless a fixed target was configured, raised to "
+        "the label's precision floor when under it (target source `floor`): the annotator is measured against "
+        "the same gold, so bad gold would lower the target together with the precision.",
+        *(
+            [
+                "",
+                "Precision floors: "
+                + ", ".join(f"{label} {_num(quality[label].get('precision_floor'))}" for label in LABELS)
+                + ".",
+            ]
+            if any(quality[label].get("precision_floor") is not None for label in LABELS)
+            else []
+        ),
         *(
             [
                 "",
@@ -90,6 +125,7 @@ def render_datacard(manifest: dict) -> str:
         "",
         f"Failure point, without a threshold: {_pct(quality['failure_point_pct_of_human'])} of human (model "
         "accuracy against gold divided by the single annotator's, on the same audit turns).",
+        *_gold_lines(manifest.get("gold")),
         "",
         "## Gates",
         "",
@@ -117,6 +153,8 @@ def render_datacard(manifest: dict) -> str:
         "- Intents and slot names are those the models were trained on: a request for an intent they never saw gets the nearest known one (and counts against precision where audited).",
         "- Precision is agreement with gold annotations of the audit sample; a systematic error shared by the "
         "annotators is invisible here.",
+        "- The gold check compares the gold with one single annotator: a change that moves both the same way "
+        "passes it, and a label with few audit turns is not judged.",
         "",
     ]
     return "\n".join(lines)

@@ -9,9 +9,14 @@ published; the per-label gates check the released labels and name the withheld o
 | label_release_schema | yes | columns, unique non-null ids, confidences in 0..1, value sets, well-formed slots |
 | label_release_accounts_for_every_turn | yes | one row per clean turn of the day, each with its labels and failure point |
 | label_release_coverage | yes | per released label, the share of the day's turns released at or above `coverage_floor` |
-| label_release_precision | yes | per released label, a threshold whose audit precision reaches the target |
+| label_release_precision | yes | per released label, a threshold whose audit precision reaches the target, and a target at or over the label's precision floor (`precision_floor`, `precision_floors`) |
+| label_release_gold | yes | per label, the audit gold's agreement with the single annotator at least `gold_agreement_floor` and at most `gold_agreement_drop_max` under the last published release's; labels with under `gold_min_turns` turns not judged (`gold.py`) |
 | label_release_required_labels | yes | no `required_labels` label withheld, not every label withheld, withheld ones null |
 | label_release_drift | configurable | per label, TVD to the previous published release at most `drift_max` |
+
+The precision target of a label is the single annotator's precision (or a fixed number) raised to the label's
+floor: a label under it is withheld like any other. The gold gate is what catches corrupted gold, which would
+lower the annotator's precision together with the model's.
 
 Each gate is plain data (`GateResult`), so the Dagster checks and the publisher judge a release the same way.
 """
@@ -26,20 +31,27 @@ import polars as pl
 
 from selflearn_assets.lib.quality.gx_runner import SuiteOutcome, validate_frame
 from selflearn_assets.lib.releases.build import RELEASE_COLUMNS
+from selflearn_assets.lib.releases.gold import (
+    DEFAULT_GOLD_AGREEMENT_DROP_MAX,
+    DEFAULT_GOLD_AGREEMENT_FLOOR,
+    DEFAULT_GOLD_MIN_TURNS,
+    judge_gold,
+)
 from selflearn_assets.lib.releases.labels import FAILURE_POINTS, LABELS
 from selflearn_assets.lib.releases.thresholds import RELEASED, WITHHELD
 from selflearn_assets.lib.releases.withhold import DEFAULT_REQUIRED, blocking_reasons
 
 E = gx.expectations
-SCHEMA, ACCOUNTING, COVERAGE, PRECISION, REQUIRED, DRIFT = (
+SCHEMA, ACCOUNTING, COVERAGE, PRECISION, GOLD, REQUIRED, DRIFT = (
     "label_release_schema",
     "label_release_accounts_for_every_turn",
     "label_release_coverage",
     "label_release_precision",
+    "label_release_gold",
     "label_release_required_labels",
     "label_release_drift",
 )
-GATES = (SCHEMA, ACCOUNTING, COVERAGE, PRECISION, REQUIRED, DRIFT)
+GATES = (SCHEMA, ACCOUNTING, COVERAGE, PRECISION, GOLD, REQUIRED, DRIFT)
 INTENT_PATTERN = r"^(?:[^\s.]+\.\S+|unknown)$"  # "domain.intent"
 
 
@@ -171,7 +183,8 @@ def coverage_gate(quality: pl.DataFrame, floor: float) -> GateResult:
 
 
 def precision_gate(quality: pl.DataFrame) -> GateResult:
-    """Every released label reaches its precision target on the audit set; withheld labels are named."""
+    """Every released label reaches its precision target on the audit set, and the target is not under the
+    label's precision floor; withheld labels are named."""
     released = pl.col("status") == RELEASED
     frame = quality.select(
         "label",
@@ -181,6 +194,7 @@ def precision_gate(quality: pl.DataFrame) -> GateResult:
             for c in ("threshold", "target", "precision")
         ],
         precision_margin=pl.when(released).then(pl.col("precision") - pl.col("target")),
+        floor_margin=pl.when(released).then(pl.col("target") - pl.col("precision_floor")),
     ).to_pandas()
     outcome = validate_frame(
         frame,
@@ -189,12 +203,17 @@ def precision_gate(quality: pl.DataFrame) -> GateResult:
             E.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(LABELS)),
             *[E.ExpectColumnValuesToNotBeNull(column=c) for c in ("target", "threshold", "precision")],
             E.ExpectColumnValuesToBeBetween(column="precision_margin", min_value=0.0),
+            E.ExpectColumnValuesToBeBetween(column="floor_margin", min_value=0.0),  # null: no floor recorded
         ],
     )
     problems = []
     for r in quality.filter(released).iter_rows(named=True):
         if r["target"] is None:
             problems.append(f"{r['label']}: released without a precision target")
+        elif r["precision_floor"] is not None and r["target"] < r["precision_floor"]:
+            problems.append(
+                f"{r['label']}: target {r['target']:.3f} under its precision floor {r['precision_floor']:.3f}"
+            )
         elif r["threshold"] is None or r["precision"] is None:
             problems.append(f"{r['label']}: released without a threshold reaching {r['target']:.3f}")
         elif r["precision"] < r["target"]:
@@ -204,13 +223,75 @@ def precision_gate(quality: pl.DataFrame) -> GateResult:
         if outcome.success
         else "; ".join(problems)
     )
+    floors = {r["label"]: r["precision_floor"] for r in quality.iter_rows(named=True)}
     return GateResult(
         PRECISION,
         True,
         outcome.success,
         _or_gx(description, outcome, len(problems)),
         outcome,
-        {"withheld": withheld_labels(quality)},
+        {"withheld": withheld_labels(quality), "precision_floors": floors},
+    )
+
+
+def gold_gate(
+    quality: pl.DataFrame,
+    floor: float = DEFAULT_GOLD_AGREEMENT_FLOOR,
+    drop_max: float = DEFAULT_GOLD_AGREEMENT_DROP_MAX,
+    min_turns: int = DEFAULT_GOLD_MIN_TURNS,
+) -> GateResult:
+    """The gold the release is measured on still agrees with the single annotator: per judged label at least
+    `floor`, and at most `drop_max` under the last published release's agreement (see `gold.py`). Labels with
+    under `min_turns` gold+annotator turns are named as not judged. A failure blocks the day."""
+    verdicts = judge_gold(quality, floor, drop_max, min_turns)
+    frame = pd.DataFrame(
+        {
+            "label": [v.label for v in verdicts],
+            "gold_turns": [v.turns for v in verdicts],
+            "judged_agreement": [v.agreement if v.judged else float("nan") for v in verdicts],
+            "agreement_drop": [float("nan") if v.drop is None else v.drop for v in verdicts],
+        }
+    )
+    outcome = validate_frame(
+        frame,
+        GOLD,
+        [
+            E.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(LABELS)),
+            E.ExpectColumnValuesToBeBetween(column="judged_agreement", min_value=floor, max_value=1.0),
+            E.ExpectColumnValuesToBeBetween(column="agreement_drop", min_value=-1.0, max_value=drop_max),
+        ],
+    )
+    problems = [v.problem for v in verdicts if v.problem]
+    judged = [v for v in verdicts if v.judged]
+    not_judged = [f"{v.label} ({v.turns})" for v in verdicts if not v.judged]
+    note = f"; not judged (under {min_turns} gold+annotator turns): {', '.join(not_judged)}"
+    if problems:
+        description = "day blocked: the audit gold disagrees with the single annotator: "
+        description += "; ".join(problems)
+    elif judged:
+        measured = [
+            f"{v.label} {v.agreement:.3f}" + ("" if v.previous is None else f" (was {v.previous:.3f})")
+            for v in judged
+        ]
+        description = (
+            f"the audit gold agrees with the single annotator (at least {floor:.2f}, a drop of at most "
+            f"{drop_max:.2f}): {', '.join(measured)}{note if not_judged else ''}"
+        )
+    else:
+        description = f"gold not judged, under {min_turns} gold+annotator turns: {', '.join(not_judged)}"
+    return GateResult(
+        GOLD,
+        True,
+        outcome.success,
+        _or_gx(description, outcome, len(problems)),
+        outcome,
+        {
+            "gold_agreement_floor": floor,
+            "gold_agreement_drop_max": drop_max,
+            "gold_min_turns": min_turns,
+            "verdicts": {v.label: v.verdict for v in verdicts},
+            "agreement": {v.label: v.agreement for v in verdicts},
+        },
     )
 
 
@@ -294,15 +375,26 @@ def all_gates(
     release: pl.DataFrame, counts: dict[str, int], quality: pl.DataFrame, params: dict
 ) -> list[GateResult]:
     """Every gate, with the thresholds of the release's run config (`coverage_floor`, `required_labels`,
-    `drift_max`, `drift_blocking`)."""
+    `gold_agreement_floor`, `gold_agreement_drop_max`, `gold_min_turns`, `drift_max`, `drift_blocking`)."""
     return [
         schema_gate(release),
         accounting_gate(counts),
         coverage_gate(quality, params["coverage_floor"]),
         precision_gate(quality),
+        gold_gate(quality, *gold_params(params)),
         required_labels_gate(release, quality, params.get("required_labels", DEFAULT_REQUIRED)),
         drift_gate(quality, params["drift_max"], params["drift_blocking"]),
     ]
+
+
+def gold_params(params: dict) -> tuple[float, float, int]:
+    """(floor, drop_max, min_turns) of the gold check from a release's run config (the defaults for a release
+    built before the check existed)."""
+    return (
+        params.get("gold_agreement_floor", DEFAULT_GOLD_AGREEMENT_FLOOR),
+        params.get("gold_agreement_drop_max", DEFAULT_GOLD_AGREEMENT_DROP_MAX),
+        params.get("gold_min_turns", DEFAULT_GOLD_MIN_TURNS),
+    )
 
 
 def _failed(outcome: SuiteOutcome, ok: str) -> str:

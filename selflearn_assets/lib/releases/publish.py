@@ -67,6 +67,11 @@ def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
             "precision_heldout": rows[label]["precision_heldout"],
             "precision_heldout_low_95": rows[label]["precision_heldout_low"],
             "heldout_turns": rows[label]["heldout_turns"],
+            "precision_floor": rows[label]["precision_floor"],
+            "gold_agreement": rows[label]["gold_agreement"],
+            "gold_turns": rows[label]["gold_turns"],
+            "gold_agreement_previous": rows[label]["gold_agreement_previous"],
+            "gold_previous_day": rows[label]["gold_previous_day"],
         }
         for label in LABELS
     }
@@ -128,6 +133,19 @@ def read_release(folder: str | Path) -> tuple[pl.DataFrame, dict]:
             f"{folder / TABLE} has {table.height} rows, its manifest says {manifest.get('rows')}"
         )
     return table, manifest
+
+
+def published_manifests(exports_root: str | Path, before: date, limit: int) -> list[dict]:
+    """The manifests of the newest `limit` published releases strictly before `before`, newest first (an
+    unreadable manifest is skipped: the release is not a usable baseline)."""
+    manifests, day = [], before
+    while len(manifests) < limit and (folder := latest_release(exports_root, before=day)) is not None:
+        day = date.fromisoformat(folder.name.removeprefix("date="))
+        try:
+            manifests.append(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return manifests
 
 
 def latest_release(

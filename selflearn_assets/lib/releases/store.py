@@ -37,6 +37,11 @@ QUALITY_SCHEMA = {
     "precision_heldout_low": pl.Float64,
     "heldout_turns": pl.Int32,
     "heldout_released": pl.Int32,
+    "precision_floor": pl.Float64,
+    "gold_agreement": pl.Float64,
+    "gold_turns": pl.Int32,
+    "gold_agreement_previous": pl.Float64,
+    "gold_previous_day": pl.Date,
 }
 
 

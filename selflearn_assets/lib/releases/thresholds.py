@@ -3,7 +3,10 @@
 On the audit set (gold holdout turns), a label's precision at threshold t is the share of turns with
 confidence >= t whose label agrees with gold, and its throughput (coverage) the share of turns with
 confidence >= t. The target is the single annotator's precision on the same audit turns (the annotator
-labels every turn, so that is its accuracy there) or a fixed number. The chosen threshold is the lowest
+labels every turn, so that is its accuracy there) or a fixed number, raised to the label's **precision floor**
+when under it (`target_source` then says `floor`): the annotator is measured against the same gold as the
+model, so corrupted gold lowers that target together with the measurement, and the floor (default 0.8, per
+label overridable) keeps a label that only matches bad gold from going out. The chosen threshold is the lowest
 confidence value reaching the target with at least `min_support` audit turns at or above it: the most
 throughput at the target precision. Precision is not monotone in t, so every distinct confidence is tried.
 
@@ -24,7 +27,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-ANNOTATOR = "annotator"
+from selflearn_assets.lib.releases.labels import LABELS
+
+ANNOTATOR, FIXED, FLOOR = "annotator", "fixed", "floor"  # where a label's precision target comes from
+DEFAULT_PRECISION_FLOOR = 0.8
 RELEASED, WITHHELD = "released", "withheld"  # a label's status in the day's release
 
 
@@ -48,7 +54,7 @@ class LabelQuality:
     label: str
     threshold: float | None
     target: float | None
-    target_source: str  # annotator | fixed
+    target_source: str  # annotator | fixed | floor (the annotator's or fixed target was under the floor)
     annotator_precision: float | None
     annotator_turns: int
     precision: float | None
@@ -69,6 +75,12 @@ class LabelQuality:
     precision_heldout_low: float | None = None  # its 95% Wilson lower bound
     heldout_turns: int | None = None
     heldout_released: int | None = None
+    precision_floor: float | None = None  # the least target of the label, whatever the annotator's precision
+    # the gold check (`gold.py`): gold vs the single annotator on the audit turns, and the published baseline
+    gold_agreement: float | None = None
+    gold_turns: int = 0
+    gold_agreement_previous: float | None = None
+    gold_previous_day: object = None  # date of the release that recorded the baseline
 
 
 def parse_target(setting: str | float) -> float | None:
@@ -84,6 +96,18 @@ def parse_target(setting: str | float) -> float | None:
     if not 0.0 < value <= 1.0:
         raise ValueError(f"precision_target must be in (0, 1], got {value}")
     return value
+
+
+def precision_floors(default: float, overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """The precision floor of every label: `overrides[label]` where given, else `default`."""
+    return {label: float((overrides or {}).get(label, default)) for label in LABELS}
+
+
+def effective_target(base: float | None, floor: float) -> tuple[float | None, bool]:
+    """(target, whether the floor set it): max(`base`, `floor`); None without a base (no annotator labels)."""
+    if base is None:
+        return None, False
+    return (floor, True) if floor > base else (base, False)
 
 
 def choose_threshold(confidence, correct, target: float | None, min_support: int = 1) -> ThresholdChoice:
@@ -117,16 +141,16 @@ def wilson_low(hits: int, n: int, z: float = 1.96) -> float | None:
 
 
 def measure_label(
-    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1
+    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1, floor: float = 0.0
 ) -> LabelQuality:
     """Threshold and quality of `label` on the audit frame (columns of `audit_set.audit_frame`); `target`
-    None means the annotator's precision."""
+    None means the annotator's precision; the target is raised to `floor` when under it."""
     rows = audit.filter(
         pl.col(f"{label}_correct").is_not_null() & pl.col(f"{label}_confidence").is_not_null()
     )
     human = rows.filter(pl.col(f"ann_{label}_correct").is_not_null())
     annotator = float(human[f"ann_{label}_correct"].mean()) if human.height else None
-    goal = annotator if target is None else target
+    goal, floored = effective_target(annotator if target is None else target, floor)
     choice = choose_threshold(
         rows[f"{label}_confidence"].to_numpy(), rows[f"{label}_correct"].to_numpy(), goal, min_support
     )
@@ -135,7 +159,7 @@ def measure_label(
         label=label,
         threshold=choice.threshold,
         target=goal,
-        target_source=ANNOTATOR if target is None else "fixed",
+        target_source=FLOOR if floored else ANNOTATOR if target is None else FIXED,
         annotator_precision=annotator,
         annotator_turns=human.height,
         precision=choice.precision,
@@ -145,6 +169,7 @@ def measure_label(
         coverage_audit=choice.coverage,
         model_accuracy=model_accuracy,
         pct_of_human=model_accuracy / annotator if model_accuracy is not None and annotator else None,
+        precision_floor=floor,
     )
 
 
@@ -159,13 +184,13 @@ def audit_half(session_id: str) -> str:
 
 
 def measure_label_cross_fit(
-    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1
+    audit: pl.DataFrame, label: str, target: float | None, min_support: int = 1, floor: float = 0.0
 ) -> LabelQuality:
     """`measure_label` with the threshold chosen on half A of the audit sessions and its precision also
     measured on half B (`precision_heldout`, with its Wilson lower bound); the target is set on the whole set."""
     half = audit["session_id"].map_elements(audit_half, return_dtype=pl.String)
-    whole = measure_label(audit, label, target, min_support)
-    chosen = measure_label(audit.filter(half == "A"), label, whole.target, min_support)
+    whole = measure_label(audit, label, target, min_support, floor)
+    chosen = measure_label(audit.filter(half == "A"), label, whole.target, min_support, floor)
     heldout = audit.filter(
         (half == "B") & pl.col(f"{label}_correct").is_not_null() & pl.col(f"{label}_confidence").is_not_null()
     )

@@ -2,7 +2,8 @@
 
 A label is **withheld** for the day (null on every turn; its confidences stay) when it has no precision target
 (no single-annotator labels on the audit set), when no confidence reaches the target with `min_support` audit
-turns, or when the turns at or over its threshold are under `coverage_floor` of the day. The day itself is
+turns, or when the turns at or over its threshold are under `coverage_floor` of the day. The target is at least
+the label's precision floor (`thresholds.py`); when the floor set it, the reason says so. The day itself is
 **blocked** (nothing published) when a required label is withheld or every label is: see `blocking_reasons`.
 """
 
@@ -14,7 +15,7 @@ import polars as pl
 
 from selflearn_assets.lib.releases.build import coverage, release_frame
 from selflearn_assets.lib.releases.labels import LABELS
-from selflearn_assets.lib.releases.thresholds import RELEASED, WITHHELD, LabelQuality
+from selflearn_assets.lib.releases.thresholds import FLOOR, RELEASED, WITHHELD, LabelQuality
 
 DEFAULT_REQUIRED = ("failure_point",)
 
@@ -23,16 +24,26 @@ def withhold_reason(q: LabelQuality, coverage_floor: float) -> str | None:
     """Why `q.label` cannot be released today, or None; `q.coverage_day` is the day's coverage at its threshold."""
     if q.target is None:
         return "no single-annotator labels on the audit set to set the precision target"
+    floor_note = _floor_note(q)
     if q.threshold is None or q.precision is None:
-        return f"no threshold reaches precision {q.target:.3f} on {q.audit_turns} audit turns"
+        return f"no threshold reaches precision {q.target:.3f} on {q.audit_turns} audit turns{floor_note}"
     if q.precision < q.target:
-        return f"precision {q.precision:.3f} < target {q.target:.3f}"
+        return f"precision {q.precision:.3f} < target {q.target:.3f}{floor_note}"
     if q.coverage_day < coverage_floor:
         return (
             f"coverage {q.coverage_day:.1%} of the day's turns at threshold {q.threshold:.3f}, "
             f"under the floor {coverage_floor:.0%}"
         )
     return None
+
+
+def _floor_note(q: LabelQuality) -> str:
+    """Why the target is what it is, when the precision floor set it."""
+    if q.target_source != FLOOR:
+        return ""
+    if q.annotator_precision is None:
+        return " (the precision floor)"
+    return f" (the precision floor; the single annotator's precision is {q.annotator_precision:.3f})"
 
 
 def gate_labels(
