@@ -111,8 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     from dagster._core.errors import DagsterExecutionInterruptedError
 
+    from selflearn_assets.lib.quiet import quiet_libraries
+
     with _signal_exit_codes() as exit_code:
         try:
+            quiet_libraries()  # the runs print our lines, warnings and errors, not the libraries' chatter
             # the code location `dagster dev -w workspace.yaml` shows: the runs are listed under its jobs
             location = runner.load_code_location(runner.WORKSPACE_YAML)
             days = _run_days(args, available, runner.partition_bounds(location), settings.raw_root)

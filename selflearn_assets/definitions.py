@@ -4,6 +4,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from selflearn_assets.lib.quiet import quiet_libraries
+
+# every process that loads the code location (`dagster dev`'s code server and run workers, `selflearn run`):
+# the libraries' INFO chatter and progress bars off, their warnings and errors on (see lib/quiet.py)
+quiet_libraries()
+
 
 @dg.definitions
 def defs() -> dg.Definitions:

@@ -5,7 +5,6 @@ GX 1.x has no DuckDB or polars engine, so callers select the partition into pand
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import great_expectations as gx
@@ -13,7 +12,10 @@ import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+from selflearn_assets.lib.quiet import quiet_great_expectations
+
+# GX logs one INFO line per ephemeral context ("Created temporary directory ... for ephemeral docs site")
+quiet_great_expectations()
 
 
 @dataclass(frozen=True)
