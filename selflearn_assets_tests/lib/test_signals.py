@@ -21,6 +21,7 @@ from selflearn_assets.lib.signals import (
     markov_transitions,
     rephrase_candidates,
 )
+from selflearn_assets.lib.signals.calibration import FitChoice, choose_fit
 from selflearn_assets.lib.signals.text import phonetic_keys
 from selflearn_assets.lib.sql import run_sql
 
@@ -351,6 +352,9 @@ def test_calibration_improves_brier_and_is_used_later(con):
     assert cal["after_evaluation"].startswith("5-fold")
     assert cal["after"]["brier"] < cal["before"]["brier"]
     assert cal["after"]["ece"] < cal["before"]["ece"]
+    # the fit beat the prior on held-out sessions (the model before was the prior: the same numbers)
+    assert cal["prior"]["brier"] == cal["before"]["brier"] and cal["chosen"] == "fitted"
+    assert report["model"]["why"] == f"Brier {cal['after']['brier']:.4f} < prior {cal['prior']['brier']:.4f}"
     assert sum(b["n"] for b in cal["after"]["reliability"]) == 120
     assert {"brier", "ece", "auc", "log_loss"} <= set(cal["before"])
     # the fitted model moved the prior towards the data: barge-in less, no signal more defective
@@ -366,6 +370,58 @@ def test_calibration_improves_brier_and_is_used_later(con):
     later = defect_signals(con, next_day, params)
     assert later["model"]["source"] == "earlier_fit" and later["calibration"] is None
     assert signals_of(con, next_day)["q1"]["defect_prob"] == pytest.approx(s["g1"]["defect_prob"])
+
+
+def _flat_gold(con, day: date, turns: int, defective: set[int]) -> None:
+    """`turns` turns without any defect signal, one per session; those in `defective` are gold-defective."""
+    add_turns(con, [turn(f"f{i}", f"fs{i}", i * 120, f"plain request {i}") for i in range(turns)], day)
+    add_gold(
+        con,
+        [(f"f{i}", "failure_point", '"asr"' if i in defective else '"correct"') for i in range(turns)],
+        day,
+    )
+
+
+def test_a_refit_worse_than_the_prior_on_held_out_sessions_is_not_used(con):
+    """40 signal-free turns, 2 defective: the prior's 0.05 is exactly their defect rate, Brier 0.05 * 0.95 =
+    0.0475. Every held-out fold of the refit predicts from the other folds' rate instead (0/32 or 2/32, shrunk
+    to the prior), which is worse on held-out sessions, so the prior stays, even over an earlier fit."""
+    params = SignalParams(calibration_window_days=1)
+    _gold_population(con, DAY, 120)
+    assert defect_signals(con, DAY, params)["model"]["source"] == "fitted"
+
+    next_day = DAY + timedelta(days=1)
+    _flat_gold(con, next_day, 40, defective={3, 17})
+    report = defect_signals(con, next_day, params)
+    cal = report["calibration"]
+    assert cal["fitted"] is True and cal["n_gold"] == 40 and cal["n_defective"] == 2
+    assert cal["prior"]["brier"] == pytest.approx(0.0475)
+    assert cal["after"]["brier"] > 0.0475 and cal["after_evaluation"].startswith("5-fold")
+    assert cal["chosen"] == "default_prior"
+    assert (
+        report["model"]["why"] == cal["choice"] == f"fitted Brier {cal['after']['brier']:.4f} >= prior 0.0475"
+    )
+    # the prior was used, not the refit nor the earlier fit of DAY, and no model row was written for the day
+    assert cal["before_model_day"] == DAY
+    assert report["model"]["source"] == "default_prior" and report["model"]["day"] is None
+    assert all(r["defect_prob"] == pytest.approx(0.05) for r in signals_of(con, next_day).values())
+    assert {r["defect_model_day"] for r in signals_of(con, next_day).values()} == {None}
+    assert [r["day"] for r in rows(con, "SELECT day FROM signals.defect_model")] == [DAY]
+
+
+@pytest.mark.parametrize(
+    ("fitted", "prior", "use_fit", "why"),
+    [
+        (0.0232, 0.0236, True, "Brier 0.0232 < prior 0.0236"),
+        # the demo's day that reported "fitted" although the refit scored worse
+        (0.0236, 0.0232, False, "fitted Brier 0.0236 >= prior 0.0232"),
+        (0.0475, 0.0475, False, "fitted Brier 0.0475 >= prior 0.0475"),
+        (0.02321, 0.02324, True, "Brier 0.02321 < prior 0.02324"),  # more decimals where 4 print them alike
+        (None, 0.0475, False, "too few sessions to score the fit on held-out ones; prior Brier 0.0475"),
+    ],
+)
+def test_choose_fit(fitted, prior, use_fit, why):
+    assert choose_fit(fitted, prior) == FitChoice(use_fit, why)
 
 
 def test_too_little_gold_keeps_the_prior(con):

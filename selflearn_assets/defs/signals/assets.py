@@ -42,7 +42,8 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
         ),
         "mean_defect_prob": float(report["mean_defect_prob"] or 0.0),
         "defect_rate_at_0.5": float(report["defect_rate_at_half"] or 0.0),
-        "combination": report["model"]["source"],
+        # which combination and why: "fitted (Brier a < prior b)", "default_prior (fitted Brier a >= prior b)"
+        "combination": f"{report['model']['source']} ({report['model']['why']})",
         "signal_rates": dg.MetadataValue.md(
             markdown_table(["signal", "rate"], [(k, f"{v:.4f}") for k, v in rates])
         ),
@@ -51,6 +52,7 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
     if calibration.get("fitted"):
         metadata["brier_before"] = float(calibration["before"]["brier"])
         metadata["brier_after"] = float(calibration["after"]["brier"])
+        metadata["brier_prior"] = float(calibration["prior"]["brier"])
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -83,6 +83,37 @@ def grouped_cv_predict(
     return out
 
 
+@dataclass(frozen=True)
+class FitChoice:
+    """Whether the day's refit replaces the prior, and why, e.g. "Brier 0.0232 < prior 0.0236"."""
+
+    use_fit: bool
+    why: str
+
+
+def choose_fit(fitted_brier: float | None, prior_brier: float) -> FitChoice:
+    """Keep the refit only when its Brier on held-out sessions (`grouped_cv_predict`) is below the prior's on
+    the same gold turns (the prior was not fitted on them, so its score there is held-out too). Without
+    held-out predictions (fewer sessions than folds: `fitted_brier` None) the fit cannot be judged fairly:
+    the prior is kept."""
+    if fitted_brier is None:
+        return FitChoice(
+            False, f"too few sessions to score the fit on held-out ones; prior Brier {prior_brier:.4f}"
+        )
+    a, b = _distinct(fitted_brier, prior_brier)
+    if fitted_brier < prior_brier:
+        return FitChoice(True, f"Brier {a} < prior {b}")
+    return FitChoice(False, f"fitted Brier {a} >= prior {b}")
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """`a` and `b` with 4 decimals, or more where 4 would print two different numbers alike."""
+    for digits in range(4, 10):
+        if a == b or f"{a:.{digits}f}" != f"{b:.{digits}f}":
+            break
+    return f"{a:.{digits}f}", f"{b:.{digits}f}"
+
+
 def auc(y: np.ndarray, p: np.ndarray) -> float | None:
     """Area under the ROC curve (Mann-Whitney, ties counted half); None with one class only."""
     n_pos = int(y.sum())

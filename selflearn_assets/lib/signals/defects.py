@@ -11,6 +11,7 @@ import polars as pl
 from selflearn_assets.lib.signals.calibration import (
     DefectModel,
     calibration_metrics,
+    choose_fit,
     fit_map_logistic,
     grouped_cv_predict,
 )
@@ -25,10 +26,12 @@ FEATURES_TABLE = "_signals_defect_features"
 def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
     """Write `signals.defect_signals` for `day` (one row per turn of ingest.clean_turns) and return a report.
 
-    The combination is the model fitted on the gold of the window ending at `day` when there is enough
-    (then also written to `signals.defect_model`), else the latest model fitted on an earlier day, else
-    the default prior (see `params`). The report holds the signal rates, the model used and, when it was
-    fitted, the calibration before/after."""
+    With enough gold in the window ending at `day` the combination is refitted, and the refit is used (and
+    written to `signals.defect_model`) only when its Brier score on held-out sessions beats the default
+    prior's on the same gold turns; otherwise the prior is used (`calibration.choose_fit`). Without enough
+    gold it is the latest model fitted on an earlier day, else the prior (see `params`). The report holds
+    the signal rates, the model used and why (`model["why"]`: "Brier a < prior b", "fitted Brier a >= prior
+    b", or why there was no fit) and, when there was a fit, the calibration before/after."""
     params = params or SignalParams()
     ensure_signals_schema(con)
     texts = query_pl(con, "signals/turn_texts.sql", {"day": day})
@@ -41,8 +44,10 @@ def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
     try:
         before = _model_before(con, day, params)
         model, calibration = before, _calibrate(con, day, params, before)
-        if calibration and calibration.get("fitted"):
+        if calibration and calibration.get("chosen") == "fitted":
             model = DefectModel.from_json(calibration["weights_after"], day)
+        elif calibration and calibration.get("fitted"):  # the refit lost to the prior on held-out sessions
+            model = DefectModel.prior(params)
         with transaction(con):
             delete_day(con, "signals.defect_signals", day)
             run_sql(con, "signals/defect_signals.sql", model.sql_params())
@@ -74,6 +79,7 @@ def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
             else ("fitted" if model.day == day else "earlier_fit"),
             "day": model.day,
             "weights": model.to_json(),
+            "why": _why(model, calibration),
         },
         "calibration": calibration,
     }
@@ -100,8 +106,21 @@ def _model_before(con, day: date, params: SignalParams) -> DefectModel:
     return DefectModel.from_json(json.loads(weights), model_day)
 
 
+def _why(model: DefectModel, calibration: dict | None) -> str:
+    """Why the day's combination is the one used: the refit's comparison with the prior, or why no refit."""
+    if calibration and calibration.get("fitted"):
+        return calibration["choice"]
+    reason = "no gold annotations in the window" if not calibration else calibration["reason"]
+    return reason if model.day is None else f"model fitted on {model.day}; no refit: {reason}"
+
+
 def _calibrate(con, day: date, params: SignalParams, before: DefectModel) -> dict | None:
-    """Fit the combination on the window's gold turns; None when there are no annotations at all."""
+    """Fit the combination on the window's gold turns and say whether the fit beats the default prior there
+    (`chosen`: "fitted" or "default_prior", `choice`: why). The refit is scored on held-out sessions (5-fold
+    cross-validation grouped by session), the prior on the same turns (it was fitted on none of them); the
+    model in force before (`before`, the prior or an earlier fit) is reported but is no candidate: an earlier
+    fit learnt from most of this window's gold, so its score here would be in-sample. None when there are
+    no annotations at all."""
     if not table_exists(con, "ingest", "annotations"):
         return None
     window_start = day - timedelta(days=params.calibration_window_days - 1)
@@ -132,6 +151,9 @@ def _calibrate(con, day: date, params: SignalParams, before: DefectModel) -> dic
         params.calibration_folds,
     )
     bins = params.calibration_bins
+    after = calibration_metrics(y, out_of_fold if out_of_fold is not None else fitted.predict(x), bins)
+    prior_metrics = calibration_metrics(y, prior.predict(x), bins)
+    choice = choose_fit(after["brier"] if out_of_fold is not None else None, prior_metrics["brier"])
     report.update(
         fitted=True,
         fitted_on_days=sorted(set(gold.get_column("day").to_list())),
@@ -139,13 +161,16 @@ def _calibrate(con, day: date, params: SignalParams, before: DefectModel) -> dic
         weights_before=before.to_json(),
         weights_after=fitted.to_json(),
         before=calibration_metrics(y, before.predict(x), bins),
-        after=calibration_metrics(y, out_of_fold if out_of_fold is not None else fitted.predict(x), bins),
+        prior=prior_metrics,
+        after=after,
         after_evaluation=(
             f"{params.calibration_folds}-fold cross-validation grouped by session"
             if out_of_fold is not None
             else f"in-sample (fewer than {params.calibration_folds} sessions)"
         ),
         after_in_sample=calibration_metrics(y, fitted.predict(x), bins),
+        chosen="fitted" if choice.use_fit else "default_prior",
+        choice=choice.why,
     )
     return report
 
