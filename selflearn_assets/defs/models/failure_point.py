@@ -7,21 +7,15 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import FailurePointConfig
 from selflearn_assets.lib.models.failure_point_training import train_and_track
 
 
-class FailurePointTraining(dg.Config):
-    """Training window and model size (CPU-friendly: a frozen encoder with cached embeddings)."""
-
-    window_days: int = 14  # the latest ingested days whose turns train and evaluate the model
-    epochs: int = 40
-    patience: int = 6
-    weak_weight: float = 0.3  # weight of the weak-label variant (0: train on gold only)
-    d_model: int = 64
-    layers: int = 2
-    seed: int = 0
+class FailurePointTraining(config_class(FailurePointConfig)):
+    """Training window, model size and training settings: the fields of `FailurePointConfig` with its defaults
+    (see `selflearn_assets/lib/models/failure_point_model.py`); `params()` is the `FailurePointConfig`."""
 
 
 @dg.asset(
@@ -41,15 +35,8 @@ def failure_point_model(
     mixed with metadata in a small Transformer; classes false_wake, asr, nlu, er, result, correct), evaluated
     against gold next to the single annotator and a majority-class baseline on the audit holdout.
     Registered in MLflow as `selflearn-failure-point-model`; `champion` moves only on a better macro-F1."""
-    days, frames = load_training_window(context, duckdb, config.window_days, load_failure_point_frames)
-    model_config = FailurePointConfig(
-        epochs=config.epochs,
-        patience=config.patience,
-        weak_weight=config.weak_weight,
-        d_model=config.d_model,
-        layers=config.layers,
-        seed=config.seed,
-    )
+    model_config = config.params()
+    days, frames = load_training_window(context, duckdb, model_config.window_days, load_failure_point_frames)
     tags = mlflow_run_tags(context, days)
     try:
         summary = train_and_track(

@@ -7,22 +7,16 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
 from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
 from selflearn_assets.lib.models.rephrase_training import train_and_track
 
 
-class RephraseModelTraining(dg.Config):
-    """Training window and model size (CPU-friendly defaults: a frozen encoder, cached sentence embeddings and a
-    small Transformer over the turn and its followers)."""
-
-    window_days: int = 14  # the latest ingested days whose turns train and evaluate the detector
-    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
-    epochs: int = 12
-    d_model: int = 64
-    layers: int = 2
-    gold_weight: float = 3.0
-    seed: int = 0
+class RephraseModelTraining(config_class(RephraseConfig, exclude=("gap_edges",))):
+    """Training window, model size and training settings: the fields of `RephraseConfig` with its defaults
+    (see `selflearn_assets/lib/models/rephrase_detector.py`) but `gap_edges` (the time-gap buckets: an
+    engineering knob, and a tuple, which Dagster config has no type for); `params()` is the `RephraseConfig`."""
 
 
 @dg.asset(
@@ -43,18 +37,14 @@ def rephrase_model(
     compared with a pairwise baseline against gold of the audit holdout. Registered in MLflow as
     `selflearn-rephrase-detector`; the alias `champion` moves only when it beats the current champion's F1 on
     the same evaluation set. `rephrase_candidates` scores its pairs with the champion."""
-    days, turns = load_training_window(context, duckdb, config.window_days, load_rephrase_turns)
+    model_config = config.params()
+    days, turns = load_training_window(context, duckdb, model_config.window_days, load_rephrase_turns)
     embedder = encoder.load()
-    model_config = RephraseConfig(
-        epochs=config.epochs, d_model=config.d_model, layers=config.layers, gold_weight=config.gold_weight,
-        seed=config.seed,
-    )  # fmt: skip
     tags = mlflow_run_tags(context, days)
     try:
         summary = train_and_track(
-            turns, embedder, model_config, mlflow.home, tags, config.max_sessions, encoder_path=encoder.path,
-            progress=False,
-        )  # fmt: skip
+            turns, embedder, model_config, mlflow.home, tags, encoder_path=encoder.path, progress=False
+        )
     except ValueError as err:
         raise dg.Failure(description=str(err)) from err
     report = summary["report"]

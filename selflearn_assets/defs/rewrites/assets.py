@@ -1,18 +1,16 @@
 """Rewrites: the absorbing-Markov rewrite table of the trailing window, and its export."""
 
 
-from dataclasses import fields
 from datetime import date
-from typing import get_type_hints
 
 import dagster as dg
-import pydantic
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.metadata import day_metadata, markdown_table
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import log_left_out, readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.ingest.gates import blocked_days
 from selflearn_assets.lib.markov import MarkovParams, mine_rewrites
 from selflearn_assets.lib.rewrites import latest_export, read_export, write_export
@@ -38,20 +36,11 @@ PREVIEW = [
 # The solver's engineering knobs stay out of run config; every threshold is run config, with the one
 # default and meaning that `MarkovParams` gives it (one source of truth: the fields are generated).
 _SOLVER_FIELDS = ("dense_max", "lu_max", "quadrature_nodes")
-_HINTS = get_type_hints(MarkovParams)
-_MarkovFields = pydantic.create_model(
-    "_MarkovFields",
-    __base__=dg.Config,
-    **{f.name: (_HINTS[f.name], f.default) for f in fields(MarkovParams) if f.name not in _SOLVER_FIELDS},
-)
 
 
-class MarkovConfig(_MarkovFields):
+class MarkovConfig(config_class(MarkovParams, exclude=_SOLVER_FIELDS)):
     """Thresholds of the rewrite miner: the fields of `MarkovParams` but the solver's, with its defaults
-    (see `selflearn_assets/lib/markov/params.py` for their meaning)."""
-
-    def params(self) -> MarkovParams:
-        return MarkovParams(**self.model_dump())
+    (see `selflearn_assets/lib/markov/params.py` for their meaning); `params()` is the `MarkovParams`."""
 
 
 @dg.asset(

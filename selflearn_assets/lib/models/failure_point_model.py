@@ -41,18 +41,23 @@ from selflearn_assets.lib.models.threads import torch_threads
 
 @dataclass
 class FailurePointConfig:
-    d_model: int = 64
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
-    lr: float = 2e-3
-    batch_size: int = 128
-    epochs: int = 40
+    """Every setting of the failure-point model and its training run, each with its one default: the
+    `failure_point_model` asset's run config is generated from these fields (`defs/run_config.py`), and the
+    benches use them too."""
+
+    window_days: int = 14  # the latest ingested days that train and evaluate the model (the asset reads them)
+    d_model: int = 64  # width of the text and metadata tokens and of the mixing encoder
+    layers: int = 2  # mixing-encoder layers
+    heads: int = 4  # attention heads per layer (must divide d_model)
+    dropout: float = 0.1  # of the mixing encoder and before the head
+    lr: float = 2e-3  # AdamW learning rate
+    batch_size: int = 128  # turns per training batch
+    epochs: int = 40  # at most (early stopping may end sooner)
     patience: int = 6  # epochs without a better validation macro-F1
-    weak_weight: float = 0.0  # weight of weak labels (0: gold only)
+    weak_weight: float = 0.3  # weight of weak labels; a tracked run also trains a gold-only variant (0: none)
     max_weak_per_class: int = 2000  # a seeded sample of each weak class, so `correct` does not swamp the rest
     val_fraction: float = 0.2  # gold sessions held out for early stopping
-    seed: int = 0
+    seed: int = 0  # the weak-label sample, the validation split, initial weights and batch order
 
 
 class FailurePointModel(nn.Module):

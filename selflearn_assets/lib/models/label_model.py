@@ -61,21 +61,26 @@ def check_compatible(model) -> None:
 
 @dataclass
 class LabelModelConfig:
-    d_model: int = 64
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
-    contextual: bool = True  # False: the per-turn MLP baseline
-    lr: float = 2e-3
-    batch_sessions: int = 32
-    epochs: int = 30
+    """Every setting of the label model and its training run, each with its one default: the `label_model`
+    asset's run config is generated from these fields (`defs/run_config.py`), and the benches use them too."""
+
+    window_days: int = 14  # the latest ingested days that train and evaluate the model (the asset reads them)
+    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
+    d_model: int = 64  # width of the turn vectors, the dialogue Transformer and the heads
+    layers: int = 2  # dialogue Transformer layers
+    heads: int = 4  # attention heads per layer (must divide d_model)
+    dropout: float = 0.1  # of the turn vectors, the Transformer and the slot scorer
+    contextual: bool = True  # False: the per-turn MLP baseline (not run config: the run trains both)
+    lr: float = 2e-3  # AdamW learning rate
+    batch_sessions: int = 32  # sessions per training batch
+    epochs: int = 10  # supervised epochs at most (early stopping may end sooner)
     pretrain_epochs: int = 2  # response-swap pretraining before the supervised heads
     swap_rate: float = 0.5  # share of turns whose response is swapped in the contrastive task
     fits_weight: float = 0.3  # weight of the response-fits loss during supervised training
     gold_weight: float = 3.0  # loss weight of a gold-annotated turn relative to a weakly labelled one
     patience: int = 3  # early stopping on validation loss
     val_fraction: float = 0.2  # sessions held out for validation
-    seed: int = 0
+    seed: int = 0  # the training-session sample, the validation split, initial weights and batch order
 
 
 class LabelModel(nn.Module):

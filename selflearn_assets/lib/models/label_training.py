@@ -4,7 +4,7 @@
   (`audit.is_holdout`, a hash of the session id shared by every model and by the label releases). Training
   never sees them, in this run or any other.
 - **Training set**: every other session of the window, capped at `max_sessions` (a seeded sample; all
-  gold-annotated sessions are kept first), so a CPU run stays within minutes.
+  gold-annotated sessions are kept first; `LabelModelConfig.max_sessions`), so a CPU run stays within minutes.
 - The contextual model and the non-contextual baseline (per-turn MLP) train on the same set.
 - **Promotion**: the current champion, if any, is re-scored on this run's evaluation set, and `champion`
   moves to the new version only when its `macro_accuracy` (mean accuracy over goal_start, goal_success,
@@ -66,12 +66,12 @@ def train_and_track(
     config: LabelModelConfig,
     home: str | Path,
     tags: dict,
-    max_sessions: int = 4000,
     encoder_name: str = "",
     progress: bool = True,
 ) -> dict:
-    """Train, evaluate and log one run; returns the run id, version, promotion and the metrics."""
-    train, evaluation, eval_set = split_frames(frames, max_sessions, config.seed)
+    """Train, evaluate and log one run (at most `config.max_sessions` training sessions); returns the run id,
+    version, promotion and the metrics."""
+    train, evaluation, eval_set = split_frames(frames, config.max_sessions, config.seed)
     tracking.configure(home, EXPERIMENT)
     params = {
         **config_params(config),
@@ -80,7 +80,6 @@ def train_and_track(
         "train_sessions": train["session_id"].n_unique(),
         "eval_turns": evaluation.height,
         "eval_set": eval_set,
-        "max_sessions": max_sessions,
     }
     with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
         model, history, fit = train_label_model(train, config, embedder, progress=progress)

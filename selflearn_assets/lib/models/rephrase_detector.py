@@ -78,26 +78,32 @@ N_PAIR_FEATURES = 5  # cosine, token Jaccard, edit ratio, gap / max_gap_s, same 
 
 @dataclass
 class RephraseConfig:
-    d_model: int = 64
-    layers: int = 2
-    heads: int = 4
+    """Every setting of the rephrase detector, its pairwise baseline and their training run, each with its one
+    default: the `rephrase_model` asset's run config is generated from these fields (`defs/run_config.py`; all
+    but `gap_edges`), and the benches use them too."""
+
+    window_days: int = 14  # the latest ingested days that train and evaluate the model (the asset reads them)
+    max_sessions: int = 6000  # training sessions (all audited ones first, then a seeded sample)
+    d_model: int = 64  # width of the token vectors and of the Transformer
+    layers: int = 2  # Transformer layers
+    heads: int = 4  # attention heads per layer (must divide d_model)
     dropout: float = 0.0  # early stopping regularises; dropout's sampling was a quarter of a CPU step
-    max_gap_s: float = 45.0
-    max_following: int = 3
-    min_jaccard: float = 0.3  # weak labels (see rephrase_data)
-    min_edit_ratio: float = 0.6
-    max_utt_tokens: int = 12
+    max_gap_s: float = 45.0  # followers are the turns that start within this many seconds of the turn ...
+    max_following: int = 3  # ... at most this many
+    min_jaccard: float = 0.3  # weak labels: token Jaccard of a rephrase at least this (see rephrase_data) ...
+    min_edit_ratio: float = 0.6  # ... or its edit ratio at least this
+    max_utt_tokens: int = 12  # word pieces kept of each utterance
     max_resp_tokens: int = 8  # enough for "sorry, i couldn't find ..." / "here's something i found ..."
-    gap_edges: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 30.0)
-    lr: float = 2e-3
+    gap_edges: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 30.0)  # seconds: buckets of the <gapk> embeddings
+    lr: float = 2e-3  # AdamW learning rate (detector and baseline)
     batch_size: int = 64  # examples of similar length are batched together (less padding)
-    epochs: int = 12
+    epochs: int = 12  # at most (early stopping may end sooner)
     patience: int = 3  # early stopping on validation loss
     val_fraction: float = 0.15  # training sessions held out for early stopping
     gold_weight: float = 3.0  # loss weight of an example whose target is gold (weak: 1)
-    seed: int = 0
-    baseline_hidden: int = 64
-    baseline_threshold: float = 0.5
+    seed: int = 0  # the training-session sample, the validation split, initial weights and batch order
+    baseline_hidden: int = 64  # hidden width of the pairwise baseline's MLP
+    baseline_threshold: float = 0.5  # the baseline predicts a pair with P(rephrase) at least this
 
     @property
     def window(self) -> RephraseWindow:

@@ -79,14 +79,14 @@ def train_and_track(
     config: RephraseConfig,
     home: str | Path,
     tags: dict,
-    max_sessions: int = 6000,
     encoder_path: str = "",
     progress: bool = True,
 ) -> dict:
-    """Train ContReph and the pairwise baseline, evaluate both against gold, log one MLflow run (params, per-epoch
-    losses, metrics, PR curve and confusion PNGs, the model), register it and maybe promote it. Returns the run
-    id, version, promotion, the gold report per model and timings."""
-    train, evaluation, eval_set = split_turns(turns, max_sessions, config.seed)
+    """Train ContReph and the pairwise baseline (on at most `config.max_sessions` sessions), evaluate both
+    against gold, log one MLflow run (params, per-epoch losses, metrics, PR curve and confusion PNGs, the
+    model), register it and maybe promote it. Returns the run id, version, promotion, the gold report per model
+    and timings."""
+    train, evaluation, eval_set = split_turns(turns, config.max_sessions, config.seed)
     examples = training_examples(train, config)
     gold = gold_pairs(evaluation)
     tracking.configure(home, EXPERIMENT)
@@ -100,7 +100,6 @@ def train_and_track(
         "eval_sessions": evaluation["session_id"].n_unique(),
         "eval_gold_pairs": len(gold),
         "eval_set": eval_set,
-        "max_sessions": max_sessions,
     }
     with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
         began = time.perf_counter()

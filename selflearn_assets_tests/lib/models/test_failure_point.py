@@ -31,7 +31,7 @@ from selflearn_assets.lib.models.failure_point_model import (
 from selflearn_assets.lib.models.failure_point_training import MODEL_NAME, split_frames, train_and_track
 from selflearn_assets_tests.lib.models.conftest import DAY
 
-SMALL = FailurePointConfig(d_model=32, layers=1, heads=2, epochs=12, patience=12, lr=3e-3)
+SMALL = FailurePointConfig(d_model=32, layers=1, heads=2, epochs=12, patience=12, lr=3e-3, weak_weight=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,12 @@ from selflearn_assets.lib.models.label_training import (
 )
 from selflearn_assets_tests.lib.models.conftest import DAY
 
-SMALL = LabelModelConfig(d_model=32, layers=1, heads=2, epochs=4, pretrain_epochs=1, patience=10, lr=3e-3)
+SMALL = LabelModelConfig(
+    d_model=32, layers=1, heads=2, epochs=4, pretrain_epochs=1, patience=10, lr=3e-3, max_sessions=200
+)
+MAX_SESSIONS = SMALL.max_sessions
 # untrained: the weights stay at their random initialisation, so the run scores worse than SMALL's
 UNTRAINED = dataclasses.replace(SMALL, epochs=1, pretrain_epochs=0, lr=0.0)
-MAX_SESSIONS = 200
 TAGS = {
     "dagster.run_id": "run-1",
     "dagster.asset": "label_model",
@@ -53,9 +55,7 @@ def tracked(frames, embedder, tmp_path_factory):
     home = tmp_path_factory.mktemp("mlflow_home")
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     summaries = [
-        train_and_track(
-            frames, embedder, config, home, TAGS, MAX_SESSIONS, encoder_name="tiny", progress=False
-        )
+        train_and_track(frames, embedder, config, home, TAGS, encoder_name="tiny", progress=False)
         for config in (UNTRAINED, SMALL, UNTRAINED)
     ]
     yield home, summaries

@@ -271,8 +271,8 @@ TAGS = {"dagster.run_id": "r1", "dagster.asset": "rephrase_model", "dagster.part
 
 
 def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, turns, embedder, monkeypatch):
-    config = dataclasses.replace(SMALL, epochs=2)
-    first = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    config = dataclasses.replace(SMALL, epochs=2, max_sessions=150)
+    first = train_and_track(turns, embedder, config, tmp_path, TAGS, progress=False)
     assert first["version"] == "1" and first["promoted"] and first["previous_champion"] is None
     client = MlflowClient()
     run = client.get_run(first["run_id"])
@@ -281,6 +281,7 @@ def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, tu
     params = run.data.params
     assert params["d_model"] == "32" and params["max_gap_s"] == "45.0" and int(params["eval_gold_pairs"]) > 0
     assert "audit holdout" in params["eval_set"] and int(params["train_sessions"]) <= 150
+    assert params["max_sessions"] == "150" and params["window_days"] == "14"  # the config's, logged once
     metrics = run.data.metrics
     assert metrics["f1"] == pytest.approx(first["report"]["detector"]["f1"])
     for name in ("detector", "pairwise"):
@@ -304,12 +305,12 @@ def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, tu
 
     # a run that does not beat the re-scored champion is registered but does not move the alias ...
     monkeypatch.setattr(rephrase_training, "_champion_score", lambda *a: 1.01)
-    second = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    second = train_and_track(turns, embedder, config, tmp_path, TAGS, progress=False)
     assert second["version"] == "2" and not second["promoted"] and second["previous_champion"] == 1.01
     assert str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "1"
     # ... one that beats it does
     monkeypatch.setattr(rephrase_training, "_champion_score", lambda *a: -1.0)
-    third = train_and_track(turns, embedder, config, tmp_path, TAGS, max_sessions=150, progress=False)
+    third = train_and_track(turns, embedder, config, tmp_path, TAGS, progress=False)
     assert (
         third["promoted"]
         and str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "3"
