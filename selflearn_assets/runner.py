@@ -6,11 +6,13 @@ day, oldest first, as `daily_pipeline`) and unpartitioned assets (run once, as `
 on past a failed step or a failed blocking check, leaving out only what depends on it, and reports all of them
 at the end (`RunReport.summary`).
 
-The runs belong to the code location of `workspace.yaml`, loaded here as the webserver's code server loads
-it: each run records the location's origin (so the UI lists it under its job and can re-execute it) and is
-executed in this process, synchronously; no daemon is needed. Each run also records this process
-(`recovery.process_tags`), so that a run left behind by a killed `selflearn run` can be told from a live one
-and released (`recovery`); a run first waits, saying for whom, while a live run holds a pool it needs.
+The runs belong to the code location of `workspace.yaml` (the checkout's; a wheel installs a copy with the
+package: its one location is the module `selflearn_assets.definitions` either way), loaded here as the
+webserver's code server loads it: each run records the location's origin (so the UI lists it under its job
+and can re-execute it) and is executed in this process, synchronously; no daemon is needed. Each run also
+records this process (`recovery.process_tags`), so that a run left behind by a killed `selflearn run` can be
+told from a live one and released (`recovery`); a run first waits, saying for whom, while a live run holds a
+pool it needs.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from dagster._core.definitions.reconstruct import ReconstructableJob, Reconstruc
 from dagster._core.remote_origin import CodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 from selflearn_assets import recovery
+from selflearn_assets.lib.project_files import CHECKOUT_ROOT, find_project_file
 
 DAILY_JOB = "daily_pipeline"
 UNPARTITIONED_JOB = "model_training"
 UNPARTITIONED = "unpartitioned"  # the label of the unpartitioned stage's run
-WORKSPACE_YAML = Path(__file__).resolve().parent.parent / "workspace.yaml"
+# the checkout's workspace file, or in a wheel install the copy installed with the package (lib.project_files)
+WORKSPACE_YAML = find_project_file("workspace.yaml") or CHECKOUT_ROOT / "workspace.yaml"
 SOURCE_TAGS = {"selflearn/source": "selflearn run"}
 
 

@@ -6,8 +6,14 @@
 | SELFLEARN_RAW_ROOT        | $SELFLEARN_HOME/raw             | raw logs: date=YYYY-MM-DD/*.jsonl[.gz]     |
 | SELFLEARN_PSEUDONYM_KEY   | a public development key (warns)| key of the user- and device-id hash        |
 | SELFLEARN_DEMO            | unset (`selflearn demo` sets 1) | the default key is expected: no warning    |
-| SELFLEARN_PARTITIONS_START| 2026-01-01                      | first daily partition                      |
+| SELFLEARN_PARTITIONS_START| the raw data's first day (below)| first daily partition                      |
+| SELFLEARN_MLFLOW_UI       | http://127.0.0.1:5000           | MLflow UI the model assets link to         |
+| SELFLEARN_DAGSTER_UI      | http://127.0.0.1:3000           | Dagster UI the model versions link back to |
 | DAGSTER_HOME              | $SELFLEARN_HOME/dagster         | run history, seeded from dagster.yaml      |
+
+Without SELFLEARN_PARTITIONS_START the daily partitions start on the first day of raw data under the raw root,
+far-off stray folders left out, or yesterday (UTC) when there is none (`lib.ingest.partitions.partitions_start`);
+they are computed when the code location loads.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from selflearn_assets.lib.project_files import find_project_file
+
 DEV_PSEUDONYM_KEY = "selflearn-development-key-change-me"
 DEMO_ENV = "SELFLEARN_DEMO"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
+DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,9 @@ class Settings:
     home: Path
     raw_root: Path
     pseudonym_key: str
-    partitions_start: str
+    partitions_start: str | None  # None: follow the raw data (lib.ingest.partitions.partitions_start)
+    mlflow_ui: str = DEFAULT_MLFLOW_UI  # no trailing slash
+    dagster_ui: str = DEFAULT_DAGSTER_UI  # no trailing slash
 
     @property
     def warehouse(self) -> Path:
@@ -49,7 +60,9 @@ def load_settings() -> Settings:
         home=home,
         raw_root=raw_root,
         pseudonym_key=os.environ.get("SELFLEARN_PSEUDONYM_KEY") or DEV_PSEUDONYM_KEY,
-        partitions_start=os.environ.get("SELFLEARN_PARTITIONS_START") or "2026-01-01",
+        partitions_start=os.environ.get("SELFLEARN_PARTITIONS_START") or None,
+        mlflow_ui=(os.environ.get("SELFLEARN_MLFLOW_UI") or DEFAULT_MLFLOW_UI).rstrip("/"),
+        dagster_ui=(os.environ.get("SELFLEARN_DAGSTER_UI") or DEFAULT_DAGSTER_UI).rstrip("/"),
     )
 
 
@@ -71,8 +84,8 @@ def ensure_dagster_home(settings: Settings | None = None) -> Path:
     dagster_home = settings.dagster_home
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
-    source = PROJECT_ROOT / "dagster.yaml"
-    if source.exists() and (not target.exists() or target.read_text() != source.read_text()):
+    source = find_project_file("dagster.yaml")  # installed with the package, else the checkout's
+    if source is not None and (not target.exists() or target.read_text() != source.read_text()):
         shutil.copyfile(source, target)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home

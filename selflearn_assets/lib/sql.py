@@ -1,5 +1,7 @@
 """Load the SQL models of `dbt_like_sql/` and run them on DuckDB with bound parameters.
 
+The folder is the one installed with the package, else the checkout's (`lib.project_files`).
+
 A file may hold several statements, each ending with `;` at the end of a line; they run in order. Values are
 always bound (`$name`), never formatted into the text: `run_sql` passes each statement the named
 parameters it mentions, from one mapping.
@@ -16,15 +18,22 @@ from typing import Any
 
 import duckdb
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+from selflearn_assets.lib.project_files import project_file
+
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 
 
 @cache
+def sql_root() -> Path:
+    """The `dbt_like_sql/` folder: installed with the package, else the checkout's (FileNotFoundError if none)."""
+    return project_file("dbt_like_sql")
+
+
+@cache
 def load_sql(name: str) -> str:
     """The text of `dbt_like_sql/<name>`, e.g. `load_sql("ingest/clean_turns.sql")`."""
-    return (SQL_ROOT / name).read_text(encoding="utf-8")
+    return (sql_root() / name).read_text(encoding="utf-8")
 
 
 def statements(sql: str) -> list[str]:

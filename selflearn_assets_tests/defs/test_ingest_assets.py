@@ -109,3 +109,20 @@ def test_run_refuses_days_without_raw_partitions(selflearn_home, simulated_day, 
     assert code == 2
     err = capsys.readouterr().err
     assert "no raw" in err and "2026-11-03" in err
+
+
+@pytest.mark.parametrize("selected", ["clean_turns", "quarantined_turns"])
+def test_one_table_of_raw_turns_can_be_selected_alone(selflearn_home, selected):
+    """`--select clean_turns` (or quarantined_turns) runs the multi-asset for that key alone: both tables are
+    written all the same, one transaction, and only the selected key is reported as materialized."""
+    lines = [_good(i) for i in range(5)] + ["{not json", '{"event_id": "e9"}']  # 5 clean, 2 quarantined
+    write_lines(selflearn_home / "raw" / "date=2026-11-02" / "part-0.jsonl", lines)
+    result = dg.materialize(
+        [raw_turns], selection=[selected], partition_key=DAY.isoformat(), resources=_resources(selflearn_home)
+    )
+    assert result.success
+    reported = {m.asset_key.to_user_string() for m in result.asset_materializations_for_node("raw_turns")}
+    assert reported == {selected}
+    assert _table(selflearn_home, "SELECT count(*) FROM ingest.clean_turns WHERE day = DATE '2026-11-02'") == [(5,)]
+    quarantined = _table(selflearn_home, "SELECT source_line FROM ingest.quarantined_turns ORDER BY source_line")
+    assert quarantined == [(6,), (7,)]

@@ -36,9 +36,14 @@ TURN_PREVIEW = ["event_id", "session_id", "ts", "asr_text", "nlu_intent", "respo
     ],
     partitions_def=daily_partitions,
     pool="duckdb",
+    can_subset=True,
 )
 def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig):
-    """Parse and validate every raw line of the day; write clean and quarantined rows in one transaction."""
+    """Parse and validate every raw line of the day; write clean and quarantined rows in one transaction.
+
+    Either table can be selected alone (`--select clean_turns`): both are written all the same (clean +
+    quarantined = lines read), and only the selected ones are reported as materialized.
+    """
     day = date.fromisoformat(context.partition_key)
     key_warning = default_key_warning(selflearn.pseudonym_key)
     if key_warning:
@@ -67,33 +72,36 @@ def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflea
             context.log.info(f"{day}: ignored {name}: {why}")
     reasons = sorted(stats.quarantined_by_reason.items(), key=lambda kv: -kv[1])
     not_read = [(f.file, f.reason, f.lines_estimate, f.detail) for f in stats.lost_files]
-    yield dg.MaterializeResult(
-        asset_key="clean_turns",
-        metadata={
-            **day_metadata(duckdb, "ingest.clean_turns", context.partition_key, TURN_PREVIEW),
-            "lines_read": stats.lines_read,
-            "files": dg.MetadataValue.md("\n".join(f"- `{f}`" for f in stats.files) or "(none)"),
-            "pseudonym_key": "default (insecure)" if selflearn.pseudonym_key == DEV_PSEUDONYM_KEY else "set",
-            "pseudonym_key_fingerprint": stats.key_fingerprint,
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="quarantined_turns",
-        metadata={
-            **day_metadata(
-                duckdb, "ingest.quarantined_turns", context.partition_key, ["source_file", "source_line", "reason", "detail"]
-            ),
-            "quarantined_by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], reasons)),
-            "quarantine_rate": quarantine_rate(stats.lines_read, stats.quarantined_rows, stats.lines_lost_estimate),
-            "lines_lost_estimate": stats.lines_lost_estimate,
-            "files_not_read": dg.MetadataValue.md(
-                markdown_table(["file", "reason", "lines (estimate)", "why"], not_read) if not_read else "(none)"
-            ),
-            "files_skipped": dg.MetadataValue.md(
-                markdown_table(["file", "why"], stats.skipped_files) if stats.skipped_files else "(none)"
-            ),
-        },
-    )
+    selected = context.selected_asset_keys
+    if dg.AssetKey("clean_turns") in selected:
+        yield dg.MaterializeResult(
+            asset_key="clean_turns",
+            metadata={
+                **day_metadata(duckdb, "ingest.clean_turns", context.partition_key, TURN_PREVIEW),
+                "lines_read": stats.lines_read,
+                "files": dg.MetadataValue.md("\n".join(f"- `{f}`" for f in stats.files) or "(none)"),
+                "pseudonym_key": "default (insecure)" if selflearn.pseudonym_key == DEV_PSEUDONYM_KEY else "set",
+                "pseudonym_key_fingerprint": stats.key_fingerprint,
+            },
+        )
+    if dg.AssetKey("quarantined_turns") in selected:
+        yield dg.MaterializeResult(
+            asset_key="quarantined_turns",
+            metadata={
+                **day_metadata(
+                    duckdb, "ingest.quarantined_turns", context.partition_key, ["source_file", "source_line", "reason", "detail"]
+                ),
+                "quarantined_by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], reasons)),
+                "quarantine_rate": quarantine_rate(stats.lines_read, stats.quarantined_rows, stats.lines_lost_estimate),
+                "lines_lost_estimate": stats.lines_lost_estimate,
+                "files_not_read": dg.MetadataValue.md(
+                    markdown_table(["file", "reason", "lines (estimate)", "why"], not_read) if not_read else "(none)"
+                ),
+                "files_skipped": dg.MetadataValue.md(
+                    markdown_table(["file", "why"], stats.skipped_files) if stats.skipped_files else "(none)"
+                ),
+            },
+        )
 
 
 @dg.asset(
