@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 
@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"[selflearn] done: {len(report.runs)} runs recorded in DAGSTER_HOME={dagster_home}")
     print(f"[selflearn] warehouse: {settings.warehouse}")
     print(f"[selflearn] exports:   {settings.exports}")
-    print("[selflearn] open the UI: DAGSTER_HOME=" + str(dagster_home) + " dagster dev -w workspace.yaml")
+    print(f"[selflearn] open the UI: DAGSTER_HOME={dagster_home} dagster dev -w {runner.WORKSPACE_YAML}")
     return 0
 
 
@@ -164,7 +164,7 @@ def _run_days(
               + ", ".join(f"date={d}" for d in strays[:5]) + (" ..." if len(strays) > 5 else ""))
     if not inside and args.start is None:
         print(f"selflearn run: no raw folder under {raw_root} is a daily partition ({span}; the first is "
-              "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)", file=sys.stderr)
+              "the first day of raw data or SELFLEARN_PARTITIONS_START, the last the last complete UTC day)", file=sys.stderr)
         return None
     start = args.start or inside[0]
     end = args.end or (inside[-1] if args.start is None else start)
@@ -178,7 +178,7 @@ def _run_days(
         what = "is not a daily partition" if len(out) == 1 else "are not daily partitions"
         print(
             f"selflearn run: {runner.describe_days(out)} {what}: the partitions run from {span} (the first is "
-            "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
+            "the first day of raw data or SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
             file=sys.stderr,
         )
         return None
@@ -291,15 +291,23 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_start(days: int, today: date | None = None) -> date:
+    """The first of the last `days` complete UTC days: the daily partitions run up to yesterday, so a demo of
+    those days fills every partition from its first day on."""
+    today = today or datetime.now(UTC).date()
+    return today - timedelta(days=days)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from selflearn_assets.lib.settings import DEMO_ENV, load_settings
 
     os.environ[DEMO_ENV] = "1"  # the demo runs on the development pseudonym key on purpose: no warning
     settings = load_settings()
     raw = settings.raw_root
-    print(f"[selflearn] demo: simulating {args.days} days x {args.users} users into {raw}")
+    start = args.start or demo_start(args.days)
+    print(f"[selflearn] demo: simulating {args.days} days x {args.users} users from {start} into {raw}")
     sim_args = argparse.Namespace(
-        seed=args.seed, users=args.users, start=args.start, days=args.days, annotation_rate=0.1,
+        seed=args.seed, users=args.users, start=start, days=args.days, annotation_rate=0.1,
         rewrite_table=None, treatment_fraction=0.5, out=raw, quiet=False,
     )
     cmd_simulate(sim_args)
@@ -412,7 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(func=cmd_rotate_key)
 
     demo = sub.add_parser("demo", help="simulate a few days and run every asset on them (the README's main job)")
-    demo.add_argument("--start", type=_date, default=date(2026, 11, 1))
+    demo.add_argument(
+        "--start", type=_date, default=None,
+        help="first simulated day (default: the last --days complete UTC days, so that the UI shows the "
+        "partitions complete; --start 2026-11-01 is the world of the README's figures)",
+    )
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--users", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=7)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# The project's daily partitions start where the raw data does (defs/partitions.py), computed once, when defs
+# are first imported; the tests' days are fixed dates of 2026: pin the start for every test and the processes
+# they start (tests of the rule itself pass their own settings).
+os.environ["SELFLEARN_PARTITIONS_START"] = "2026-01-01"
 
 
 @pytest.fixture

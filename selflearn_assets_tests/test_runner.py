@@ -384,12 +384,12 @@ def test_the_ui_lists_the_runs_under_their_job_and_reexecutes_them(went_on, inst
 
 
 def test_the_project_workspace_is_the_location_the_ui_shows():
-    """`selflearn run` loads the project's `workspace.yaml`: its runs get the location name the UI derives
-    from that file (`selflearn_assets.definitions`, attribute-less) and the singleton repository's name."""
+    """`selflearn run` loads the project's `workspace.yaml`: its runs get the location name the UI takes
+    from that file (its `location_name`, `selflearn`) and the singleton repository's name."""
     location = runner.load_code_location()
     origin = location.remote_job_origin(runner.DAILY_JOB)
     assert (origin.location_name, origin.repository_origin.repository_name) == (
-        "selflearn_assets.definitions",
+        "selflearn",
         "__repository__",
     )
     assert origin.repository_origin.code_location_origin.loadable_target_origin.module_name == (
@@ -399,6 +399,22 @@ def test_the_project_workspace_is_the_location_the_ui_shows():
         pointer = location.reconstructable_job(job_name).get_python_origin().repository_origin.code_pointer
         assert (pointer.module, pointer.fn_name) == ("selflearn_assets.definitions", "defs")
         assert location.repository.has_job(job_name)
+
+
+def test_the_project_names_its_code_location_as_the_workspace_does():
+    """The components loader compares the dg project's `code_location_name` with the name the location is
+    registered under (workspace.yaml's) and warns on every defs module, at each load, when they differ; and
+    `dagster dev` without a workspace file names the location from [tool.dagster]. All three agree."""
+    import tomllib
+
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+    from dagster.components.core.component_tree import ComponentTree
+
+    (origin,) = location_origins_from_yaml_paths([str(runner.WORKSPACE_YAML)])
+    tree = ComponentTree.for_project(Path(runner.__file__).parent)
+    pyproject = tomllib.loads((tree.project_root / "pyproject.toml").read_text())
+    assert origin.location_name == tree.code_location_name == "selflearn"
+    assert pyproject["tool"]["dagster"]["code_location_name"] == "selflearn"
 
 
 # What `selflearn run` says before it runs anything: far-off raw folders, days outside the partitions, missing
@@ -429,7 +445,7 @@ def test_a_far_off_raw_folder_is_named_and_left_out(small_project, capsys):
         (
             ["--start", "2999-01-01"],
             f"2999-01-01 is not a daily partition: the partitions run from {SPAN} (the first is "
-            "SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
+            "the first day of raw data or SELFLEARN_PARTITIONS_START, the last the last complete UTC day)",
         ),
         (["--start", "2026-10-30", "--end", "2026-11-01"], "2026-10-30, 2026-10-31 are not daily partitions"),
         (["--start", "2026-11-03", "--end", "2026-11-01"], "--end 2026-11-01 is before --start 2026-11-03"),
@@ -476,3 +492,12 @@ def test_a_locked_warehouse_fails_at_once_naming_the_holder(small_project, capsy
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"selflearn run: the warehouse {warehouse} is locked by another process: ")
     assert f"(PID {reader.pid}: " in line
+
+
+def test_the_demo_simulates_the_last_complete_days_so_its_partitions_are_full():
+    from selflearn_assets.cli import build_parser, demo_start
+
+    assert demo_start(3, today=date(2026, 12, 3)) == date(2026, 11, 30)  # 11-30, 12-01, 12-02: up to yesterday
+    assert demo_start(1, today=date(2026, 1, 1)) == date(2025, 12, 31)
+    assert build_parser().parse_args(["demo"]).start is None  # computed at run time, not at import
+    assert build_parser().parse_args(["demo", "--start", "2026-11-01"]).start == date(2026, 11, 1)

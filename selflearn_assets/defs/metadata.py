@@ -1,14 +1,21 @@
 """Asset metadata shared by every stage: row count, column schema and a markdown preview of a day; for the
-model assets, the tags of their MLflow run and the run's link, registered version and promotion."""
+model assets, the tags of their MLflow run and the run's link, registered version and promotion.
+
+The links go both ways: a model asset links to its MLflow run (MLflowResource.ui_url, else
+$SELFLEARN_MLFLOW_UI), and its MLflow run carries the URLs of the Dagster asset and run ($SELFLEARN_DAGSTER_UI,
+default http://127.0.0.1:3000), which `tracking.register_run_model` copies onto the registered model version.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import quote
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.resources import MLflowResource
+from selflearn_assets.lib.settings import load_settings
 
 
 def table_schema(con, table: str) -> dg.TableSchema:
@@ -47,12 +54,26 @@ def fmt(value, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def dagster_asset_url(asset_key: dg.AssetKey, ui_url: str | None = None) -> str:
+    """The asset's page in the Dagster UI (`ui_url`, default $SELFLEARN_DAGSTER_UI)."""
+    path = "/".join(quote(part, safe="") for part in asset_key.path)
+    return f"{(ui_url or load_settings().dagster_ui).rstrip('/')}/assets/{path}"
+
+
+def dagster_run_url(run_id: str, ui_url: str | None = None) -> str:
+    """The run's page in the Dagster UI (`ui_url`, default $SELFLEARN_DAGSTER_UI)."""
+    return f"{(ui_url or load_settings().dagster_ui).rstrip('/')}/runs/{run_id}"
+
+
 def mlflow_run_tags(context: dg.AssetExecutionContext, days: list[date]) -> dict[str, str]:
-    """Tags of a model asset's MLflow run: the Dagster run, asset and partition, and the window of days."""
+    """Tags of a model asset's MLflow run: the Dagster run, asset and partition, links to the asset's and the
+    run's pages in the Dagster UI, and the window of days."""
     return {
         "dagster.run_id": context.run_id,
         "dagster.asset": context.asset_key.to_user_string(),
         "dagster.partition": context.partition_key if context.has_partition_key else "unpartitioned",
+        "dagster.asset_url": dagster_asset_url(context.asset_key),
+        "dagster.run_url": dagster_run_url(context.run_id),
         "data_window": f"{min(days)}..{max(days)}",
     }
 

@@ -37,10 +37,11 @@ class SelflearnConfig(dg.ConfigurableResource):
 
 class MLflowResource(dg.ConfigurableResource):
     """MLflow tracking and model registry under `<home>/mlflow/` (SQLite backend, local artifacts), and the
-    address of the MLflow UI that asset metadata links to (`mlflow ui --backend-store-uri ...`)."""
+    address of the MLflow UI that asset metadata links to (`mlflow ui --backend-store-uri ...`); empty:
+    $SELFLEARN_MLFLOW_UI, else http://127.0.0.1:5000 (lib/settings.py)."""
 
     home: str
-    ui_url: str = "http://127.0.0.1:5000"
+    ui_url: str = ""
 
     def configure(self, experiment: str | None = None) -> str:
         from selflearn_assets.lib.models import tracking
@@ -48,7 +49,8 @@ class MLflowResource(dg.ConfigurableResource):
         return tracking.configure(self.home, experiment)
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        ui_url = self.ui_url.rstrip("/") or load_settings().mlflow_ui
+        return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 class EncoderConfig(dg.ConfigurableResource):

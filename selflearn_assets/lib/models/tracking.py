@@ -4,7 +4,9 @@ The store lives under `<home>/mlflow/`: a SQLite database (the model registry ne
 and an artifact folder. A model version is promoted to the registry alias `champion` only when its
 evaluation metric, stored as a version tag, beats the current champion's on the same evaluation set.
 Each training module (`label_training`, `failure_point_training`, `rephrase_training`) ends its run with
-`rescore_champion` and `register_run_model`.
+`rescore_champion` and `register_run_model`. A registered version carries its run's `dagster.*` tags (set by
+the Dagster asset that trained it: `defs/metadata.mlflow_run_tags`), and with `dagster.asset_url` among them
+its description links back to that asset's page in the Dagster UI.
 """
 
 from __future__ import annotations
@@ -231,12 +233,14 @@ def register_run_model(
 ) -> dict[str, Any]:
     """The end of a training run: register the model logged in `run` (`log_torch_model`) as a new version of
     `model_name` and promote it when `value` beats `champion_value` (the champion re-scored by
-    `rescore_champion`; see `register_and_maybe_promote` for None), then tag the run with
+    `rescore_champion`; see `register_and_maybe_promote` for None), link the version to the Dagster asset
+    that trained it (`link_version_to_dagster`, from the run's tags), then tag the run with
     `registered_version` and `promoted`. Returns the run's summary: run_id, experiment_id, version, promoted,
     previous_champion and eval_set."""
     version, promoted, previous = register_and_maybe_promote(
         model_name, run.info.run_id, metric_name, value, eval_set=eval_set, champion_value=champion_value
     )
+    link_version_to_dagster(model_name, version, MlflowClient().get_run(run.info.run_id).data.tags)
     mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
     return {
         "run_id": run.info.run_id,
@@ -246,6 +250,23 @@ def register_run_model(
         "previous_champion": previous,
         "eval_set": eval_set,
     }
+
+
+def link_version_to_dagster(model_name: str, version: str, run_tags: Mapping[str, str]) -> None:
+    """Copy the `dagster.*` tags of the version's run onto the version; when they hold `dagster.asset_url`,
+    set the version's description to a link to that asset (and to the Dagster run, with `dagster.run_url`)."""
+    client = MlflowClient()
+    dagster_tags = {k: v for k, v in run_tags.items() if k.startswith("dagster.")}
+    for key, value in dagster_tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    asset_url = dagster_tags.get("dagster.asset_url")
+    if not asset_url:
+        return
+    description = f"Trained by the Dagster asset [{dagster_tags.get('dagster.asset', asset_url)}]({asset_url})"
+    run_url = dagster_tags.get("dagster.run_url")
+    if run_url:
+        description += f", run [{dagster_tags.get('dagster.run_id', '')[:8] or 'link'}]({run_url})"
+    client.update_model_version(model_name, version, description=description + ".")
 
 
 # Crash recovery: the MLflow runs a killed Dagster run left RUNNING.
