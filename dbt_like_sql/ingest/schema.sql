@@ -1,4 +1,5 @@
--- Warehouse tables of the ingest stage. Every table carries the partition column `day` (UTC date).
+-- Warehouse tables of the ingest stage (and one view, the annotation pivot ingest.turn_annotations). Every table
+-- carries the partition column `day` (UTC date).
 -- Re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
 CREATE SCHEMA IF NOT EXISTS ingest;
 
@@ -113,6 +114,49 @@ CREATE TABLE IF NOT EXISTS ingest.annotations (
     source_file VARCHAR NOT NULL,
     source_line BIGINT NOT NULL
 );
+
+-- The annotation pivot, the one definition of "gold" and of "the single annotator" that every reader of
+-- annotations uses: one row per annotated (day, event_id), day being the annotation partition (the day of
+-- the turn, annotations/date=D/), and per task the gold label (gold_<task>) and the single annotator's
+-- (ann_<task>), typed: failure_point, intent, rephrase_of, intended_text VARCHAR; goal_start, goal_success
+-- BOOLEAN; slots STRUCT(name, value)[] in the annotated order. NULL = not annotated, except rephrase_of,
+-- whose label may be null ("rephrases no earlier turn"): has_gold_rephrase_of / has_ann_rephrase_of say
+-- whether it was annotated. has_gold: the turn has a gold label of any task.
+--   Gold is `is_gold`. The input contract says annotator "gold" is the adjudicated label of three
+--   annotators, and ingestion (annotations.sql) stores exactly that as is_gold = (annotator = 'gold'); so
+--   readers use the stored flag and never re-read annotator names. Any other annotator is a single
+--   annotator; where several labelled a turn, ann_<task> is the one with the smallest annotator id.
+-- CREATE ... IF NOT EXISTS like the tables: a changed definition needs a DROP VIEW first in old warehouses.
+CREATE VIEW IF NOT EXISTS ingest.turn_annotations AS
+WITH typed AS (  -- each label read as its task's type (a CASE: casts only the rows of that task)
+    SELECT day, event_id, task, annotator, is_gold,
+        label ->> '$' AS text,
+        CASE WHEN task IN ('goal_start', 'goal_success') THEN (label ->> '$')::BOOLEAN END AS flag,
+        CASE WHEN task = 'slots' THEN from_json(label, '[{"name": "VARCHAR", "value": "VARCHAR"}]') END AS slots
+    FROM ingest.annotations
+)
+SELECT
+    day,
+    event_id,
+    bool_or(is_gold) AS has_gold,
+    first(text ORDER BY annotator) FILTER (WHERE is_gold AND task = 'failure_point') AS gold_failure_point,
+    first(text ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'failure_point') AS ann_failure_point,
+    first(flag ORDER BY annotator) FILTER (WHERE is_gold AND task = 'goal_start') AS gold_goal_start,
+    first(flag ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'goal_start') AS ann_goal_start,
+    first(flag ORDER BY annotator) FILTER (WHERE is_gold AND task = 'goal_success') AS gold_goal_success,
+    first(flag ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'goal_success') AS ann_goal_success,
+    first(text ORDER BY annotator) FILTER (WHERE is_gold AND task = 'intent') AS gold_intent,
+    first(text ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'intent') AS ann_intent,
+    first(slots ORDER BY annotator) FILTER (WHERE is_gold AND task = 'slots') AS gold_slots,
+    first(slots ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'slots') AS ann_slots,
+    bool_or(is_gold AND task = 'rephrase_of') AS has_gold_rephrase_of,
+    bool_or(NOT is_gold AND task = 'rephrase_of') AS has_ann_rephrase_of,
+    first(text ORDER BY annotator) FILTER (WHERE is_gold AND task = 'rephrase_of') AS gold_rephrase_of,
+    first(text ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'rephrase_of') AS ann_rephrase_of,
+    first(text ORDER BY annotator) FILTER (WHERE is_gold AND task = 'intended_text') AS gold_intended_text,
+    first(text ORDER BY annotator) FILTER (WHERE NOT is_gold AND task = 'intended_text') AS ann_intended_text
+FROM typed
+GROUP BY day, event_id;
 
 -- Every rejected annotation line, with where it came from and why (read = clean + quarantined).
 CREATE TABLE IF NOT EXISTS ingest.quarantined_annotations (

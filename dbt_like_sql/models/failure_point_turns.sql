@@ -1,7 +1,7 @@
 -- Turns of the given days for the failure-point isolation model, in session order: the request, its response
 -- and metadata (contract fields only), and the next two turns of the session that start within $follow_s
 -- seconds (their request, response, status, barge-in, time gap): the "extended context" of Khaziev et al.
--- Gold and single-annotator failure points ride along where the session was audited.
+-- Gold and single-annotator failure points (ingest.turn_annotations) ride along where the session was audited.
 WITH turns AS (
     SELECT
         t.day, t.event_id, t.session_id, t.ts,
@@ -39,15 +39,10 @@ context AS (
     FROM turns
     WINDOW w AS (PARTITION BY session_id ORDER BY ts, event_id)
 ),
-labels AS (
-    SELECT
-        event_id,
-        any_value(json_extract_string(label, '$')) FILTER (WHERE is_gold) AS gold_failure_point,
-        -- the first single annotator by id
-        arg_min(json_extract_string(label, '$'), annotator) FILTER (WHERE NOT is_gold) AS ann_failure_point
-    FROM ingest.annotations
-    WHERE task = 'failure_point' AND day IN (SELECT unnest($days::DATE[]))
-    GROUP BY event_id
+labels AS (  -- gold and single annotator as ingest.turn_annotations defines them
+    SELECT day, event_id, gold_failure_point, ann_failure_point
+    FROM ingest.turn_annotations
+    WHERE list_contains($days::DATE[], day)  -- list_contains, not IN (SELECT unnest ...): it reaches the scan
 )
 SELECT
     c.* EXCLUDE (next1_utterance, next1_response, next1_status, next1_barge_in, next1_intent, next1_gap_ms,
@@ -66,5 +61,5 @@ SELECT
     l.gold_failure_point,
     l.ann_failure_point
 FROM context AS c
-LEFT JOIN labels AS l ON l.event_id = c.event_id
+LEFT JOIN labels AS l ON l.day = c.day AND l.event_id = c.event_id
 ORDER BY c.session_id, c.ts, c.event_id;

@@ -1,12 +1,10 @@
 -- Turns of the given days for the contextual rephrase detector, in session order: contract fields only
 -- (utterance, response, status, barge-in, explicit feedback, time) and the gold `rephrase_of` annotation
--- (is_gold or annotator 'gold'; has_gold_rephrase = the turn was annotated, rephrase_of NULL = no rephrase).
+-- (ingest.turn_annotations; has_gold_rephrase = the turn was annotated, rephrase_of NULL = no rephrase).
 WITH gold AS (
-    SELECT event_id, any_value(json_extract_string(label, '$')) AS rephrase_of
-    FROM ingest.annotations
-    WHERE (is_gold OR annotator = 'gold') AND task = 'rephrase_of'
-      AND day IN (SELECT unnest($days::DATE[]))
-    GROUP BY event_id
+    SELECT day, event_id, gold_rephrase_of AS rephrase_of
+    FROM ingest.turn_annotations
+    WHERE has_gold_rephrase_of AND list_contains($days::DATE[], day)
 )
 SELECT
     t.day, t.event_id, t.session_id, t.ts,
@@ -18,6 +16,6 @@ SELECT
     g.event_id IS NOT NULL AS has_gold_rephrase,
     g.rephrase_of AS gold_rephrase_of
 FROM ingest.clean_turns AS t
-LEFT JOIN gold AS g ON g.event_id = t.event_id
+LEFT JOIN gold AS g ON g.day = t.day AND g.event_id = t.event_id
 WHERE t.day IN (SELECT unnest($days::DATE[]))
 ORDER BY t.session_id, t.ts, t.event_id;

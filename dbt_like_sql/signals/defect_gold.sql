@@ -3,18 +3,11 @@
 -- failure_point, NOT gold goal_success (a weaker proxy). Day `day` is read from _signals_defect_features
 -- (not yet written), earlier days from signals.defect_signals. Days blocked by an ingestion gate are left out
 -- (the `blocked_days` variable of lib/ingest/gates.py; unset: none).
-WITH gold AS (
-    SELECT
-        event_id,
-        any_value(json_extract_string(label, '$')) FILTER (WHERE task = 'failure_point') AS failure_point,
-        any_value(TRY_CAST(json_extract_string(label, '$') AS BOOLEAN)) FILTER (WHERE task = 'goal_success')
-            AS goal_success
-    FROM ingest.annotations
-    WHERE (is_gold OR annotator = 'gold')
-      AND task IN ('failure_point', 'goal_success')
-      AND day BETWEEN $window_start AND $day
+WITH gold AS (  -- ingest.turn_annotations: the one definition of gold
+    SELECT day, event_id, gold_failure_point AS failure_point, gold_goal_success AS goal_success
+    FROM ingest.turn_annotations
+    WHERE day BETWEEN $window_start AND $day
       AND NOT list_contains(coalesce(getvariable('blocked_days'), []::DATE[]), day)  -- blocked days left out
-    GROUP BY event_id
 ),
 features AS (
     SELECT * FROM _signals_defect_features
@@ -28,6 +21,6 @@ SELECT
     CASE WHEN g.failure_point IS NOT NULL THEN g.failure_point <> 'correct' ELSE NOT g.goal_success END
         AS defective
 FROM features AS f
-JOIN gold AS g USING (event_id)
+JOIN gold AS g ON g.day = f.day AND g.event_id = f.event_id
 WHERE g.failure_point IS NOT NULL OR g.goal_success IS NOT NULL
 ORDER BY f.day, f.event_id

@@ -90,10 +90,10 @@ def replay_day(
                 SELECT t.user_id, t.asr_text,
                        coalesce(json_extract_string(t.extra, '$.ab_arm'), 'control') AS arm,
                        t.rewrite_applied IS NOT NULL AS rewritten,
-                       json_extract_string(a.label, '$') <> 'correct' AS defective
+                       a.gold_failure_point <> 'correct' AS defective
                 FROM ingest.clean_turns t
-                JOIN ingest.annotations a
-                  ON a.event_id = t.event_id AND a.task = 'failure_point' AND a.is_gold
+                JOIN ingest.turn_annotations a
+                  ON a.day = t.day AND a.event_id = t.event_id AND a.gold_failure_point IS NOT NULL
                 """
             ).pl()
         finally:

@@ -4,12 +4,12 @@ One row per turn, sessions in time order, with the model's inputs (utterance, re
 dialogue status, token count, ASR/NLU confidence, device type, device state as `key=value` tokens, hour of
 day, gap to the previous turn) and its targets: weak labels from implicit and explicit feedback, overridden by
 gold annotations where a session was audited. The single annotator's labels ride along for the %-of-human
-comparison. Optional contract fields may be NULL; every feature has a neutral fallback.
+comparison; both come from the annotation pivot `ingest.turn_annotations` (dbt_like_sql/ingest/schema.sql).
+Optional contract fields may be NULL; every feature has a neutral fallback.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,10 +47,11 @@ ORDER BY t.session_id, t.ts, t.event_id
 """
 
 ANNOTATIONS_SQL = """
-SELECT event_id, task, annotator, is_gold, label::VARCHAR AS label
-FROM ingest.annotations
-WHERE day IN (SELECT unnest($days::DATE[])) AND task IN ('goal_start', 'goal_success', 'intent', 'slots')
-ORDER BY event_id, task, annotator
+SELECT day, event_id,
+    gold_goal_start, gold_goal_success, gold_intent, gold_slots,
+    ann_goal_start, ann_goal_success, ann_intent, ann_slots
+FROM ingest.turn_annotations
+WHERE list_contains($days::DATE[], day)
 """
 
 
@@ -75,7 +76,8 @@ def load_label_frames(
     turns = con.sql(TURNS_SQL, params={"days": list(days)}).pl()
     turns = _session_features(turns)
     turns = weak_labels(turns, params)
-    turns = turns.join(_annotation_columns(con, days), on="event_id", how="left")
+    annotations = con.sql(ANNOTATIONS_SQL, params={"days": list(days)}).pl()
+    turns = turns.join(annotations, on=["day", "event_id"], how="left", maintain_order="left")
     return _targets(turns)
 
 
@@ -152,36 +154,6 @@ def weak_labels(turns: pl.DataFrame, params: WeakLabelParams = WeakLabelParams()
         meant_intent=pl.when(resolved).then(pl.col("nlu_intent").last().over(chain)),
         meant_slots=pl.when(resolved).then(pl.col("nlu_slots").last().over(chain)),
     ).drop("rephrase_chain")
-
-
-def _annotation_columns(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> pl.DataFrame:
-    """gold_<task> and ann_<task> (the first single annotator by id) per event_id, labels parsed from JSON."""
-    rows = con.sql(ANNOTATIONS_SQL, params={"days": list(days)}).fetchall()
-    by_event: dict[str, dict[str, object]] = {}
-    for event_id, task, _annotator, is_gold, label in rows:
-        key = f"{'gold' if is_gold else 'ann'}_{task}"
-        record = by_event.setdefault(event_id, {"event_id": event_id})
-        if key not in record:  # rows are ordered by annotator: the first single annotator wins
-            record[key] = _parse_label(task, label)
-    schema = {"event_id": pl.String}
-    slot_type = SLOTS_TYPE
-    for who in ("gold", "ann"):
-        schema |= {f"{who}_goal_start": pl.Boolean, f"{who}_goal_success": pl.Boolean}
-        schema |= {f"{who}_intent": pl.String, f"{who}_slots": slot_type}
-    return pl.DataFrame(list(by_event.values()), schema=schema)
-
-
-def _parse_label(task: str, label: str | None):
-    value = json.loads(label) if label is not None else None
-    if task in ("goal_start", "goal_success"):
-        return bool(value) if value is not None else None
-    if task == "slots":
-        return [
-            {"name": str(s.get("name")), "value": str(s.get("value"))}
-            for s in value or []
-            if isinstance(s, dict)
-        ]
-    return str(value) if value is not None else None
 
 
 def _targets(turns: pl.DataFrame) -> pl.DataFrame:

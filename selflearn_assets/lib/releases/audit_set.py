@@ -15,7 +15,6 @@ import duckdb
 import polars as pl
 
 from selflearn_assets.lib.models.audit import holdout_expr
-from selflearn_assets.lib.models.label_data import SLOTS_TYPE, _parse_label
 from selflearn_assets.lib.releases.labels import LABELS, agreement
 from selflearn_assets.lib.sql import query_pl
 
@@ -58,12 +57,11 @@ def load_audit_set(con: duckdb.DuckDBPyConnection, day: date, min_turns: int, wi
 
 
 def audit_frame(con: duckdb.DuckDBPyConnection, days: list[date]) -> pl.DataFrame:
-    """Gold holdout turns of `days`: day, event_id, session_id, and per label `gold_<label>`, `ann_<label>`,
-    `<label>`, `<label>_confidence`, `<label>_correct` (model vs gold) and `ann_<label>_correct`."""
-    annotations = query_pl(con, "releases/audit_annotations.sql", {"days": days})
-    gold = annotations.filter(pl.col("is_gold")).select("event_id").unique()
-    annotations = annotations.filter(pl.col("session_id").is_in(_holdout_sessions(annotations)))
-    labels = _pivot(annotations.filter(pl.col("event_id").is_in(gold["event_id"].implode())))
+    """Gold holdout turns of `days`: day, event_id, session_id, and per label `gold_<label>`, `ann_<label>`
+    (the pivot `ingest.turn_annotations`), `<label>`, `<label>_confidence`, `<label>_correct` (model vs gold)
+    and `ann_<label>_correct`."""
+    labels = query_pl(con, "releases/audit_annotations.sql", {"days": days})
+    labels = labels.filter(holdout_expr("session_id"))
     predictions = query_pl(con, "releases/audit_predictions.sql", {"days": days})
     frame = labels.join(predictions, on=["day", "event_id"], how="inner")
     for label in LABELS:
@@ -72,23 +70,3 @@ def audit_frame(con: duckdb.DuckDBPyConnection, days: list[date]) -> pl.DataFram
             agreement(frame, label, f"ann_{label}", f"gold_{label}").alias(f"ann_{label}_correct"),
         )
     return frame.sort("day", "session_id", "event_id")
-
-
-def _holdout_sessions(annotations: pl.DataFrame) -> pl.Series:
-    sessions = annotations.select("session_id").unique()
-    return sessions.filter(holdout_expr("session_id"))["session_id"].implode()
-
-
-def _pivot(annotations: pl.DataFrame) -> pl.DataFrame:
-    """One row per turn with gold_<task> and ann_<task> (the first single annotator by id), parsed."""
-    records: dict[str, dict] = {}
-    for day, event_id, session_id, task, _annotator, is_gold, label in annotations.iter_rows():
-        record = records.setdefault(event_id, {"day": day, "event_id": event_id, "session_id": session_id})
-        key = f"{'gold' if is_gold else 'ann'}_{task}"
-        if key not in record:  # rows are ordered by annotator: the first single annotator wins
-            record[key] = _parse_label(task, label)
-    schema: dict = {"day": pl.Date, "event_id": pl.String, "session_id": pl.String}
-    for who in ("gold", "ann"):
-        schema |= {f"{who}_goal_start": pl.Boolean, f"{who}_goal_success": pl.Boolean}
-        schema |= {f"{who}_intent": pl.String, f"{who}_slots": SLOTS_TYPE, f"{who}_failure_point": pl.String}
-    return pl.DataFrame(list(records.values()), schema=schema)
