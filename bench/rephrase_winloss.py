@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     train_s = time.perf_counter() - began
     detector, pairwise = summary["report"]["detector"], summary["report"]["pairwise"]
     print(
-        f"[bench] rephrase_model trained in {train_s:.0f}s ({summary['epochs']} epochs); vs {summary['eval_gold_pairs']}"
+        f"[bench] rephrase_model trained in {train_s:.0f}s ({summary['epochs_run']} of at most {summary['epochs']} epochs); vs {summary['eval_gold_pairs']}"
         f" gold pairs: ContReph P/R/F1 {_prf(detector)}, pairwise baseline {_prf(pairwise)}",
         flush=True,
     )

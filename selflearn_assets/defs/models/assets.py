@@ -58,7 +58,11 @@ def label_model(
             "macro_accuracy": float(m.get("macro_accuracy", 0.0)),
             "pct_of_human": float(m.get("pct_of_human", 0.0)),
             "eval_set": summary["eval_set"],
+            # as in MLflow: param `epochs` = the configured maximum of supervised epochs, metric `epochs_run` =
+            # those run before early stopping (after the `pretrain_epochs`)
             "epochs": summary["epochs"],
+            "epochs_run": summary["epochs_run"],
+            "pretrain_epochs": summary["pretrain_epochs"],
             "quality_vs_gold": dg.MetadataValue.md(
                 markdown_table(["task", "model acc", "annotator acc", "% of human", "baseline acc"], rows)
             ),

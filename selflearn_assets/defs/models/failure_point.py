@@ -81,6 +81,9 @@ def failure_point_model(
             "majority_baseline_macro_f1": float(m.get("majority_macro_f1", 0.0)),
             "eval_set": summary["eval_set"],
             "eval_turns": int(m.get("n", 0)),
+            # as in MLflow: param `epochs` = the configured maximum, metric `epochs_run` = the chosen variant's
+            "epochs": summary["epochs"],
+            "epochs_run": summary["epochs_run"],
             "per_class_vs_gold": dg.MetadataValue.md(
                 markdown_table(["class", "gold turns", "precision", "recall", "F1", "annotator F1"], rows)
             ),

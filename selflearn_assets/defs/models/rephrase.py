@@ -71,7 +71,9 @@ def rephrase_model(
             "baseline_recall": float(pairwise["recall"]),
             "gold_pairs": summary["eval_gold_pairs"],
             "eval_set": summary["eval_set"],
+            # as in MLflow: param `epochs` = the configured maximum, metric `epochs_run` = those run
             "epochs": summary["epochs"],
+            "epochs_run": summary["epochs_run"],
             "train_seconds": round(summary["train_seconds"], 1),
             "quality_vs_gold": dg.MetadataValue.md(
                 markdown_table(["model", "precision", "recall", "F1", "true positives", "predicted"], rows)

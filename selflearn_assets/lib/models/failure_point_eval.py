@@ -3,6 +3,8 @@
 Scored on turns that have both a gold and an annotator failure point. "% of human" (DESIGN.md) is the
 model's score divided by the annotator's on the same turns: `pct_of_human` for accuracy (the paper's
 headline), `pct_of_human_macro_f1` for macro-F1 (which weighs the rare failure classes as much as `correct`).
+`by_source` renames the prefixed metrics so the model, the annotator and the majority class share names (their
+MLflow runs are compared side by side).
 """
 
 from __future__ import annotations
@@ -71,6 +73,26 @@ def evaluate_failure_points(
     for name in CLASSES:
         metrics[f"gold_{name}_n"] = float(counts[name])
     return metrics
+
+
+SOURCES = ("model", "annotator", "majority")
+
+
+def by_source(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The metrics of `evaluate_failure_points` per source ("model", "annotator", "majority") under the
+    same names: `accuracy`, `macro_f1`, `<class>_precision` / `_recall` / `_f1`, `pct_of_human` and
+    `pct_of_human_macro_f1` (its accuracy and macro-F1 / the annotator's), and the shared `n` and
+    `gold_<class>_n`."""
+    shared = {k: v for k, v in metrics.items() if k == "n" or (k.startswith("gold_") and k.endswith("_n"))}
+    out = {}
+    for who in SOURCES:
+        own = {k.removeprefix(f"{who}_"): v for k, v in metrics.items() if k.startswith(f"{who}_")}
+        for ratio, base in (("pct_of_human", "accuracy"), ("pct_of_human_macro_f1", "macro_f1")):
+            human = metrics.get(f"annotator_{base}", 0.0)
+            if base in own and human > 0:
+                own[ratio] = own[base] / human
+        out[who] = {**shared, **own}
+    return out
 
 
 def confusion(frames: pl.DataFrame, predictions: pl.DataFrame, who: str = "model") -> np.ndarray:

@@ -1,7 +1,9 @@
 """Turn labels from a trained label model, and their evaluation against gold next to a single annotator's.
 
 "% of human" (DESIGN.md): the model's accuracy against gold divided by the single annotator's, on the same
-turns (those that have both a gold and an annotator label for the task).
+turns (those that have both a gold and an annotator label for the task). `scores_by_source` gives the model,
+the annotator and the baseline the same metric names (their MLflow runs are compared side by side);
+`evaluate_against_gold` is the flat, prefixed view of the model's run.
 """
 
 from __future__ import annotations
@@ -81,38 +83,75 @@ def _scores(task: str, truth: list, guess: list) -> dict[str, float]:
     return {"accuracy": accuracy, "f1": float(f1_score(truth, guess, zero_division=0))}
 
 
-def evaluate_against_gold(
+def scores_by_source(
     model: LabelModel, frames: pl.DataFrame, embedder, baseline: LabelModel | None = None
-) -> dict[str, float]:
-    """Per task: the model's and the single annotator's accuracy and F1 against gold on the same turns, their
-    ratio (`<task>_pct_of_human`), and the baseline's intent and slot accuracy on those turns."""
+) -> dict[str, dict[str, float]]:
+    """Per source of labels, "model", "annotator" (the single annotator) and with `baseline` "baseline", the
+    same metric names against gold on the same turns (per task, those with both a gold and an annotator
+    label): `<task>_accuracy`, `<task>_f1`, `<task>_n`, `<task>_pct_of_human` (its accuracy / the
+    annotator's), `macro_accuracy` (mean accuracy over the tasks) and `pct_of_human` (that mean / the
+    annotator's). The model's MLflow run and its baselines' child runs log these names."""
     joined = frames.join(predict_turn_labels(model, frames, embedder), on="event_id", suffix="_pred")
-    base = None
+    sources = ["model", "annotator"]
     if baseline is not None:
-        base = frames.join(predict_turn_labels(baseline, frames, embedder), on="event_id", suffix="_pred")
-    metrics: dict[str, float] = {}
-    model_acc, human_acc = [], []
+        base = predict_turn_labels(baseline, frames, embedder).select("event_id", *TASKS)
+        joined = joined.join(base.rename({t: f"{t}_baseline_pred" for t in TASKS}), on="event_id", how="left")
+        sources.append("baseline")
+    out: dict[str, dict[str, float]] = {who: {} for who in sources}
+    accuracies: dict[str, list[float]] = {who: [] for who in sources}
     for task in TASKS:
         rows = joined.filter(pl.col(f"gold_{task}").is_not_null() & pl.col(f"ann_{task}").is_not_null())
-        metrics[f"{task}_n"] = float(rows.height)
+        for who in sources:
+            out[who][f"{task}_n"] = float(rows.height)
         if rows.height == 0:
             continue
         gold = rows[f"gold_{task}"].to_list()
-        pred_col = f"{task}_pred" if f"{task}_pred" in rows.columns else task
-        for who, guess in (("model", rows[pred_col].to_list()), ("annotator", rows[f"ann_{task}"].to_list())):
-            for name, value in _scores(task, gold, guess).items():
-                metrics[f"{task}_{who}_{name}"] = value
-        model_acc.append(metrics[f"{task}_model_accuracy"])
-        human_acc.append(metrics[f"{task}_annotator_accuracy"])
-        if human_acc[-1] > 0:
-            metrics[f"{task}_pct_of_human"] = model_acc[-1] / human_acc[-1]
-        if base is not None and task in ("intent", "slots"):
-            brows = base.filter(pl.col("event_id").is_in(rows["event_id"].implode()))
-            brows = rows.select("event_id").join(brows, on="event_id", how="left")  # same order as rows
-            metrics[f"{task}_baseline_accuracy"] = _scores(task, gold, brows[pred_col].to_list())["accuracy"]
-    if human_acc and np.mean(human_acc) > 0:
-        metrics["macro_accuracy"] = float(np.mean(model_acc))
-        metrics["pct_of_human"] = float(np.mean(model_acc) / np.mean(human_acc))
+        columns = {
+            "model": f"{task}_pred" if f"{task}_pred" in rows.columns else task,
+            "annotator": f"ann_{task}",
+            "baseline": f"{task}_baseline_pred",
+        }
+        for who in sources:
+            for name, value in _scores(task, gold, rows[columns[who]].to_list()).items():
+                out[who][f"{task}_{name}"] = value
+            accuracies[who].append(out[who][f"{task}_accuracy"])
+        human = out["annotator"][f"{task}_accuracy"]
+        if human > 0:
+            for who in sources:
+                out[who][f"{task}_pct_of_human"] = out[who][f"{task}_accuracy"] / human
+    if accuracies["annotator"] and np.mean(accuracies["annotator"]) > 0:
+        for who in sources:
+            out[who]["macro_accuracy"] = float(np.mean(accuracies[who]))
+            out[who]["pct_of_human"] = float(np.mean(accuracies[who]) / np.mean(accuracies["annotator"]))
+    return out
+
+
+def evaluate_against_gold(
+    model: LabelModel, frames: pl.DataFrame, embedder, baseline: LabelModel | None = None
+) -> dict[str, float]:
+    """Per task: the model's and the single annotator's accuracy and F1 against gold on the same turns
+    (`<task>_model_accuracy`, `<task>_annotator_f1`, ...), their ratio (`<task>_pct_of_human`), and the
+    baseline's intent and slot accuracy on those turns (`<task>_baseline_accuracy`); `macro_accuracy` and
+    `pct_of_human` of the model. The flat names of `scores_by_source`, which has them per source."""
+    return prefixed_metrics(scores_by_source(model, frames, embedder, baseline))
+
+
+def prefixed_metrics(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The metrics of `evaluate_against_gold` from those of `scores_by_source`."""
+    metrics: dict[str, float] = {}
+    for task in TASKS:
+        metrics[f"{task}_n"] = scores["model"][f"{task}_n"]
+        for who in ("model", "annotator"):
+            for name in ("accuracy", "f1"):
+                if f"{task}_{name}" in scores[who]:
+                    metrics[f"{task}_{who}_{name}"] = scores[who][f"{task}_{name}"]
+        if f"{task}_pct_of_human" in scores["model"]:
+            metrics[f"{task}_pct_of_human"] = scores["model"][f"{task}_pct_of_human"]
+        if "baseline" in scores and task in ("intent", "slots") and f"{task}_accuracy" in scores["baseline"]:
+            metrics[f"{task}_baseline_accuracy"] = scores["baseline"][f"{task}_accuracy"]
+    for name in ("macro_accuracy", "pct_of_human"):
+        if name in scores["model"]:
+            metrics[name] = scores["model"][name]
     return metrics
 
 

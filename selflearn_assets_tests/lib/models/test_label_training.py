@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 
 import mlflow
+import numpy as np
 import polars as pl
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
 from selflearn_assets.lib.models.label_data import load_label_frames
-from selflearn_assets.lib.models.label_model import LabelModel, LabelModelConfig
+from selflearn_assets.lib.models.label_eval import TASKS
+from selflearn_assets.lib.models.label_features import encode
+from selflearn_assets.lib.models.label_model import LabelModel, LabelModelConfig, collate
 from selflearn_assets.lib.models.label_training import (
+    DESCRIPTION,
     MODEL_NAME,
     PROMOTION_METRIC,
     champion_version,
@@ -95,10 +102,14 @@ def test_run_has_params_metrics_artifacts_tags_and_a_version(tracked, frames):
     for field, value in dataclasses.asdict(SMALL).items():
         assert params[field] == str(value), field
 
-    supervised = summary["epochs"] - SMALL.pretrain_epochs
-    assert supervised == SMALL.epochs  # patience 10: no early stop
+    # one meaning of epochs: param `epochs` = the configured maximum, metric `epochs_run` = those run
+    assert summary["epochs"] == SMALL.epochs and params["epochs"] == str(SMALL.epochs)
+    supervised = summary["epochs_run"]
+    assert supervised == SMALL.epochs == run.data.metrics["epochs_run"]  # patience 10: no early stop
     train_loss = client.get_metric_history(run.info.run_id, "train_loss")
-    assert sorted(m.step for m in train_loss) == list(range(SMALL.pretrain_epochs, summary["epochs"]))
+    assert sorted(m.step for m in train_loss) == list(
+        range(SMALL.pretrain_epochs, SMALL.pretrain_epochs + supervised)
+    )
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == supervised
     assert len(client.get_metric_history(run.info.run_id, "pretrain_fits_loss")) == SMALL.pretrain_epochs
     metrics = run.data.metrics
@@ -132,6 +143,126 @@ def test_run_has_params_metrics_artifacts_tags_and_a_version(tracked, frames):
     assert isinstance(model, LabelModel) and model.config.d_model == SMALL.d_model
 
 
+SHARED = [f"{t}_{m}" for t in TASKS for m in ("accuracy", "f1", "n", "pct_of_human")]
+SHARED += ["macro_accuracy", "pct_of_human"]
+
+
+def test_baselines_are_child_runs_with_the_model_metric_names(tracked, frames):
+    """The non-contextual baseline and the single annotator are child runs of the model's run, logging the
+    metric names the model's run has, with the values the evaluation computed (the annotator's by hand)."""
+    _, summaries = tracked
+    summary = summaries[1]
+    client = MlflowClient()
+    parent = client.get_run(summary["run_id"])
+    assert parent.info.run_name == f"label-model {DAY}..{DAY}"
+    assert re.fullmatch(r"label-model \d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2}", parent.info.run_name)
+    children = client.search_runs(
+        [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+    )
+    by_name = {c.info.run_name: c for c in children}
+    baseline, annotator = "label-model baseline: non-contextual", "label-model baseline: single annotator"
+    assert set(by_name) == {baseline, annotator} == set(summary["references"])
+    m = summary["metrics"]
+    for task in TASKS:  # the model's run: the prefixed keys kept, the shared names added with the same values
+        assert parent.data.metrics[f"{task}_accuracy"] == pytest.approx(m[f"{task}_model_accuracy"])
+        assert parent.data.metrics[f"{task}_f1"] == pytest.approx(m[f"{task}_model_f1"])
+    assert set(SHARED) <= set(parent.data.metrics)
+    for name, child in by_name.items():
+        assert set(SHARED) <= set(child.data.metrics), name
+        for key in SHARED:
+            assert child.data.metrics[key] == pytest.approx(summary["references"][name][key]), (name, key)
+        assert {k: child.data.tags[k] for k in TAGS} == TAGS and child.info.status == "FINISHED"
+    base, ann = by_name[baseline].data.metrics, by_name[annotator].data.metrics
+    assert base["intent_accuracy"] == pytest.approx(m["intent_baseline_accuracy"])
+    assert base["slots_accuracy"] == pytest.approx(m["slots_baseline_accuracy"])
+    assert by_name[baseline].data.params["contextual"] == "False" and base["epochs_run"] >= 1
+    assert len(client.get_metric_history(by_name[baseline].info.run_id, "val_loss")) == base["epochs_run"]
+    _, evaluation, _ = split_frames(frames, MAX_SESSIONS, SMALL.seed)
+    both = evaluation.filter(pl.col("gold_intent").is_not_null() & pl.col("ann_intent").is_not_null())
+    assert ann["intent_n"] == both.height > 0
+    assert ann["intent_accuracy"] == pytest.approx((both["ann_intent"] == both["gold_intent"]).mean())
+    assert ann["intent_accuracy"] == pytest.approx(m["intent_annotator_accuracy"])
+    assert ann["pct_of_human"] == pytest.approx(1.0) and ann["intent_pct_of_human"] == pytest.approx(1.0)
+    assert base["pct_of_human"] == pytest.approx(base["macro_accuracy"] / ann["macro_accuracy"])
+
+
+def test_runs_carry_their_turns_as_datasets(tracked, frames):
+    home, summaries = tracked
+    summary = summaries[1]
+    client = MlflowClient()
+    train, evaluation, _ = split_frames(frames, MAX_SESSIONS, SMALL.seed)
+
+    def inputs(run_id) -> dict:
+        run = client.get_run(run_id)
+        return {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+
+    parent = inputs(summary["run_id"])
+    assert set(parent) == {"training", "evaluation"}
+    for context, turns in (("training", train), ("evaluation", evaluation)):
+        dataset = parent[context]
+        assert dataset.name == f"label-model {context} {DAY}..{DAY}"
+        assert dataset.digest == tracking.turn_ids_digest(turns["event_id"])
+        profile = json.loads(dataset.profile)
+        assert profile["turns"] == turns.height and profile["sessions"] == turns["session_id"].n_unique()
+        assert profile["gold_turns"] == turns.filter(pl.col("has_gold")).height
+        assert json.loads(dataset.schema)["mlflow_colspec"] == [
+            {"type": "string", "name": c, "required": True} for c in ("day", "session_id", "event_id")
+        ] + [{"type": "boolean", "name": "gold", "required": True}]  # ids only: no utterance, no response
+        source = mlflow.data.get_source(dataset).to_dict()
+        assert (
+            source["warehouse"] == str(home.resolve() / "warehouse.duckdb")
+            and source["days"] == f"{DAY}..{DAY}"
+        )
+        assert "ingest.clean_turns" in source["tables"]
+    children = client.search_runs(
+        [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+    )
+    assert {c.info.run_name for c in children} == set(summary["references"])
+    for child in children:
+        name = child.info.run_name
+        expected = {"evaluation"} if "annotator" in name else {"training", "evaluation"}
+        child_inputs = inputs(child.info.run_id)
+        assert set(child_inputs) == expected
+        assert all(child_inputs[c].digest == parent[c].digest for c in expected)  # the same turns
+
+
+def test_the_logged_model_has_a_signature_it_runs_on_and_descriptions(tracked, frames, embedder):
+    _, summaries = tracked
+    summary = summaries[1]
+    client = MlflowClient()
+    uri = f"models:/{MODEL_NAME}/{summary['version']}"
+    signature = mlflow.models.get_model_info(uri).signature
+    inputs = {s.name: s for s in signature.inputs.inputs}
+    assert {"utt", "resp", "mask", "cats", "cand_features"} <= set(inputs)
+    assert not {"intent", "goal_start", "cand_target", "rows"} & set(inputs)  # targets are not inputs
+    assert inputs["utt"].shape == (-1, -1, embedder.dim) and inputs["mask"].type == np.dtype("bool")
+    assert {s.name for s in signature.outputs.inputs} == {
+        "goal_start",
+        "goal_success",
+        "intent",
+        "slots",
+        "fits",
+    }
+    # the model runs on a batch of exactly the signature's inputs, with the shapes it declares
+    model = mlflow.pytorch.load_model(uri)
+    _, evaluation, _ = split_frames(frames, MAX_SESSIONS, SMALL.seed)
+    data = encode(evaluation, model.spec, embedder, contextual=True)
+    batch = collate(data, data.sessions[:3])
+    with torch.no_grad():
+        out = model({name: batch[name] for name in inputs})
+    for name, spec in inputs.items():
+        assert len(spec.shape) == batch[name].ndim and all(
+            d == -1 or d == n for d, n in zip(spec.shape, batch[name].shape, strict=True)
+        ), name
+    assert out["intent"].shape[-1] == {s.name: s for s in signature.outputs.inputs}["intent"].shape[-1]
+
+    run = client.get_run(summary["run_id"])
+    assert run.data.tags[tracking.NOTE_TAG] == DESCRIPTION
+    assert client.get_experiment(summary["experiment_id"]).tags[tracking.NOTE_TAG] == DESCRIPTION
+    assert client.get_registered_model(MODEL_NAME).description == DESCRIPTION
+    assert "non-contextual baseline" in DESCRIPTION and "Compare" in DESCRIPTION
+
+
 def test_champion_moves_only_on_improvement(tracked):
     _, (first, better, worse) = tracked
     client = MlflowClient()
@@ -152,7 +283,9 @@ def test_champion_moves_only_on_improvement(tracked):
 def test_training_sessions_take_gold_first_and_ignore_row_order():
     from selflearn_assets.lib.models.audit import training_sessions
 
-    sessions = pl.DataFrame({"session_id": ["e", "b", "d", "a", "c"], "gold": [False, True, False, False, True]})
+    sessions = pl.DataFrame(
+        {"session_id": ["e", "b", "d", "a", "c"], "gold": [False, True, False, False, True]}
+    )
     kept = training_sessions(sessions, max_sessions=3, seed=0).to_list()
     assert kept[:2] == ["b", "c"] and len(kept) == 3 and kept[2] in {"a", "d", "e"}
     assert training_sessions(sessions.reverse(), max_sessions=3, seed=0).to_list() == kept

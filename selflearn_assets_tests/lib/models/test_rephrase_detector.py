@@ -4,8 +4,10 @@ simulated day, hand-made turns and a tiny random encoder."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 
+import mlflow
 import numpy as np
 import polars as pl
 import pytest
@@ -27,6 +29,7 @@ from selflearn_assets.lib.models.rephrase_detector import (
     make_model_scorer,
     pair_prf,
     predict_spans,
+    score_pairs,
     token_table,
     train_pairwise_baseline,
     train_rephrase_detector,
@@ -252,6 +255,27 @@ def test_evaluate_against_gold_by_hand():
     assert pw["precision"] == 1.0 and pw["recall"] == 0.5 and pw["f1"] == pytest.approx(2 / 3)
 
 
+def test_weak_label_rule_is_scored_like_the_detector_by_hand():
+    """The weak-label rule links a1 -> a2 (a1 failed, a2 is similar); gold is (a1, a2), (b1, b3): among the
+    scored pairs (second turn annotated, within the window) 1 TP of 1 predicted, 2 gold."""
+    turns = hand_turns()
+    assert rephrase_training.weak_rule_pairs(turns, SMALL.window) == {("a1", "a2")}
+    tokenizer, enc = tiny_encoder(turns["utterance"].to_list() + turns["response"].to_list())
+    embedder = TurnEmbedder(tokenizer, enc)
+
+    def report(turns):
+        scored = score_pairs(FirstFollower(SMALL), ShortGap(embedder.dim, SMALL), turns, embedder)
+        weak = rephrase_training.weak_rule_pairs(turns, SMALL.window)
+        return rephrase_training._report(scored, gold_pairs(turns), 0.5, weak)
+
+    rule = rephrase_training.pair_metrics(report(turns)["weak_rule"])
+    assert rule == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "true_positives": 1.0,
+                    "predicted": 1.0, "gold_pairs": 2.0}  # fmt: skip
+    # a2 not annotated: the pair is not scored, for the rule as for the detector (nothing predicted)
+    unannotated = turns.with_columns(has_gold_rephrase=pl.col("event_id") != "a2")
+    assert report(unannotated)["weak_rule"]["predicted"] == 0.0
+
+
 def test_evaluate_trained_models_on_held_out(trained, baseline, split, embedder):
     model, _, _ = trained
     base_model, base_history, _ = baseline
@@ -290,6 +314,12 @@ def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, tu
             and metrics[f"gold_{name}_gold"] == first["eval_gold_pairs"]
         )
     assert [m.step for m in client.get_metric_history(first["run_id"], "train_loss")] == [0, 1]
+    # one meaning of epochs: param `epochs` = the configured maximum, metric `epochs_run` = those run
+    assert first["epochs"] == config.epochs and params["epochs"] == str(config.epochs)
+    assert first["epochs_run"] == metrics["epochs_run"] == 2  # patience 10: no early stop
+    assert run.info.run_name == f"rephrase-detector {DAY}..{DAY}"
+    _check_references(client, run, first)
+    _check_datasets_signature_and_descriptions(client, run, first, turns, embedder)
     assert len(client.get_metric_history(first["run_id"], "baseline_val_loss")) >= 1
     artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
     assert {"rephrase_pr.png", "rephrase_confusion.png"} <= artifacts
@@ -315,6 +345,80 @@ def test_train_and_track_logs_registers_and_promotes_on_improvement(tmp_path, tu
         third["promoted"]
         and str(client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION).version) == "3"
     )
+
+
+SHARED = ("precision", "recall", "f1", "true_positives", "predicted", "gold_pairs")
+
+
+def _check_references(client, run, summary) -> None:
+    """The pairwise baseline and the weak-label rule: child runs with ContReph's metric names and the values
+    of the gold report."""
+    children = client.search_runs(
+        [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+    )
+    names = {
+        "rephrase-detector baseline: pairwise": "pairwise",
+        "rephrase-detector baseline: weak-label rule": "weak_rule",
+    }
+    assert {c.info.run_name for c in children} == set(names) == set(summary["references"])
+    metrics = run.data.metrics
+    for key in SHARED:  # ContReph's run has them too, with the detector's values
+        report_key = "gold" if key == "gold_pairs" else key
+        assert metrics[key] == pytest.approx(summary["report"]["detector"][report_key]), key
+    for child in children:
+        source = names[child.info.run_name]
+        for key in SHARED:
+            report_key = "gold" if key == "gold_pairs" else key
+            assert child.data.metrics[key] == pytest.approx(summary["report"][source][report_key]), (
+                source,
+                key,
+            )
+            assert child.data.metrics[key] == pytest.approx(
+                metrics[f"gold_{source}_{report_key}"]
+            )  # kept keys
+        assert child.data.metrics["gold_pairs"] == summary["eval_gold_pairs"]
+        assert {k: child.data.tags[k] for k in TAGS} == TAGS
+    pairwise = next(c for c in children if names[c.info.run_name] == "pairwise")
+    history = client.get_metric_history(pairwise.info.run_id, "val_loss")
+    assert (
+        len(history)
+        == pairwise.data.metrics["epochs_run"]
+        == len(client.get_metric_history(run.info.run_id, "baseline_val_loss"))
+    )
+    assert [m.value for m in history] == [
+        m.value for m in client.get_metric_history(run.info.run_id, "baseline_val_loss")
+    ]  # the same curve, under the detector's name
+
+
+def _check_datasets_signature_and_descriptions(client, run, summary, turns, embedder) -> None:
+    train, evaluation, _ = split_turns(turns, 150)
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert inputs["training"].digest == tracking.turn_ids_digest(train["event_id"])
+    assert inputs["evaluation"].digest == tracking.turn_ids_digest(evaluation["event_id"])
+    profile = json.loads(inputs["evaluation"].profile)
+    assert (
+        profile["turns"] == evaluation.height
+        and profile["gold_turns"] == evaluation["has_gold_rephrase"].sum()
+    )
+    uri = f"models:/{MODEL_NAME}/{summary['version']}"
+    signature = mlflow.models.get_model_info(uri).signature
+    specs = {s.name: s.shape for s in signature.inputs.inputs}
+    assert {"tokens", "token_vectors", "sentences", "pairs", "mask", "allowed"} <= set(specs)
+    assert not {"start", "end", "weight"} & set(specs)  # training targets are not inputs
+    assert specs["token_vectors"] == (-1, -1, token_table(embedder).shape[1])
+    assert [s.name for s in signature.outputs.inputs] == ["start_logits", "end_logits"]
+    model = tracking.load_champion(MODEL_NAME)
+    examples = [ex for ex in build_examples(evaluation, model.config.window) if ex.followers][:5]
+    items = SequenceEncoder(embedder, model.config).encode(examples)
+    batch = with_token_vectors(collate(items, embedder.tokenizer.pad_token_id or 0), token_table(embedder))
+    with torch.no_grad():  # the model runs on exactly the signature's tensors
+        start, end = model({name: batch[name] for name in specs})
+    assert start.shape == end.shape == batch["tokens"].shape
+    assert (
+        client.get_experiment(summary["experiment_id"]).tags[tracking.NOTE_TAG]
+        == rephrase_training.DESCRIPTION
+    )
+    assert client.get_registered_model(MODEL_NAME).description == rephrase_training.DESCRIPTION
 
 
 def test_train_and_track_needs_gold_in_the_holdout(tmp_path, turns, embedder):
