@@ -133,7 +133,7 @@ def train_and_track(
             )
             tracking.log_figure_png(figure, f"failure_point_confusion_{who}.png")
         tracking.log_figure_png(_f1_figure(metrics), "failure_point_f1_by_class.png")
-        tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
+        logged = tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         registered = tracking.register_run_model(
             run,
             MODEL_NAME,
@@ -142,6 +142,7 @@ def train_and_track(
             eval_set,
             champion_value=_champion_score(evaluation, embedder, majority),
             model_description=DESCRIPTION,
+            model_uri=logged.model_uri,
         )
     return {
         **registered,

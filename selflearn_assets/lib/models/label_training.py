@@ -137,12 +137,12 @@ def train_and_track(
             ).to_series()
             figure = tracking.pr_curve_figure(scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success")
             tracking.log_figure_png(figure, "goal_success_pr.png")
-        tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
+        logged = tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         value = float(metrics.get(PROMOTION_METRIC, 0.0))
         champion_now = _champion_score(evaluation, embedder)
         registered = tracking.register_run_model(
             run, MODEL_NAME, PROMOTION_METRIC, value, eval_set, champion_value=champion_now,
-            model_description=DESCRIPTION,
+            model_description=DESCRIPTION, model_uri=logged.model_uri,
         )  # fmt: skip
     return {
         **registered,

@@ -168,10 +168,11 @@ def train_and_track(
         labels, matrix = position_confusion(scored, config.max_following)
         tracking.log_figure_png(tracking.confusion_figure(labels, matrix, "rephrase position vs gold"),
                                 "rephrase_confusion.png")  # fmt: skip
-        tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
+        logged = tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         registered = tracking.register_run_model(
             run, MODEL_NAME, PROMOTION_METRIC, metrics[PROMOTION_METRIC], eval_set,
             champion_value=_champion_score(evaluation, embedder, gold), model_description=DESCRIPTION,
+            model_uri=logged.model_uri,
         )  # fmt: skip
     return {
         **registered,

@@ -20,6 +20,7 @@ never the texts; source: the warehouse tables, `WarehouseSource`); logged models
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -371,14 +372,31 @@ def log_torch_model(
     Returns the ModelInfo."""
     import torch
 
-    return mlflow.pytorch.log_model(
-        model,
-        name=name,
-        serialization_format="pickle",
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skips slow requirement inference
-        extra_files=extra_files,
-        signature=signature,
-    )
+    pytorch_logger = logging.getLogger("mlflow.pytorch")
+    pytorch_logger.addFilter(_PICKLE_NOTICE)
+    try:
+        return mlflow.pytorch.log_model(
+            model,
+            name=name,
+            serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skips slow requirement inference
+            extra_files=extra_files,
+            signature=signature,
+        )
+    finally:
+        pytorch_logger.removeFilter(_PICKLE_NOTICE)
+
+
+class _PickleNotice(logging.Filter):
+    """Drops MLflow's notice that pickled models execute code when loaded, on every model we log: the pickle
+    format is chosen on purpose (above) and the models are loaded only from the platform's own store. Any
+    other warning of `mlflow.pytorch` passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Pickle or CloudPickle format" not in record.getMessage()
+
+
+_PICKLE_NOTICE = _PickleNotice()
 
 
 def champion_uri(model_name: str) -> str:
@@ -469,15 +487,18 @@ def register_run_model(
     *,
     champion_value: float | None,
     model_description: str | None = None,
+    model_uri: str | None = None,
 ) -> dict[str, Any]:
-    """The end of a training run: register the model logged in `run` (`log_torch_model`) as a new version of
+    """The end of a training run: register the model logged in `run` (`log_torch_model`; pass its ModelInfo's
+    `model_uri`, `models:/m-…`, so MLflow 3 does not look for it under the run's artifacts) as a new version of
     `model_name` and promote it when `value` beats `champion_value` (the champion re-scored by
     `rescore_champion`; see `register_and_maybe_promote` for None), link the version to the Dagster asset
     that trained it (`link_version_to_dagster`, from the run's tags), set the registered model's description
     to `model_description` when given, then tag the run with `registered_version` and `promoted`. Returns the
     run's summary: run_id, experiment_id, version, promoted, previous_champion and eval_set."""
     version, promoted, previous = register_and_maybe_promote(
-        model_name, run.info.run_id, metric_name, value, eval_set=eval_set, champion_value=champion_value
+        model_name, run.info.run_id, metric_name, value, eval_set=eval_set, champion_value=champion_value,
+        model_uri=model_uri,
     )
     link_version_to_dagster(model_name, version, MlflowClient().get_run(run.info.run_id).data.tags)
     if model_description:

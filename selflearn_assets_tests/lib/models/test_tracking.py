@@ -247,3 +247,36 @@ def test_torch_signature_names_the_tensors_with_their_variable_dims_free():
     batch = tracking.RecordingBatch(inputs)
     _ = batch["mask"], batch["text"], batch["mask"]
     assert batch.read == ["mask", "text"]
+
+
+def test_logging_and_registering_a_model_prints_no_warning_but_others_still_pass(tmp_path):
+    """The version is registered from the logged model's own URI (no 'no artifacts at artifact path' warning
+    from MLflow 3) and the notice about pickled models, chosen on purpose, is dropped; any other warning of
+    mlflow.pytorch still reaches its handlers."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(level=logging.WARNING)
+    loggers = [logging.getLogger("mlflow")]  # every mlflow.* logger propagates to it
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
+        tracking.configure(tmp_path, "tiny")
+        with tracking.start_run("tiny") as run:
+            logged = tracking.log_torch_model(nn.Linear(2, 1))
+            summary = tracking.register_run_model(
+                run, "tiny", "f1", 0.5, "set A", champion_value=None, model_uri=logged.model_uri
+            )
+        logging.getLogger("mlflow.pytorch").warning("another warning")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    messages = [r.getMessage() for r in records]
+    assert messages == ["another warning"], messages
+    version = MlflowClient().get_model_version("tiny", summary["version"])
+    assert version.source == logged.model_uri and version.run_id == run.info.run_id
