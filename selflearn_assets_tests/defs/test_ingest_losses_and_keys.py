@@ -73,7 +73,7 @@ def test_a_day_that_lost_a_gzip_file_is_blocked_and_the_gate_says_by_how_much(se
         m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("raw_turns")
     }["quarantined_turns"]
     assert "part-00001.jsonl.gz" in quarantine["files_not_read"].value
-    assert quarantine["quarantine_rate"].value == pytest.approx(rate)
+    assert quarantine["quarantine_rate"].value == round(rate, 3)  # rounded for the UI
 
 
 def test_an_empty_read_does_not_replace_a_day_with_rows_unless_allowed(selflearn_home):

@@ -223,6 +223,9 @@ def test_a_passing_release_is_published_with_a_consistent_manifest(warehouse):
     assert result.success, _failure(result)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(checks) == {c.check_key.name for c in CHECKS} and all(e.passed for e in checks.values())
+    precision = checks["label_release_precision"].metadata  # each label's value and its bound
+    assert (precision["precision_intent"].value, precision["target_intent"].value) == (1.0, 0.9)
+    assert f"| intent | 1.000 ({wilson_low(16, 16):.3f}) | 0.900 | 0.800 |  |" in precision["per_label"].value
 
     quality = _query(
         warehouse, "SELECT * FROM releases.release_quality WHERE day = $d ORDER BY label", {"d": D1}
@@ -241,7 +244,11 @@ def test_a_passing_release_is_published_with_a_consistent_manifest(warehouse):
 
     metadata = result.asset_materializations_for_node("label_release")[0].metadata
     assert metadata["dagster/row_count"].value == 60
-    assert "| intent | released | 0.900 | 1.000 |  | 0.900 |" in metadata["quality"].value  # no held-out half
+    # target, precision and its 95% lower bound on the 16 audit turns at 0.9; no held-out half
+    row = f"| intent | 0.900 | 1.000 ({wilson_low(16, 16):.3f}) |  |"
+    assert row in metadata["quality"].value
+    throughput = "| intent | 80.0% | 93.3% | 20 |  |"  # 16/20 audit, 56/60 day turns; no drift yet
+    assert throughput in metadata["throughput"].value
     assert metadata["withheld"].value == {}
     assert quality["status"].to_list() == ["released"] * 5 and quality["reason"].null_count() == 5
 
@@ -269,7 +276,8 @@ def test_a_passing_release_is_published_with_a_consistent_manifest(warehouse):
         "holdout": manifest["audit"]["holdout"],
     }
     export = result.asset_materializations_for_node("label_release_export")[0].metadata
-    assert export["path"].value == str(folder)
+    assert export["path"].value == "exports/labels/date=2026-11-01/"  # relative to SELFLEARN_HOME
+    assert export["absolute_path"].value == str(folder)
 
 
 def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse):
@@ -412,12 +420,16 @@ def test_drift_against_the_previous_release_can_block(warehouse):
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
     # released intents: day 1 46 music.play + 10 weather.get, day 2 16 + 40: TVD = 30/56
     assert f"intent {30 / 56:.3f}" in drift.description
+    assert drift.description.endswith("(a warning: drift_blocking is off, the release is published)")
+    assert drift.metadata["drift_intent"].value == round(30 / 56, 3)
+    assert "| intent | 0.536 | 0.200 | no |" in drift.metadata["per_label"].value
     assert warned.success and _folder(warehouse, D2).exists()
     assert read_release(_folder(warehouse, D2))[1]["checks"]["warnings"] == ["label_release_drift"]
 
     blocked = _materialize(warehouse, D2, {"drift_blocking": True})
     drift = {e.check_name: e for e in blocked.get_asset_check_evaluations()}["label_release_drift"]
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
+    assert drift.description.endswith("(drift_blocking: the release is not published)")
     assert not blocked.asset_materializations_for_node("label_release_export")
 
 

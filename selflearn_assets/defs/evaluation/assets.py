@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import home_relative, markdown_table, rounded, stage
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day, require_readable
 from selflearn_assets.defs.resources import SelflearnConfig
@@ -40,7 +40,7 @@ def _write_json_atomic(path, value: dict) -> None:
 @dg.asset(
     deps=["rewrite_export", "annotations", "clean_turns"],
     partitions_def=daily_partitions,
-    group_name="evaluation",
+    **stage("evaluation"),
     kinds={"polars", "parquet"},
     pool="duckdb",
 )
@@ -132,14 +132,16 @@ def rewrite_evaluation(
     scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return dg.MaterializeResult(
         metadata={
-            **{k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else v for k, v in scalars.items()},
+            **{
+                k: dg.MetadataValue.float(rounded(float(v))) if isinstance(v, float) else v
+                for k, v in scalars.items()
+            },
             "evaluated": True,
-            "table": dg.MetadataValue.path(str(folder)),
+            "table": home_relative(folder, selflearn.home),
             "ab_replay": str(result["ab_replay"]),
+            "chart": dg.MetadataValue.md(markdown_image(png, "rewrite evaluation")),
             "summary": dg.MetadataValue.md(
                 markdown_table(["metric", "value"], [(k, v) for k, v in result.items()])
-                + "\n\n"
-                + markdown_image(png, "rewrite evaluation")
             ),
         }
     )

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import day_metadata, markdown_table, rounded, stage, table_definition
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
@@ -14,22 +14,24 @@ from selflearn_assets.lib.ingest import IngestError, build_sessions, ingest_anno
 from selflearn_assets.lib.quality.turn_expectations import quarantine_rate
 from selflearn_assets.lib.settings import DEV_PSEUDONYM_KEY, default_key_warning
 
-TURN_PREVIEW = ["event_id", "session_id", "ts", "asr_text", "nlu_intent", "response_status", "barge_in"]
+TURN_PREVIEW = ["event_id", ("asr_text", "asr text"), ("nlu_intent", "intent"), ("response_status", "response")]
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             "clean_turns",
-            group_name="ingest",
+            **stage("ingest"),
             kinds={"duckdb"},
+            metadata=table_definition("ingest.clean_turns"),
             description="One row per valid user turn of the day, typed, with the customer id pseudonymised "
             "and unknown fields kept in `extra`. Table `ingest.clean_turns`.",
         ),
         dg.AssetSpec(
             "quarantined_turns",
-            group_name="ingest",
+            **stage("ingest"),
             kinds={"duckdb"},
+            metadata=table_definition("ingest.quarantined_turns"),
             description="Every raw line of the day that failed validation, with file, line, raw text and a "
             "reason. Table `ingest.quarantined_turns`. clean + quarantined = lines read.",
         ),
@@ -89,10 +91,15 @@ def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflea
             asset_key="quarantined_turns",
             metadata={
                 **day_metadata(
-                    duckdb, "ingest.quarantined_turns", context.partition_key, ["source_file", "source_line", "reason", "detail"]
+                    duckdb,
+                    "ingest.quarantined_turns",
+                    context.partition_key,
+                    [("source_file", "file"), ("source_line", "line"), "reason"],
                 ),
                 "quarantined_by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], reasons)),
-                "quarantine_rate": quarantine_rate(stats.lines_read, stats.quarantined_rows, stats.lines_lost_estimate),
+                "quarantine_rate": rounded(
+                    quarantine_rate(stats.lines_read, stats.quarantined_rows, stats.lines_lost_estimate)
+                ),
                 "lines_lost_estimate": stats.lines_lost_estimate,
                 "files_not_read": dg.MetadataValue.md(
                     markdown_table(["file", "reason", "lines (estimate)", "why"], not_read) if not_read else "(none)"
@@ -107,8 +114,9 @@ def raw_turns(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflea
 @dg.asset(
     deps=["clean_turns"],
     partitions_def=daily_partitions,
-    group_name="ingest",
+    **stage("ingest"),
     kinds={"duckdb"},
+    metadata=table_definition("ingest.sessions"),
     pool="duckdb",
 )
 def sessions(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -118,12 +126,21 @@ def sessions(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Ma
         build_sessions(con, day)
     return dg.MaterializeResult(
         metadata=day_metadata(
-            duckdb, "ingest.sessions", context.partition_key, ["session_id", "start_ts", "n_turns", "n_barge_in", "n_error"]
+            duckdb,
+            "ingest.sessions",
+            context.partition_key,
+            ["session_id", ("n_turns", "turns"), ("n_barge_in", "barge-ins"), ("n_error", "errors")],
         )
     )
 
 
-@dg.asset(partitions_def=daily_partitions, group_name="ingest", kinds={"duckdb"}, pool="duckdb")
+@dg.asset(
+    partitions_def=daily_partitions,
+    **stage("ingest"),
+    kinds={"duckdb"},
+    metadata=table_definition("ingest.annotations"),
+    pool="duckdb",
+)
 def annotations(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selflearn: SelflearnConfig):
     """Audit annotations of the day (gold and single annotators), one row per (event, task, annotator).
 

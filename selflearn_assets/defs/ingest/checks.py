@@ -14,7 +14,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import markdown_table, rounded
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.ingest.gates import record_gate
@@ -107,7 +107,7 @@ def ingest_accounting(
             "clean_rows": clean_now,
             "quarantined_rows": quarantined_now,
             "lines_lost_estimate": lost,
-            "quarantine_rate": quarantine_rate(lines_read, quarantined_now, lost),
+            "quarantine_rate": rounded(quarantine_rate(lines_read, quarantined_now, lost)),
             "max_quarantine_rate": limit,
         },
     )._replace(description=accounting_description(lines_read, clean_now, quarantined_now, limit, lost, lost_files))
@@ -141,8 +141,8 @@ def clean_turns_volume(context: dg.AssetCheckExecutionContext, duckdb: DuckDBRes
         description=f"{rows_today} rows, {ratio:.2f}x the trailing median of {median:g}",
         metadata={
             "rows": rows_today,
-            "trailing_median": float(median),
-            "ratio": float(ratio),
+            "trailing_median": rounded(float(median)),
+            "ratio": rounded(float(ratio)),
             "trailing_days": dg.MetadataValue.md(markdown_table(["day", "clean_rows"], week)),
         },
     )

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.labels.labelling import champion_or_failure, replace_day
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import day_metadata, markdown_table, rounded, stage, table_definition
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
@@ -19,8 +19,9 @@ from selflearn_assets.lib.models.label_training import champion_version, load_ch
 @dg.asset(
     deps=["label_model", "clean_turns"],
     partitions_def=daily_partitions,
-    group_name="labels",
+    **stage("labels"),
     kinds={"duckdb", "pytorch"},
+    metadata=table_definition("labels.turn_labels"),
     pool="duckdb",
 )
 def turn_labels(
@@ -48,9 +49,10 @@ def turn_labels(
     return dg.MaterializeResult(
         metadata={
             **day_metadata(duckdb, "labels.turn_labels", context.partition_key,
-                           ["event_id", "goal_id", "goal_success", "intent", "intent_confidence"]),
+                           ["event_id", "intent", ("intent_confidence", "confidence"),
+                            ("goal_success", "goal success")]),
             "model_version": version,
-            "goal_success_rate": float(labels["goal_success"].mean() or 0.0),
+            "goal_success_rate": rounded(float(labels["goal_success"].mean() or 0.0)),
             "top_intents": dg.MetadataValue.md(markdown_table(["intent", "turns"], top)),
         }
     )

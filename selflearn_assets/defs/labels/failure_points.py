@@ -6,7 +6,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.labels.labelling import champion_or_failure, coverage_counts, replace_day
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import (
+    PREVIEW_WIDTH,
+    day_metadata,
+    markdown_table,
+    rounded,
+    stage,
+    table_definition,
+)
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
@@ -20,8 +27,9 @@ from selflearn_assets.lib.sql import load_sql
 @dg.asset(
     deps=["failure_point_model", "clean_turns"],
     partitions_def=daily_partitions,
-    group_name="labels",
+    **stage("labels"),
     kinds={"duckdb", "pytorch"},
+    metadata=table_definition("labels.failure_points"),
     pool="duckdb",
 )
 def failure_points(
@@ -58,15 +66,17 @@ def failure_points(
                 duckdb,
                 "labels.failure_points",
                 context.partition_key,
-                ["event_id", "failure_point", "failure_point_confidence"],
+                ["event_id", ("failure_point", "failure point"), ("failure_point_confidence", "confidence")],
             ),
             "model_version": version,
-            "failure_rate": float(1.0 - share["correct"]),
-            **{f"share_{c}": float(share[c]) for c in CLASSES},
+            "failure_rate": rounded(float(1.0 - share["correct"])),
+            **{f"share_{c}": rounded(float(share[c])) for c in CLASSES},
             "failure_mix": dg.MetadataValue.md(markdown_image(png, "failure-point mix by domain and device")),
             "top_failing_utterances": dg.MetadataValue.md(
                 markdown_table(
-                    ["utterance", "failing turns", "main failure point", "users", "mean confidence"], top
+                    ["utterance", "failing turns", "main failure point", "users", "mean confidence"],
+                    top,
+                    PREVIEW_WIDTH,
                 )
             ),
         }

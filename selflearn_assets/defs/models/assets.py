@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags, stage
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.defs.run_config import config_class
@@ -22,7 +22,7 @@ class LabelModelTraining(config_class(LabelModelConfig, exclude=("contextual",))
 
 @dg.asset(
     deps=["clean_turns", "annotations"],
-    group_name="models",
+    **stage("models"),
     kinds={"pytorch", "mlflow"},
     pool="duckdb",
 )

@@ -4,7 +4,7 @@ help), tracked in MLflow, promoted to `champion` on improvement."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags, stage
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.defs.run_config import config_class
@@ -20,7 +20,7 @@ class FailurePointTraining(config_class(FailurePointConfig)):
 
 @dg.asset(
     deps=["clean_turns", "annotations"],
-    group_name="models",
+    **stage("models"),
     kinds={"pytorch", "mlflow"},
     pool="duckdb",
 )

@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags
+from selflearn_assets.defs.metadata import fmt, markdown_table, mlflow_run_metadata, mlflow_run_tags, stage
 from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.defs.run_config import config_class
@@ -21,7 +21,7 @@ class RephraseModelTraining(config_class(RephraseConfig, exclude=("gap_edges",))
 
 @dg.asset(
     deps=["clean_turns", "annotations"],
-    group_name="models",
+    **stage("models"),
     kinds={"pytorch", "mlflow"},
     pool="duckdb",
 )

@@ -7,7 +7,16 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import (
+    day_metadata,
+    fmt,
+    home_relative,
+    markdown_table,
+    pct,
+    rounded,
+    stage,
+    table_definition,
+)
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
@@ -43,6 +52,7 @@ from selflearn_assets.lib.releases.store import (
 )
 from selflearn_assets.lib.releases.thresholds import (
     DEFAULT_PRECISION_FLOOR,
+    RELEASED,
     WITHHELD,
     measure_label,
     measure_label_cross_fit,
@@ -52,7 +62,7 @@ from selflearn_assets.lib.releases.thresholds import (
 from selflearn_assets.lib.releases.withhold import DEFAULT_REQUIRED, gate_labels
 from selflearn_assets.lib.sql import run_sql
 
-PREVIEW = ["event_id", "goal_id", "goal_success", "intent", "intent_confidence", "failure_point"]
+PREVIEW = ["event_id", "intent", ("failure_point", "failure point")]
 
 
 class ReleaseConfig(dg.Config):
@@ -148,8 +158,9 @@ def _check_config(config: ReleaseConfig) -> float | None:
 @dg.asset(
     deps=["turn_labels", "failure_points"],
     partitions_def=daily_partitions,
-    group_name="releases",
+    **stage("releases"),
     kinds={"duckdb", "polars"},
+    metadata=table_definition("releases.label_release"),
     pool="duckdb",
 )
 def label_release(
@@ -226,77 +237,95 @@ def label_release(
         metadata={
             **day_metadata(duckdb, "releases.label_release", context.partition_key, PREVIEW),
             "quality": dg.MetadataValue.md(quality_table(quality)),
-            "thresholds": dg.MetadataValue.json({q.label: q.threshold for q in qualities}),
+            "targets": dg.MetadataValue.md(targets_table(quality)),
+            "throughput": dg.MetadataValue.md(throughput_table(quality)),
+            "thresholds": dg.MetadataValue.json(rounded({q.label: q.threshold for q in qualities})),
             "withheld": dg.MetadataValue.json(withheld_labels(quality)),
             "precision_floors": dg.MetadataValue.json(floors),
             "gold_check": dg.MetadataValue.json(
-                gold_section(quality, *gold_params(config.model_dump()))["labels"]
+                rounded(gold_section(quality, *gold_params(config.model_dump()))["labels"])
             ),
-            "audit_set": f"{audit.turns} gold holdout turns, {audit.source}: {', '.join(map(str, audit.days))}",
-            "failure_point_pct_of_human": _float(qualities[LABELS.index("failure_point")].pct_of_human),
+            "audit_set": f"{audit.turns:,} gold holdout turns, {audit.source}: {', '.join(map(str, audit.days))}",
+            "failure_point_pct_of_human": _pct(qualities[LABELS.index("failure_point")].pct_of_human),
             "released_turns": dg.MetadataValue.json(
                 {label: int(release[label].is_not_null().sum()) for label in LABELS}
             ),
-            "previous_release": str(previous_folder) if previous is not None else "none",
+            "previous_release": (
+                home_relative(previous_folder, selflearn.home) if previous is not None else "none"
+            ),
         }
     )
 
 
-def _float(value) -> dg.MetadataValue:
-    return dg.MetadataValue.float(float(value)) if value is not None else dg.MetadataValue.null()
+def _pct(value) -> dg.MetadataValue:
+    return dg.MetadataValue.text(pct(value)) if value is not None else dg.MetadataValue.null()
+
+
+def with_low(value, low) -> str:
+    """A precision and its 95% lower bound as "0.944 (0.910)" ("" without a precision)."""
+    if value is None:
+        return ""
+    return fmt(value) if low is None else f"{fmt(value)} ({fmt(low)})"
+
+
+def label_with_status(row) -> str:
+    """A quality row's label, with its status when withheld: "slots (withheld)"."""
+    return row["label"] if row["status"] == RELEASED else f"{row['label']} ({row['status']})"
 
 
 def quality_table(quality) -> str:
-    """Per label: threshold, precision vs target (and where the target comes from: annotator, fixed or the
-    precision floor), throughput on the audit set and on the day, drift, gold agreement with the annotator."""
-
-    def f(v, pct=False):
-        return None if v is None else (f"{v:.1%}" if pct else f"{v:.3f}")
-
+    """Per label ("slots (withheld)" for a withheld one): the precision target, and the precision at the
+    threshold with its 95% Wilson lower bound, on the audit turns that chose the threshold (half A when
+    cross-fitted, else the whole audit set) and on the held-out half B (empty when not cross-fitted): what the
+    release promises."""
     rows = [
         (
-            r["label"],
-            r["status"],
-            f(r["threshold"]),
-            f(r["precision"]),
-            f(r["precision_heldout"]),
-            f(r["target"]),
-            r["target_source"],
-            f(r["precision_floor"]),
-            f(r["annotator_precision"]),
-            f(r["coverage_audit"], True),
-            f(r["coverage_day"], True),
-            r["audit_turns"],
-            f(r["drift"]),
-            f(r["gold_agreement"]),
-            r["gold_turns"],
+            label_with_status(r),
+            fmt(r["target"]),
+            with_low(r["precision"], r["precision_low"]),
+            with_low(r["precision_heldout"], r["precision_heldout_low"]),
         )
         for r in quality.iter_rows(named=True)
     ]
-    columns = [
-        "label",
-        "status",
-        "threshold",
-        "precision",
-        "precision (held-out half)",
-        "target",
-        "target source",
-        "floor",
-        "annotator",
-        "throughput (audit)",
-        "throughput (day)",
-        "audit turns",
-        "drift (TVD)",
-        "gold agreement",
-        "gold turns",
+    return markdown_table(["label", "target", "precision (95% low)", "held-out (95% low)"], rows)
+
+
+def targets_table(quality) -> str:
+    """Per label: the threshold chosen, where the precision target comes from (annotator, fixed or the precision
+    floor), the floor and the single annotator's precision."""
+    rows = [
+        (
+            r["label"],
+            fmt(r["threshold"]),
+            r["target_source"],
+            fmt(r["precision_floor"]),
+            fmt(r["annotator_precision"]),
+        )
+        for r in quality.iter_rows(named=True)
     ]
-    return markdown_table(columns, rows)
+    return markdown_table(["label", "threshold", "target source", "floor", "annotator"], rows)
+
+
+def throughput_table(quality) -> str:
+    """Per label: the share of the audit turns and of the day's turns at or over the threshold, the audit turns
+    it is measured on (and the held-out half's), and the drift from the previous published release."""
+    rows = [
+        (
+            r["label"],
+            pct(r["coverage_audit"]),
+            pct(r["coverage_day"]),
+            f"{r['audit_turns']:,}" + ("" if r["heldout_turns"] is None else f" ({r['heldout_turns']:,})"),
+            fmt(r["drift"]),
+        )
+        for r in quality.iter_rows(named=True)
+    ]
+    return markdown_table(["label", "audit %", "day %", "audit turns (held-out)", "drift (TVD)"], rows)
 
 
 @dg.asset(
     deps=["label_release"],
     partitions_def=daily_partitions,
-    group_name="releases",
+    **stage("releases"),
     kinds={"parquet"},
 )
 def label_release_export(
@@ -347,16 +376,17 @@ def label_release_export(
             description=str(err),
             metadata={
                 "failed_gates": dg.MetadataValue.json(err.reasons),
-                "kept": str(err.previous or "none"),
+                "kept": home_relative(err.previous, selflearn.home) if err.previous else "none",
             },
         ) from err
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(folder)),
+            "path": home_relative(folder, selflearn.home),
+            "absolute_path": dg.MetadataValue.path(str(folder)),
             "dagster/row_count": release.height,
             "checks_passed": dg.MetadataValue.json([g.name for g in gates if g.passed]),
             "warnings": dg.MetadataValue.json([g.description for g in gates if not g.passed]),
-            "thresholds": dg.MetadataValue.json(thresholds),
+            "thresholds": dg.MetadataValue.json(rounded(thresholds)),
             "withheld": dg.MetadataValue.json(manifest["withheld"]),
         }
     )

@@ -6,7 +6,14 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import (
+    day_metadata,
+    home_relative,
+    markdown_table,
+    rounded,
+    stage,
+    table_definition,
+)
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import log_left_out, readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
@@ -23,13 +30,11 @@ from selflearn_assets.lib.rewrites.store import (
 )
 
 PREVIEW = [
-    "source_text",
-    "rewrite_text",
-    "source_success_prob",
-    "rewrite_success_prob",
-    "support_users",
-    "meaning_score",
-    "precision",
+    ("source_text", "source"),
+    ("rewrite_text", "rewrite"),
+    ("source_success_prob", "P(success) source"),
+    ("rewrite_success_prob", "P(success) rewrite"),
+    ("support_users", "users"),
 ]
 
 
@@ -46,8 +51,9 @@ class MarkovConfig(config_class(MarkovParams, exclude=_SOLVER_FIELDS)):
 @dg.asset(
     deps=["markov_transitions", "annotations"],
     partitions_def=daily_partitions,
-    group_name="rewrites",
+    **stage("rewrites"),
     kinds={"duckdb", "scipy"},
+    metadata=table_definition("rewrites.markov_rewrites"),
     pool="duckdb",
 )
 def markov_rewrites(
@@ -102,19 +108,28 @@ def markov_rewrites(
             "n_states": report["n_states"],
             "n_components": report["n_components"],
             "largest_component": report["largest_component"],
-            "solve_seconds": report["solve_seconds"],
-            "deployed_from": str(deployed_folder) if deployed_folder else "none",
+            "solve_seconds": rounded(report["solve_seconds"], 2),
+            "deployed_from": home_relative(deployed_folder, selflearn.home) if deployed_folder else "none",
             "rejected_by_reason": dg.MetadataValue.md(markdown_table(["reason", "candidates"], rejected)),
             "gold_evidence_turns": report["gold_evidence_turns"],
             "precision_strata": dg.MetadataValue.md(
                 markdown_table(
-                    ["channel", "meaning score ≥", "candidates", "gold turns", "right", "stratum precision"],
-                    [tuple(s.values()) for s in report["precision_strata"]],
+                    ["channel", "meaning score ≥", "candidates", "right / gold turns", "stratum precision"],
+                    [
+                        (
+                            s["channel"],
+                            s["meaning_score_from"],
+                            s["candidates"],
+                            f"{s['gold_right']:,} / {s['gold_turns']:,}",
+                            s["stratum_precision"],
+                        )
+                        for s in report["precision_strata"]
+                    ],
                 )
                 if report["precision_strata"]
                 else "no audit gold in the window: precision gate not applied"
             ),
-            "miner_report": dg.MetadataValue.json(report),
+            "miner_report": dg.MetadataValue.json(rounded(report)),
         }
     )
 
@@ -122,7 +137,7 @@ def markov_rewrites(
 @dg.asset(
     deps=["markov_rewrites"],
     partitions_def=daily_partitions,
-    group_name="rewrites",
+    **stage("rewrites"),
     kinds={"parquet"},
 )
 def rewrite_export(
@@ -153,7 +168,8 @@ def rewrite_export(
     )
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(folder)),
+            "path": home_relative(folder, selflearn.home),
+            "absolute_path": dg.MetadataValue.path(str(folder)),
             "dagster/row_count": table.height,
             "sources_covered": table.height,
             "unsafe_min_users": bool(mining["report"]["params"].get("unsafe_min_users", False)),

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import markdown_table
+from selflearn_assets.defs.metadata import markdown_table, rounded
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.lib.markov.params import PRIVACY_FLOOR
 from selflearn_assets.lib.rewrites.store import mining_report, rewrites_of_day
@@ -85,5 +85,5 @@ def rewrite_count_stable(
         passed=bool(COUNT_BAND[0] <= ratio <= COUNT_BAND[1]),
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{today} rewrites, {ratio:.2f}x the previous day's {before}",
-        metadata={"rewrites": today, "previous_day": before, "ratio": float(ratio)},
+        metadata={"rewrites": today, "previous_day": before, "ratio": rounded(float(ratio))},
     )

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.metadata import day_metadata, markdown_table
+from selflearn_assets.defs.metadata import day_metadata, markdown_table, pct, rounded, stage, table_definition
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import SelflearnConfig
@@ -16,14 +16,14 @@ from selflearn_assets.lib.signals import defect_signals as build_defect_signals
 from selflearn_assets.lib.signals import markov_transitions as build_markov_transitions
 from selflearn_assets.lib.signals import rephrase_candidates as build_rephrase_candidates
 
-COMMON = {"partitions_def": daily_partitions, "group_name": "signals", "kinds": {"duckdb"}, "pool": "duckdb"}
+COMMON = {"partitions_def": daily_partitions, **stage("signals"), "kinds": {"duckdb"}, "pool": "duckdb"}
 
 
 def _json(value) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+    return dg.MetadataValue.json(rounded(json.loads(json.dumps(value, default=str))))
 
 
-@dg.asset(deps=["clean_turns", "annotations"], **COMMON)
+@dg.asset(deps=["clean_turns", "annotations"], metadata=table_definition("signals.defect_signals"), **COMMON)
 def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per turn of the day with every implicit and explicit defect signal (barge-in, error /
     unsupported / clarify responses, explicit feedback, abandonment, a similar request within seconds, low
@@ -38,21 +38,25 @@ def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) ->
             duckdb,
             "signals.defect_signals",
             context.partition_key,
-            ["event_id", "norm_text", "response_status", "barge_in", "abandoned", "defect_prob"],
+            [
+                ("norm_text", "text"),
+                ("response_status", "response"),
+                ("barge_in", "barge-in"),
+                ("defect_prob", "defect prob"),
+            ],
         ),
-        "mean_defect_prob": float(report["mean_defect_prob"] or 0.0),
-        "defect_rate_at_0.5": float(report["defect_rate_at_half"] or 0.0),
+        "mean_defect_prob": rounded(float(report["mean_defect_prob"] or 0.0)),
+        "defect_rate_at_0.5": rounded(float(report["defect_rate_at_half"] or 0.0)),
         # which combination and why: "fitted (Brier a < prior b)", "default_prior (fitted Brier a >= prior b)"
         "combination": f"{report['model']['source']} ({report['model']['why']})",
         "signal_rates": dg.MetadataValue.md(
-            markdown_table(["signal", "rate"], [(k, f"{v:.4f}") for k, v in rates])
+            markdown_table(["signal", "share of turns"], [(k, pct(v)) for k, v in rates])
         ),
         "calibration": _json(calibration),
     }
     if calibration.get("fitted"):
-        metadata["brier_before"] = float(calibration["before"]["brier"])
-        metadata["brier_after"] = float(calibration["after"]["brier"])
-        metadata["brier_prior"] = float(calibration["prior"]["brier"])
+        for when in ("before", "after", "prior"):
+            metadata[f"brier_{when}"] = rounded(float(calibration[when]["brier"]), 4)
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -60,7 +64,11 @@ class RephraseCandidatesConfig(dg.Config):
     use_model: bool = True  # score the pairs with the rephrase_model champion when one exists
 
 
-@dg.asset(deps=["defect_signals", "rephrase_model"], **COMMON)
+@dg.asset(
+    deps=["defect_signals", "rephrase_model"],
+    metadata=table_definition("signals.rephrase_candidates"),
+    **COMMON,
+)
 def rephrase_candidates(
     context: dg.AssetExecutionContext,
     config: RephraseCandidatesConfig,
@@ -89,10 +97,10 @@ def rephrase_candidates(
             duckdb,
             "signals.rephrase_candidates",
             context.partition_key,
-            ["first_text", "second_text", "time_gap_s", "heuristic_score", "model_score", "score"],
+            [("first_text", "first"), ("second_text", "second"), ("time_gap_s", "gap (s)"), "score"],
         ),
         "rephrases_above_threshold": report["rephrases"],
-        "threshold": report["threshold"],
+        "threshold": rounded(report["threshold"]),
         "scored_by": "model" if report["model_scored"] else "heuristic",
     }
     if champion:
@@ -102,11 +110,13 @@ def rephrase_candidates(
     for column in ("score", "heuristic_score", "model_score"):
         values = gold.get(column) or {}
         prefix = "gold_" if column == "score" else f"gold_{column.removesuffix('_score')}_"
-        metadata.update({f"{prefix}{k}": float(v) for k, v in values.items() if isinstance(v, int | float)})
+        metadata.update(
+            {f"{prefix}{k}": rounded(float(v)) for k, v in values.items() if isinstance(v, int | float)}
+        )
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(deps=["rephrase_candidates"], **COMMON)
+@dg.asset(deps=["rephrase_candidates"], metadata=table_definition("signals.markov_transitions"), **COMMON)
 def markov_transitions(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """The day's counts of transitions between normalised utterances along reformulation chains and into
     the absorbing __SUCCESS__ / __FAILURE__ states, with distinct users and sessions; a window sums days."""
@@ -119,7 +129,12 @@ def markov_transitions(context: dg.AssetExecutionContext, duckdb: DuckDBResource
                 duckdb,
                 "signals.markov_transitions",
                 context.partition_key,
-                ["src", "dst", "n_transitions", "n_sessions", "rewritten"],
+                [
+                    ("src", "from"),
+                    ("dst", "to"),
+                    ("n_transitions", "transitions"),
+                    ("n_sessions", "sessions"),
+                ],
             ),
             **{k: v for k, v in report.items() if isinstance(v, int)},
         }
