@@ -5,11 +5,12 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import champion_or_failure, replace_day
+from selflearn_assets.defs.labels.labelling import champion_or_failure
 from selflearn_assets.defs.metadata import day_metadata, markdown_table, rounded, stage, table_definition
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
+from selflearn_assets.lib.labels import replace_day
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
 from selflearn_assets.lib.models.label_model import IncompatibleModel, check_compatible

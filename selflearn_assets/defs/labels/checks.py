@@ -5,8 +5,8 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import coverage_counts
 from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.lib.labels import coverage_counts
 
 
 @dg.asset_check(asset="turn_labels", blocking=True, partitions_def=daily_partitions)

@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import champion_or_failure, coverage_counts, replace_day
+from selflearn_assets.defs.labels.labelling import champion_or_failure
 from selflearn_assets.defs.metadata import (
     PREVIEW_WIDTH,
     day_metadata,
@@ -18,6 +18,7 @@ from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_image
+from selflearn_assets.lib.labels import coverage_counts, replace_day
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion

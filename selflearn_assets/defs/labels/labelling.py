@@ -1,16 +1,12 @@
-"""What the labelling assets (`turn_labels`, `failure_points`) share: the champion model they label a day
-with, the day's rows written in place, and the counts behind their blocking "covers every turn" checks."""
+"""What the labelling assets (`turn_labels`, `failure_points`) share in Dagster: the champion model they label
+a day with (the day's rows are written by `lib/labels/store.py`)."""
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import dagster as dg
-import duckdb
-import polars as pl
 
 from selflearn_assets.defs.resources import MLflowResource
-from selflearn_assets.lib.sql import run_sql, transaction
 
 
 def champion_or_failure(
@@ -29,39 +25,3 @@ def champion_or_failure(
         raise dg.Failure(
             description=f"no champion {what} in MLflow ({err}); materialize {model_asset} first"
         ) from err
-
-
-def replace_day(
-    con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, day: date, version: str
-) -> None:
-    """Replace `day` of `labels.<table>` with `rows`, labelled by model `version`, in one transaction.
-
-    `dbt_like_sql/labels/<table>_insert.sql` reads the rows from the frame registered as `_<table>`.
-    """
-    run_sql(con, "labels/schema.sql")
-    con.register(f"_{table}", rows.to_arrow())
-    try:
-        with transaction(con):
-            con.execute(f"DELETE FROM labels.{table} WHERE day = ?", [day])  # table names are ours
-            run_sql(con, f"labels/{table}_insert.sql", {"day": day, "model_version": version})
-    finally:
-        con.unregister(f"_{table}")
-
-
-def coverage_counts(con: duckdb.DuckDBPyConnection, table: str, day: date) -> tuple[int, int, int]:
-    """Counts of `day` in `labels.<table>`: (clean turns without a row, rows without their clean turn,
-    duplicate rows)."""
-    missing, extra, duplicated = con.execute(
-        f"""
-        SELECT
-          (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
-             AND NOT EXISTS (SELECT 1 FROM labels.{table} l
-                             WHERE l.day = $1 AND l.event_id = t.event_id)),
-          (SELECT count(*) FROM labels.{table} l WHERE l.day = $1
-             AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t
-                             WHERE t.day = $1 AND t.event_id = l.event_id)),
-          (SELECT count(*) - count(DISTINCT event_id) FROM labels.{table} WHERE day = $1)
-        """,  # table names are ours, never user input
-        [day],
-    ).fetchall()[0]
-    return missing, extra, duplicated
