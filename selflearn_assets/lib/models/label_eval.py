@@ -64,7 +64,8 @@ def predict_turn_labels(
     return labels.select(first_columns + [c for c in labels.columns if c not in first_columns])
 
 
-def _slot_set(slots) -> frozenset:
+def slot_set(slots) -> frozenset:
+    """A turn's slots as a set of (name, normalised value): how slots are compared everywhere (exact set)."""
     return frozenset((s["name"], normalise(s["value"])) for s in slots or [])
 
 
@@ -72,7 +73,7 @@ def _scores(task: str, truth: list, guess: list) -> dict[str, float]:
     """accuracy and F1: binary F1 for the goal tasks, macro F1 over classes for intent, micro F1 over
     (name, value) pairs for slots (accuracy = exact match of the slot set)."""
     if task == "slots":
-        t, g = [_slot_set(x) for x in truth], [_slot_set(x) for x in guess]
+        t, g = [slot_set(x) for x in truth], [slot_set(x) for x in guess]
         hits = sum(len(a & b) for a, b in zip(t, g, strict=True))
         n_true, n_guess = sum(map(len, t)), sum(map(len, g))
         f1 = 2 * hits / (n_true + n_guess) if n_true + n_guess else 1.0

@@ -27,7 +27,7 @@ from datetime import date
 
 import polars as pl
 
-from selflearn_assets.lib.models.label_eval import _slot_set
+from selflearn_assets.lib.models.label_eval import slot_set
 from selflearn_assets.lib.releases.labels import LABELS, same_label
 from selflearn_assets.lib.releases.thresholds import LabelQuality
 
@@ -50,7 +50,7 @@ def turn_agreement(label: str, gold, annotator) -> float | None:
     if gold is None or annotator is None:
         return None
     if label == "slots":
-        a, b = _slot_set(gold), _slot_set(annotator)
+        a, b = slot_set(gold), slot_set(annotator)
         return len(a & b) / len(a | b) if a or b else 1.0
     return 1.0 if same_label(label, gold, annotator) else 0.0
 

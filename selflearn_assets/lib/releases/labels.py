@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from selflearn_assets.lib.models.label_eval import _slot_set
+from selflearn_assets.lib.models.label_eval import slot_set
 
 LABELS = ("goal_start", "goal_success", "intent", "slots", "failure_point")
 FAILURE_POINTS = ("false_wake", "asr", "nlu", "er", "result", "correct")
@@ -27,7 +27,7 @@ def same_label(label: str, a, b) -> bool | None:
     if a is None or b is None:
         return None
     if label == "slots":
-        return _slot_set(a) == _slot_set(b)
+        return slot_set(a) == slot_set(b)
     return a == b
 
 
