@@ -99,7 +99,10 @@ def train_and_track(
         "eval_set": eval_set,
     }
     majority = _majority(train)
-    datasets = _datasets(home, frames, train, evaluation)
+    datasets = tracking.split_datasets(
+        home, RUN_PREFIX, "dbt_like_sql/models/failure_point_turns.sql", pl.col("gold_failure_point").is_not_null(), frames,
+        training=train, evaluation=evaluation,
+    )
     name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
     with tracking.start_run(
         EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
@@ -153,22 +156,6 @@ def train_and_track(
         "fit": fit,
         "epochs": config.epochs,
         "epochs_run": int(fit["epochs_run"]),
-    }
-
-
-def _datasets(home, frames: pl.DataFrame, train: pl.DataFrame, evaluation: pl.DataFrame) -> dict:
-    """{"training": ..., "evaluation": ...}: the split's turn ids as MLflow datasets (`tracking.turn_dataset`)."""
-    window = tracking.day_window(frames["day"].unique())
-    source = tracking.WarehouseSource(
-        Path(home).resolve() / "warehouse.duckdb",
-        ["ingest.clean_turns", "ingest.turn_annotations"],
-        "dbt_like_sql/models/failure_point_turns.sql",
-        window,
-    )
-    gold = pl.col("gold_failure_point").is_not_null()
-    return {
-        context: tracking.turn_dataset(turns, f"{RUN_PREFIX} {context} {window}", source, gold)
-        for context, turns in (("training", train), ("evaluation", evaluation))
     }
 
 

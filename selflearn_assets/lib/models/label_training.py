@@ -104,7 +104,10 @@ def train_and_track(
         "eval_turns": evaluation.height,
         "eval_set": eval_set,
     }
-    datasets = _datasets(home, frames, train, evaluation)
+    datasets = tracking.split_datasets(
+        home, RUN_PREFIX, "selflearn_assets/lib/models/label_data.py (load_label_frames)", _has_gold(frames), frames,
+        training=train, evaluation=evaluation,
+    )
     name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
     with tracking.start_run(
         EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
@@ -158,21 +161,6 @@ def train_and_track(
 def epochs_run(history: list[dict[str, float]]) -> int:
     """The supervised epochs of a `train_label_model` history (its rows without `phase_pretrain`)."""
     return sum(1 for row in history if not row.get("phase_pretrain"))
-
-
-def _datasets(home, frames: pl.DataFrame, train: pl.DataFrame, evaluation: pl.DataFrame) -> dict:
-    """{"training": ..., "evaluation": ...}: the split's turn ids as MLflow datasets (`tracking.turn_dataset`)."""
-    window = tracking.day_window(frames["day"].unique())
-    source = tracking.WarehouseSource(
-        Path(home).resolve() / "warehouse.duckdb",
-        ["ingest.clean_turns", "ingest.turn_annotations"],
-        "selflearn_assets/lib/models/label_data.py (load_label_frames)",
-        window,
-    )
-    return {
-        context: tracking.turn_dataset(turns, f"{RUN_PREFIX} {context} {window}", source, _has_gold(turns))
-        for context, turns in (("training", train), ("evaluation", evaluation))
-    }
 
 
 def _log_references(

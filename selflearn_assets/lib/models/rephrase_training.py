@@ -122,7 +122,10 @@ def train_and_track(
         "eval_gold_pairs": len(gold),
         "eval_set": eval_set,
     }
-    datasets = _datasets(home, turns, train, evaluation)
+    datasets = tracking.split_datasets(
+        home, RUN_PREFIX, "dbt_like_sql/models/rephrase_turns.sql", pl.col("has_gold_rephrase"), turns,
+        training=train, evaluation=evaluation,
+    )
     name = tracking.run_name(RUN_PREFIX, turns["day"].unique())
     with tracking.start_run(
         EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
@@ -198,22 +201,6 @@ def weak_rule_pairs(turns: pl.DataFrame, window: RephraseWindow) -> set[tuple[st
     a defective turn and its first similar follower, with the gold annotations ignored."""
     blind = turns.with_columns(has_gold_rephrase=pl.lit(False))
     return {(ex.event_id, ex.followers[ex.target]) for ex in build_examples(blind, window) if ex.target >= 0}
-
-
-def _datasets(home, turns: pl.DataFrame, train: pl.DataFrame, evaluation: pl.DataFrame) -> dict:
-    """{"training": ..., "evaluation": ...}: the split's turn ids as MLflow datasets (`tracking.turn_dataset`)."""
-    window = tracking.day_window(turns["day"].unique())
-    source = tracking.WarehouseSource(
-        Path(home).resolve() / "warehouse.duckdb",
-        ["ingest.clean_turns", "ingest.turn_annotations"],
-        "dbt_like_sql/models/rephrase_turns.sql",
-        window,
-    )
-    gold = pl.col("has_gold_rephrase")
-    return {
-        context: tracking.turn_dataset(part, f"{RUN_PREFIX} {context} {window}", source, gold)
-        for context, part in (("training", train), ("evaluation", evaluation))
-    }
 
 
 def _log_references(

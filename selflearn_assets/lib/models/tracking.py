@@ -219,6 +219,21 @@ def turn_ids_digest(event_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(set(event_ids))).encode()).hexdigest()[:16]
 
 
+def split_datasets(
+    home: str | Path, prefix: str, loader: str, gold: pl.Expr, all_turns: pl.DataFrame, **splits: pl.DataFrame
+) -> dict[str, TurnDataset]:
+    """{context: dataset} for each split (`training=...`, `evaluation=...`) of `all_turns`, read from the
+    warehouse under `home` by `loader` (the SQL file or function): the datasets a training run logs
+    (`log_datasets`), named "<prefix> <context> <window>"."""
+    window = day_window(all_turns["day"].unique())
+    source = WarehouseSource(
+        Path(home).resolve() / "warehouse.duckdb", ["ingest.clean_turns", "ingest.turn_annotations"], loader, window
+    )
+    return {
+        context: turn_dataset(turns, f"{prefix} {context} {window}", source, gold) for context, turns in splits.items()
+    }
+
+
 def turn_dataset(turns: pl.DataFrame, name: str, source: WarehouseSource, gold: pl.Expr) -> TurnDataset:
     """The turns of a split as an MLflow dataset: only their ids (day, session_id, event_id) and `gold`
     (a boolean expression over `turns`: the turn is gold-annotated) go into it, and the digest is
