@@ -6,34 +6,34 @@ CREATE SCHEMA IF NOT EXISTS ingest;
 -- One row per valid user turn (input contract v1), typed. user_id and device_id are pseudonymised (keyed
 -- hash), also where they occur nested in `extra`.
 CREATE TABLE IF NOT EXISTS ingest.clean_turns (
-    day                  DATE NOT NULL,
-    event_id             VARCHAR NOT NULL,
-    session_id           VARCHAR NOT NULL,
+    day                  DATE NOT NULL,         -- UTC date of ts: the partition
+    event_id             VARCHAR NOT NULL,      -- unique id of the turn
+    session_id           VARCHAR NOT NULL,      -- dialogue session
     user_id              VARCHAR NOT NULL,      -- keyed hash of the raw customer id
     device_id            VARCHAR NOT NULL,      -- keyed hash of the raw device id
     ts                   TIMESTAMP NOT NULL,    -- UTC, naive
-    asr_text             VARCHAR NOT NULL,
+    asr_text             VARCHAR NOT NULL,      -- ASR 1-best ("" for no speech)
     device_type          VARCHAR,               -- speaker, screen, tv, car, phone, other
     locale               VARCHAR NOT NULL,      -- default en-US
-    wake_score           DOUBLE,
-    asr_confidence       DOUBLE,
-    asr_nbest            STRUCT(text VARCHAR, score DOUBLE)[],
-    nlu_domain           VARCHAR,
-    nlu_intent           VARCHAR,
-    nlu_slots            STRUCT(name VARCHAR, value VARCHAR)[],
-    nlu_confidence       DOUBLE,
+    wake_score           DOUBLE,                -- wake-word (voice trigger) confidence, 0..1
+    asr_confidence       DOUBLE,                -- ASR confidence of asr_text, 0..1
+    asr_nbest            STRUCT(text VARCHAR, score DOUBLE)[],  -- ASR n-best hypotheses with their scores
+    nlu_domain           VARCHAR,               -- NLU domain; NULL when unhandled
+    nlu_intent           VARCHAR,               -- NLU intent; NULL when unhandled
+    nlu_slots            STRUCT(name VARCHAR, value VARCHAR)[],  -- NLU slots (name, value)
+    nlu_confidence       DOUBLE,                -- NLU confidence, 0..1
     er_status            VARCHAR,               -- resolved, unresolved, not_applicable
-    er_entity_id         VARCHAR,
-    response_text        VARCHAR,
+    er_entity_id         VARCHAR,               -- the resolved entity
+    response_text        VARCHAR,               -- what the assistant said
     response_status      VARCHAR,               -- success, error, clarify, unsupported, no_response
-    response_duration_ms BIGINT,
-    barge_in             BOOLEAN,
+    response_duration_ms BIGINT,                -- length of the spoken response
+    barge_in             BOOLEAN,               -- the user interrupted the response
     explicit_feedback    VARCHAR,               -- positive, negative
-    device_state         MAP(VARCHAR, VARCHAR),
-    rewrite_applied      STRUCT(rewrite_id VARCHAR, source_text VARCHAR, rewrite_text VARCHAR, layer VARCHAR),
-    audio_uri            VARCHAR,
+    device_state         MAP(VARCHAR, VARCHAR), -- e.g. {"oven": "on", "media": "playing"}
+    rewrite_applied      STRUCT(rewrite_id VARCHAR, source_text VARCHAR, rewrite_text VARCHAR, layer VARCHAR),  -- set when the runtime rewrote this request
+    audio_uri            VARCHAR,               -- pointer to the audio (optional)
     extra                JSON,                  -- unknown top-level fields, as a JSON object (NULL when none)
-    source_file          VARCHAR NOT NULL,
+    source_file          VARCHAR NOT NULL,      -- the raw file, relative to the raw root
     source_line          BIGINT NOT NULL        -- 1-based line (or row, for Parquet) in source_file
 );
 

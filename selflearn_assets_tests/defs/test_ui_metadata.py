@@ -100,7 +100,8 @@ def test_the_five_tables_have_the_warehouse_columns_described(selflearn_home):
     clean = {c.name: c for c in column_schema("ingest.clean_turns").columns}
     assert clean["user_id"].description == "keyed hash of the raw customer id"
     assert clean["user_id"].type == "VARCHAR" and not clean["user_id"].constraints.nullable
-    assert clean["device_type"].constraints.nullable and clean["asr_text"].description is None
+    assert clean["device_type"].constraints.nullable and clean["asr_text"].description == 'ASR 1-best ("" for no speech)'
+    assert all(c.description for c in clean.values())  # every column of clean_turns is described
     release = {c.name: c for c in column_schema("releases.label_release").columns}
     assert release["label_model_version"].description == "NULL: the turn has no turn_labels row"
     # a materialization's schema (DESCRIBE) carries the same descriptions
