@@ -105,9 +105,8 @@ def train_and_track(
     )
     name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
     with tracking.start_run(
-        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
+        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION, datasets=datasets
     ) as run:
-        tracking.log_datasets(datasets)
         variants = {}
         for variant_name, weight in (("gold_only", 0.0), ("with_weak", config.weak_weight)):
             if variant_name == "with_weak" and weight <= 0:

@@ -110,9 +110,8 @@ def train_and_track(
     )
     name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
     with tracking.start_run(
-        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
+        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION, datasets=datasets
     ) as run:
-        tracking.log_datasets(datasets)
         model, history, fit = train_label_model(train, config, embedder, progress=progress)
         fit = {**fit, "epochs_run": float(epochs_run(history))}
         baseline_config = dataclasses.replace(config, contextual=False)

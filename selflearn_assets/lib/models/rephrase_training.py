@@ -128,9 +128,8 @@ def train_and_track(
     )
     name = tracking.run_name(RUN_PREFIX, turns["day"].unique())
     with tracking.start_run(
-        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION
+        EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION, datasets=datasets
     ) as run:
-        tracking.log_datasets(datasets)
         began = time.perf_counter()
         model, history, fit = train_rephrase_detector(
             train, embedder, config, progress=progress, encoder_path=encoder_path, examples=examples

@@ -105,9 +105,10 @@ def start_run(
     params: Mapping[str, Any] | None = None,
     run_name: str | None = None,
     description: str | None = None,
+    datasets: Mapping[str, Any] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """An MLflow run in `experiment` (created when missing) with `tags` and `params` logged up front, and
-    `description` as its note in the UI.
+    """An MLflow run in `experiment` (created when missing) with `tags`, `params` and `datasets` ({context:
+    dataset}, `split_datasets`) logged up front, and `description` as its note in the UI.
 
     Call `configure(home)` first so the experiment's artifacts land in the project's store.
     """
@@ -117,6 +118,7 @@ def start_run(
             mlflow.set_tags({k: str(v) for k, v in tags.items()})
         if params:
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+        log_datasets(datasets or {})
         yield run
 
 
