@@ -1,5 +1,5 @@
 -- Warehouse tables of the ingest stage (and one view, the annotation pivot ingest.turn_annotations). Every table
--- carries the partition column `day` (UTC date).
+-- but key_rotations carries the partition column `day` (UTC date).
 -- Re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
 CREATE SCHEMA IF NOT EXISTS ingest;
 
@@ -39,27 +39,27 @@ CREATE TABLE IF NOT EXISTS ingest.clean_turns (
 
 -- Every rejected input line, with where it came from and why.
 CREATE TABLE IF NOT EXISTS ingest.quarantined_turns (
-    day          DATE NOT NULL,
-    source_file  VARCHAR NOT NULL,
-    source_line  BIGINT NOT NULL,
-    raw          VARCHAR,                       -- the line as read (invalid UTF-8 bytes replaced by U+FFFD), ids pseudonymised
-    event_id     VARCHAR,                       -- when it could be read
-    reason       VARCHAR NOT NULL,              -- short code, e.g. invalid_json, missing_field, bad_type
-    detail       VARCHAR NOT NULL               -- human-readable: which field, what value
+    day          DATE NOT NULL,                 -- the partition whose raw folder (date=D/) held the line (not always the date of its ts)
+    source_file  VARCHAR NOT NULL,              -- the raw file, relative to the raw root
+    source_line  BIGINT NOT NULL,               -- 1-based line (or row, for Parquet) in source_file; 0: the file was not read
+    raw          VARCHAR,                       -- the line as read, without its terminator (invalid UTF-8 bytes as U+FFFD; line_too_long: its first 10,000 characters), every user_id/device_id value pseudonymised; NULL for a file not read
+    event_id     VARCHAR,                       -- the line's event_id as text, when it parsed as a JSON object that has one (NULL otherwise)
+    reason       VARCHAR NOT NULL,              -- short code of the first failed check (validated_turns.sql), or skipped_file, duplicate_event_id, conflicting_duplicate_event_id
+    detail       VARCHAR NOT NULL               -- human-readable: which field, what value; for a file not read its read error or why it was skipped; for a duplicate where the first copy is
 );
 
 -- Per-partition accounting: read = clean + quarantined. A file that was not read (unreadable, or skipped for
 -- its name or place) is one quarantined row at line 0; the other lines it probably held are counted in
 -- lines_lost_estimate, which the quarantine-rate gate adds to both sides of its rate.
 CREATE TABLE IF NOT EXISTS ingest.partition_stats (
-    day                 DATE PRIMARY KEY,
-    files               INTEGER NOT NULL,
-    lines_read          BIGINT NOT NULL,
-    clean_rows          BIGINT NOT NULL,
-    quarantined_rows    BIGINT NOT NULL,
-    ingested_at         TIMESTAMP NOT NULL,
-    lines_lost_estimate BIGINT DEFAULT 0,          -- estimated lines of unread files beyond their one row each
-    lost_files          JSON                       -- [{file, reason, lines_estimate, detail}], NULL when none
+    day                 DATE PRIMARY KEY,          -- the ingested partition (its row is replaced when the day is re-ingested)
+    files               INTEGER NOT NULL,          -- raw files of the day folder, read or tried (empty and unreadable ones included), plus the skipped files under it that are not hidden or marker files
+    lines_read          BIGINT NOT NULL,           -- lines read from those files, each file not read counting as its one line-0 row
+    clean_rows          BIGINT NOT NULL,           -- the day's rows in ingest.clean_turns when it was ingested (later copies of duplicate event ids already moved out)
+    quarantined_rows    BIGINT NOT NULL,           -- the day's rows in ingest.quarantined_turns when it was ingested; lines_read = clean_rows + quarantined_rows
+    ingested_at         TIMESTAMP NOT NULL,        -- start of the day's ingestion transaction, UTC, naive (a gate must have checked the day after it)
+    lines_lost_estimate BIGINT DEFAULT 0,          -- estimated lines of unread files beyond their one row each: the sum over lost_files of lines_estimate - 1
+    lost_files          JSON                       -- [{file, reason, lines_estimate, detail}], NULL when none: each file not read (unreadable_file or skipped_file), the lines it probably held, the read error or skip reason
 );
 -- warehouses made before these columns existed
 ALTER TABLE ingest.partition_stats ADD COLUMN IF NOT EXISTS lines_lost_estimate BIGINT DEFAULT 0;
@@ -69,50 +69,51 @@ ALTER TABLE ingest.partition_stats ADD COLUMN IF NOT EXISTS lost_files JSON;
 -- different keys do not match, so a day whose key differs from its neighbours' is refused unless the change
 -- is declared in ingest.key_rotations (lib/ingest/pseudonym_keys.py).
 CREATE TABLE IF NOT EXISTS ingest.key_fingerprints (
-    day         DATE PRIMARY KEY,
-    fingerprint VARCHAR NOT NULL,
-    recorded_at TIMESTAMP NOT NULL
+    day         DATE PRIMARY KEY,   -- the ingested partition (its row is replaced when the day is re-ingested)
+    fingerprint VARCHAR NOT NULL,   -- 12 hex characters of a SHA-256 of the pseudonym key (key_fingerprint): identifies the key, never reveals it
+    recorded_at TIMESTAMP NOT NULL  -- start of the day's ingestion transaction, UTC, naive
 );
 
 -- Declared key rotations (`selflearn rotate-key`): days ingested with old_fingerprint may be followed by days
 -- ingested with new_fingerprint. The same customer has different pseudonyms on the two sides.
 CREATE TABLE IF NOT EXISTS ingest.key_rotations (
-    old_fingerprint VARCHAR NOT NULL,
-    new_fingerprint VARCHAR NOT NULL,
-    declared_at     TIMESTAMP NOT NULL,
-    meaning         VARCHAR NOT NULL
+    old_fingerprint VARCHAR NOT NULL,   -- fingerprint of the key of the earlier days
+    new_fingerprint VARCHAR NOT NULL,   -- fingerprint of the key of the later days (rotate-key: the current SELFLEARN_PSEUDONYM_KEY's); one row per old -> new pair
+    declared_at     TIMESTAMP NOT NULL, -- when the rotation was declared, UTC, naive
+    meaning         VARCHAR NOT NULL    -- what it does to pseudonyms, distinct-user counts and per-user history (ROTATION_MEANING)
 );
 
 -- One row per dialogue session of the day (a session that crosses UTC midnight has a row in each day,
--- counting that day's turns). user_id, device_id and device_type are those of the session's first turn.
+-- counting that day's turns). user_id and device_id are those of the session's first turn (by ts, then event_id);
+-- device_type that of the first turn that logged one.
 CREATE TABLE IF NOT EXISTS ingest.sessions (
-    day                 DATE NOT NULL,
-    session_id          VARCHAR NOT NULL,
-    user_id             VARCHAR NOT NULL,
-    device_id           VARCHAR NOT NULL,
-    device_type         VARCHAR,
-    start_ts            TIMESTAMP NOT NULL,     -- ts of the first turn
-    end_ts              TIMESTAMP NOT NULL,     -- ts of the last turn
-    n_turns             INTEGER NOT NULL,
-    n_barge_in          INTEGER NOT NULL,
-    n_error             INTEGER NOT NULL,       -- response_status error, unsupported or no_response
-    n_clarify           INTEGER NOT NULL,
-    n_explicit_negative INTEGER NOT NULL,
-    n_explicit_positive INTEGER NOT NULL,
+    day                 DATE NOT NULL,          -- UTC date of the turns: the partition
+    session_id          VARCHAR NOT NULL,       -- the dialogue session, one row per session and day
+    user_id             VARCHAR NOT NULL,       -- keyed hash of the customer id of the session's first turn that day
+    device_id           VARCHAR NOT NULL,       -- keyed hash of the device id of the session's first turn that day
+    device_type         VARCHAR,                -- of the first turn that day that logged one (NULL: none did)
+    start_ts            TIMESTAMP NOT NULL,     -- ts of the first turn that day, UTC, naive
+    end_ts              TIMESTAMP NOT NULL,     -- ts of the last turn that day, UTC, naive
+    n_turns             INTEGER NOT NULL,       -- clean turns of the session that day
+    n_barge_in          INTEGER NOT NULL,       -- turns with barge_in true
+    n_error             INTEGER NOT NULL,       -- turns with response_status error, unsupported or no_response
+    n_clarify           INTEGER NOT NULL,       -- turns with response_status clarify
+    n_explicit_negative INTEGER NOT NULL,       -- turns with explicit_feedback negative
+    n_explicit_positive INTEGER NOT NULL,       -- turns with explicit_feedback positive
     n_rewritten         INTEGER NOT NULL,       -- turns with rewrite_applied
-    duration_s          DOUBLE NOT NULL         -- end_ts - start_ts
+    duration_s          DOUBLE NOT NULL         -- end_ts - start_ts in seconds (0 for a single turn)
 );
 
 -- One row per valid (event_id, task, annotator) annotation of the day. label is JSON typed per task.
 CREATE TABLE IF NOT EXISTS ingest.annotations (
-    day         DATE NOT NULL,
-    event_id    VARCHAR NOT NULL,
+    day         DATE NOT NULL,                  -- the annotation partition (annotations/date=D/): the day of the annotated turn
+    event_id    VARCHAR NOT NULL,               -- the annotated turn's event_id, as given (not checked against ingest.clean_turns)
     task        VARCHAR NOT NULL,               -- failure_point, goal_start, goal_success, intent, slots, rephrase_of, intended_text
-    annotator   VARCHAR NOT NULL,
-    label       JSON,                           -- NULL only for rephrase_of = null
+    annotator   VARCHAR NOT NULL,               -- annotator id, as given ('gold': the adjudicated label)
+    label       JSON,                           -- the label, valid for its task (staged_annotations.sql); NULL only for rephrase_of = null
     is_gold     BOOLEAN NOT NULL,               -- annotator = 'gold' (adjudicated label of three annotators)
-    source_file VARCHAR NOT NULL,
-    source_line BIGINT NOT NULL
+    source_file VARCHAR NOT NULL,               -- the raw annotation file, relative to the raw root
+    source_line BIGINT NOT NULL                 -- 1-based line (or row, for Parquet) in source_file
 );
 
 -- The annotation pivot, the one definition of "gold" and of "the single annotator" that every reader of
@@ -160,11 +161,11 @@ GROUP BY day, event_id;
 
 -- Every rejected annotation line, with where it came from and why (read = clean + quarantined).
 CREATE TABLE IF NOT EXISTS ingest.quarantined_annotations (
-    day          DATE NOT NULL,
-    source_file  VARCHAR NOT NULL,
-    source_line  BIGINT NOT NULL,
-    raw          VARCHAR,
-    event_id     VARCHAR,
-    reason       VARCHAR NOT NULL,
-    detail       VARCHAR NOT NULL
+    day          DATE NOT NULL,                 -- the annotation partition whose folder (annotations/date=D/) held the line
+    source_file  VARCHAR NOT NULL,              -- the raw annotation file, relative to the raw root
+    source_line  BIGINT NOT NULL,               -- 1-based line (or row, for Parquet) in source_file; 0: the file could not be read
+    raw          VARCHAR,                       -- the line as read, without its terminator (invalid UTF-8 bytes as U+FFFD; line_too_long: its first 10,000 characters), every user_id/device_id value replaced by "redacted"; NULL for an unreadable file
+    event_id     VARCHAR,                       -- the line's event_id when it is a JSON string (NULL otherwise)
+    reason       VARCHAR NOT NULL,              -- short code of the first failed check (staged_annotations.sql), or duplicate_annotation, conflicting_duplicate_annotation
+    detail       VARCHAR NOT NULL               -- human-readable: which field, what value; the read error of an unreadable file; the line of a duplicate's first copy
 );

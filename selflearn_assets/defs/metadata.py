@@ -3,7 +3,8 @@ model assets, the tags of their MLflow run and the run's link, registered versio
 
 What a person reads in the UI: owners and a `stage` tag per group (`stage`), the column schema of a warehouse
 table with the descriptions of its schema file (`table_definition`, `table_schema`: the `-- comment` after each
-column in `dbt_like_sql/<schema>/schema.sql`, read by `lib/sql_schema.py`), numbers rounded to what matters
+column in `dbt_like_sql/<schema>/schema.sql`, read by `lib/sql_schema.py`; the tables an asset writes beside its
+own, such as `releases.release_quality`, under `columns: <table>`), numbers rounded to what matters
 (`rounded` for metadata floats and JSON, `fmt` and `pct` for table cells; `markdown_table` formats numbers
 itself: ints with thousands separators, floats with 3 decimals), and paths relative to SELFLEARN_HOME
 (`home_relative`), which stay true when the home moves. Ratios are either a 0..1 float named `*_rate` (or
@@ -59,10 +60,15 @@ def column_schema(table: str) -> dg.TableSchema:
     return dg.TableSchema(columns=list(_described_columns(table).values()))
 
 
-def table_definition(table: str) -> dict:
+def table_definition(table: str, *also: str) -> dict:
     """Definition metadata of an asset that is warehouse `table`: its name and column schema, shown by the UI
-    before any materialization."""
-    return {"dagster/table_name": table, "dagster/column_schema": column_schema(table)}
+    before any materialization. `also`: the other tables the asset writes in the same transaction (which have
+    no asset of their own), each column schema under `columns: <table>`."""
+    return {
+        "dagster/table_name": table,
+        "dagster/column_schema": column_schema(table),
+        **{f"columns: {other}": column_schema(other) for other in also},
+    }
 
 
 def table_schema(con, table: str) -> dg.TableSchema:

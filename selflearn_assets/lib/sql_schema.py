@@ -7,6 +7,7 @@ A column is `name TYPE [constraints][,] [-- comment]`, usually one line; a type 
 its lines are joined). Comment-only lines between columns are notes on a group of columns and describe none.
 Table constraints (`PRIMARY KEY (a, b)`, `UNIQUE (...)`, `CHECK (...)`) are not columns. A column that an
 `ALTER TABLE <table> ADD COLUMN` after the CREATE adds is appended, unless the CREATE already has it.
+`schema_tables` names the tables a file creates, so that a test can hold every column of a file to a description.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _CONSTRAINTS = {
     "AS",
 }
 _TABLE_CONSTRAINTS = ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT")
+_CREATE_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w.]+)\s*\(", re.I
+)
 
 
 class Column(NamedTuple):
@@ -82,6 +86,12 @@ def table_columns(sql: str, table: str) -> list[Column]:
         if comment and tail:  # a comment-only line outside a column is a note on the columns below
             comments.append(comment)
     raise ValueError(f"CREATE TABLE {table} is not closed")
+
+
+def schema_tables(sql: str) -> list[str]:
+    """The tables `sql` creates (`CREATE [OR REPLACE] TABLE [IF NOT EXISTS] <name> (`), in file order; views,
+    macros and commented-out statements are not tables."""
+    return [match.group(1) for line in sql.splitlines() if (match := _CREATE_TABLE.match(_code(line)))]
 
 
 def warehouse_columns(table: str) -> list[Column]:

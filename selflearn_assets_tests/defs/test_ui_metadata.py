@@ -3,6 +3,7 @@ tags, numbers rounded to what matters, paths relative to SELFLEARN_HOME, per-lab
 and a drift check that is declared as blocking as its config makes it."""
 
 import math
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -17,6 +18,7 @@ from selflearn_assets.defs.metadata import (
     markdown_table,
     pct,
     rounded,
+    table_definition,
     table_schema,
     thousands,
 )
@@ -27,9 +29,10 @@ from selflearn_assets.defs.releases.assets import (
     throughput_table,
 )
 from selflearn_assets.defs.releases.checks import _result, drift_per_label, precision_per_label
+from selflearn_assets.lib.ingest import build_sessions
 from selflearn_assets.lib.releases.gates import drift_gate
-from selflearn_assets.lib.sql import run_sql
-from selflearn_assets.lib.sql_schema import Column, table_columns
+from selflearn_assets.lib.sql import load_sql, run_sql
+from selflearn_assets.lib.sql_schema import Column, schema_tables, table_columns, warehouse_columns
 
 SNIPPET = """
 -- A table of the test, with a note before it.
@@ -62,6 +65,14 @@ FIVE_TABLES = {
     "failure_points": "labels.failure_points",
     "label_release": "releases.label_release",
 }
+# Stages whose schema file describes every column of every table: all of them.
+DESCRIBED_STAGES = ("ingest", "signals", "rewrites", "labels", "releases")
+# The ingest assets besides clean_turns, and their tables.
+INGEST_TABLES = {
+    "quarantined_turns": "ingest.quarantined_turns",
+    "sessions": "ingest.sessions",
+    "annotations": "ingest.annotations",
+}
 
 
 def test_schema_comments_are_parsed_from_a_create_table():
@@ -79,6 +90,8 @@ def test_schema_comments_are_parsed_from_a_create_table():
     assert table_columns(SNIPPET, "demo.things_archive") == [Column("other", "VARCHAR", "not this table")]
     with pytest.raises(KeyError):
         table_columns(SNIPPET, "demo.thing")
+    more = "-- CREATE TABLE demo.old (a INT);\nCREATE VIEW demo.v AS SELECT 1;\ncreate or replace table demo.t(a INT);"
+    assert schema_tables(SNIPPET + more) == ["demo.things_archive", "demo.things", "demo.t"]
 
 
 def _warehouse() -> duckdb.DuckDBPyConnection:
@@ -103,11 +116,111 @@ def test_the_five_tables_have_the_warehouse_columns_described(selflearn_home):
     assert clean["device_type"].constraints.nullable and clean["asr_text"].description == 'ASR 1-best ("" for no speech)'
     assert all(c.description for c in clean.values())  # every column of clean_turns is described
     release = {c.name: c for c in column_schema("releases.label_release").columns}
-    assert release["label_model_version"].description == "NULL: the turn has no turn_labels row"
+    assert (
+        release["label_model_version"].description
+        == "selflearn-label-model version that labelled the turn (NULL: the turn has no turn_labels row)"
+    )
     # a materialization's schema (DESCRIBE) carries the same descriptions
     runtime = {c.name: c for c in table_schema(con, "rewrites.markov_rewrites").columns}
-    assert runtime["precision"].description == "calibrated precision on audit gold (null: no gold)"
+    assert (
+        runtime["precision"].description
+        == "calibrated precision on audit gold, shrunk toward its stratum (NULL: no gold in the window)"
+    )
     assert runtime["precision"].type == "DOUBLE" and not runtime["day"].constraints.nullable
+
+
+@pytest.mark.parametrize("stage", DESCRIBED_STAGES)
+def test_every_column_of_the_stage_tables_is_described(stage):
+    """Every table of `dbt_like_sql/<stage>/schema.sql` is found, its parsed columns are the ones DuckDB creates
+    (so each comment sits on its own column, ALTER-added ones included) and each has a description."""
+    con = _warehouse()
+    tables = schema_tables(load_sql(f"{stage}/schema.sql"))
+    created = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [stage]).fetchall()
+    assert sorted(tables) == sorted(f"{stage}.{name}" for (name,) in created)
+    for table in tables:
+        columns = warehouse_columns(table)
+        assert [c.name for c in columns] == [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()], table
+        assert [c.name for c in columns if not c.comment] == [], table
+
+
+def test_the_ingest_assets_show_their_described_columns(selflearn_home):
+    """The ingest assets other than clean_turns show every column of their table, described, before any run;
+    partition_stats, key_fingerprints, key_rotations and quarantined_annotations (no asset of their own) are
+    described all the same (test_every_column_of_the_stage_tables_is_described)."""
+    graph = defs().resolve_asset_graph()
+    con = _warehouse()
+    shown = {}
+    for asset, table in INGEST_TABLES.items():
+        metadata = graph.get(dg.AssetKey(asset)).metadata
+        columns = {c.name: c for c in metadata["dagster/column_schema"].columns}
+        assert list(columns) == [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()], asset
+        assert all(c.description for c in columns.values()), asset
+        assert metadata["dagster/table_name"] == table
+        shown[asset] = columns
+    line = shown["quarantined_turns"]["source_line"]
+    assert line.description == "1-based line (or row, for Parquet) in source_file; 0: the file was not read"
+    assert line.type == "BIGINT" and not line.constraints.nullable
+    device_type = shown["sessions"]["device_type"]
+    assert device_type.description == "of the first turn that day that logged one (NULL: none did)"
+    assert device_type.constraints.nullable
+    gold = shown["annotations"]["is_gold"]
+    assert gold.description == "annotator = 'gold' (adjudicated label of three annotators)"
+    # a table without an asset, as a materialization's DESCRIBE shows it (the ALTER-added columns too)
+    stats = {c.name: c for c in table_schema(con, "ingest.partition_stats").columns}
+    lost = stats["lines_lost_estimate"].description
+    assert lost.endswith("the sum over lost_files of lines_estimate - 1")
+    assert stats["lost_files"].type == "JSON" and stats["lost_files"].constraints.nullable
+    assert not stats["day"].constraints.nullable
+
+
+def test_the_session_descriptions_hold_on_a_hand_made_day():
+    """What ingest.sessions' comments say, on one session of three turns whose first has no device_type: user
+    and device of the first turn, device_type of the first turn that logged one, duration end_ts - start_ts."""
+    con = _warehouse()
+    turns = [  # event_id, user_id, device_id, ts, device_type, response_status
+        ("e1", "u1", "d1", "2026-01-05 10:00:00", None, "error"),
+        ("e2", "u2", "d2", "2026-01-05 10:00:30", "tv", "clarify"),
+        ("e3", "u3", "d3", "2026-01-05 10:01:10", "car", "no_response"),
+    ]
+    con.executemany(
+        "INSERT INTO ingest.clean_turns BY NAME SELECT DATE '2026-01-05' AS day, ? AS event_id, 's1' AS session_id,"
+        " ? AS user_id, ? AS device_id, ?::TIMESTAMP AS ts, '' AS asr_text, ? AS device_type, 'en-US' AS locale,"
+        " ? AS response_status, 'a.jsonl' AS source_file, 1 AS source_line",
+        turns,
+    )
+    assert build_sessions(con, date(2026, 1, 5)) == 1
+    row = con.execute(
+        "SELECT user_id, device_id, device_type, n_turns, n_error, n_clarify, duration_s FROM ingest.sessions"
+    ).fetchone()
+    assert row == ("u1", "d1", "tv", 3, 2, 1, 70.0)  # error + no_response are errors; 10:00:00 -> 10:01:10
+    described = {c.name: c.comment for c in warehouse_columns("ingest.sessions")}
+    assert described["user_id"] == "keyed hash of the customer id of the session's first turn that day"
+    assert described["duration_s"] == "end_ts - start_ts in seconds (0 for a single turn)"
+
+
+def test_an_asset_shows_the_tables_it_writes_beside_its_own(selflearn_home):
+    metadata = table_definition(
+        "releases.label_release", "releases.release_quality", "releases.release_builds"
+    )
+    assert set(metadata) == {
+        "dagster/table_name",
+        "dagster/column_schema",
+        "columns: releases.release_quality",
+        "columns: releases.release_builds",
+    }
+
+    @dg.asset(metadata=metadata)
+    def release_like() -> None: ...
+
+    shown = dg.Definitions(assets=[release_like]).resolve_asset_graph().get(dg.AssetKey("release_like"))
+    shown = shown.metadata  # definition metadata, as the UI shows it before any run
+    quality = {c.name: c for c in shown["columns: releases.release_quality"].columns}
+    assert quality["coverage_audit"].description == "audit_released / audit_turns (0: no threshold)"
+    assert quality["status"].type == "VARCHAR" and not quality["status"].constraints.nullable
+    assert quality["drift_against"].description == "day of that previous published release (NULL: none)"
+    builds = shown["columns: releases.release_builds"].columns
+    assert [c.name for c in builds[:3]] == ["day", "params", "audit_source"]
+    assert shown["dagster/table_name"] == "releases.label_release"
 
 
 def test_every_asset_has_owners_and_its_stage_tag(selflearn_home):
