@@ -1,12 +1,15 @@
 """Every SQL file of `dbt_like_sql/` binds and runs against the full warehouse schema.
 
 A fresh DuckDB gets every stage's schema (SCHEMAS). The relations that callers register from Arrow or polars
-(raw lines, file lists, normalised texts, phonetic keys, model scores, mined rewrites) are registered empty,
-with the columns the callers give them (REGISTERED). Four frames that models and releases build in Python and
+(raw lines, file lists, Parquet rows, normalised texts, phonetic keys, model scores, mined rewrites, wanted
+texts) are registered empty, with the columns the callers give them (REGISTERED); the embedding store's
+Parquet shards are one empty shard with the store's columns. Four frames that models and releases build in Python and
 insert whole (FRAMES) stand in as empty views of their target table's own columns: for those files this checks
 the column list against the table, not the Python frame (their asset tests write real frames). The files that make temp macros and temp tables for later files (SETUP) run
 next, in the order the callers run them. Then each file runs, with a representative value for every parameter
-it names (PARAMS), inside a transaction that is rolled back. The tables are empty: this catches what binding
+it names (PARAMS) and once for each value of every `{{ identifier }}` it names (IDENTIFIERS), inside a
+transaction that is rolled back. Every `.sql` file under `dbt_like_sql/` is found by a glob, so a new one is
+tested without being listed here. The tables are empty: this catches what binding
 catches (a renamed column or table, a view or macro that no longer fits, a type mismatch in an expression, a
 parameter without a value), not a conversion that only a row would reach. No file is skipped.
 """
@@ -14,18 +17,21 @@ parameter without a value), not a conversion that only a row would reach. No fil
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import date
 
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from selflearn_assets.lib.ingest.lines import LINES_SCHEMA
+from selflearn_assets.lib.labels.store import LABEL_TABLES
 from selflearn_assets.lib.markov.mine import REWRITE_COLUMNS
 from selflearn_assets.lib.signals.calibration import DefectModel
 from selflearn_assets.lib.signals.params import SignalParams
-from selflearn_assets.lib.sql import run_sql, sql_root
+from selflearn_assets.lib.sql import identifier_names, load_sql, render_sql, run_sql, sql_root
 
 DAY, WINDOW_START = date(2026, 1, 2), date(2025, 12, 27)
 
@@ -52,11 +58,15 @@ REGISTERED = {
     "turn_files": empty(file_idx=I32, source_file=S, read_error=S, file_reason=S),
     "annotation_files": empty(file_idx=I32, source_file=S, read_error=S),
     "duplicate_lines": empty(source_file=S, source_line=I64, text=pa.large_string()),
+    "parquet_rows": empty(event_id=S, ts=S, asr_text=S, asr_confidence=F64),  # lib/ingest/lines.py
     "_signals_norm_text": empty(event_id=S, norm_text=S),  # lib/signals/defects.py
     "_signals_phonetic": empty(norm_text=S, phonetic=S),  # lib/signals/rephrase.py
     "_signals_model_scores": empty(first_event_id=S, second_event_id=S, model_score=F64),
     "_mined_rewrites": pl.DataFrame(schema=REWRITE_COLUMNS).to_arrow(),  # lib/rewrites/store.py
+    "_wanted": empty(text=S),  # lib/models/embedding_store.py
 }
+# The columns of an embedding store shard (lib/models/embedding_store.py; vectors of any fixed size).
+SHARD = empty(text=S, vector=pa.list_(pa.float32(), 4))
 
 # Frames inserted whole (registered name -> target table, columns the file adds itself).
 FRAMES = {
@@ -124,22 +134,56 @@ PARAMS: dict = {
     "previous_release": None,
     "deployed_from": None,
     "report": "{}",
+    # readable days, key rotations, the models' window
+    "end": DAY,
+    "check_name": "ingest_accounting",
+    "passed": True,
+    "description": "all expectations met",
+    "window_days": 14,
+    # "shards" (the embedding store's Parquet files) is added by the `params` fixture
 }
+
+# Every value an identifier (`{{ name }}`) takes: the lists the callers pick them from.
+IDENTIFIERS = {"table": LABEL_TABLES}  # labels/coverage_counts.sql (lib/labels/store.py)
 
 SQL_FILES = sorted(p.relative_to(sql_root()).as_posix() for p in sql_root().rglob("*.sql"))
 
 
+def _cases(name: str) -> list:
+    """One case per combination of the values of the identifiers the file names; an identifier without
+    values in IDENTIFIERS is left unset, so that its file fails saying so."""
+    names = sorted(identifier_names(load_sql(name)) & IDENTIFIERS.keys())
+    combos = [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(IDENTIFIERS[n] for n in names))
+    ]
+    return [
+        pytest.param(name, combo, id=name + "".join(f"[{k}={v}]" for k, v in combo.items()))
+        for combo in combos
+    ]
+
+
+SQL_CASES = [case for name in SQL_FILES for case in _cases(name)]
+
+
 @pytest.fixture(scope="module")
-def warehouse():
+def params(tmp_path_factory):
+    shard = tmp_path_factory.mktemp("embeddings") / "shard.parquet"
+    pq.write_table(SHARD, shard)
+    return {**PARAMS, "shards": [str(shard)]}
+
+
+@pytest.fixture(scope="module")
+def warehouse(params):
     con = duckdb.connect()
     for name in SCHEMAS:
-        run_sql(con, name, PARAMS)
+        run_sql(con, name, params)
     for name, table in REGISTERED.items():
         con.register(name, table)
     for name, (table, added) in FRAMES.items():
         con.execute(f"CREATE TEMP VIEW {name} AS SELECT * EXCLUDE ({added}) FROM {table} WHERE false")
     for name in SETUP:
-        run_sql(con, name, PARAMS)
+        run_sql(con, name, params)
     yield con
     con.close()
 
@@ -149,11 +193,18 @@ def test_the_lists_name_real_files():
     assert {f for f in SQL_FILES if f.endswith("/schema.sql")} <= set(SCHEMAS)
 
 
-@pytest.mark.parametrize("name", SQL_FILES)
-def test_sql_file_runs_on_the_full_schema(warehouse, name):
+def test_every_file_is_a_case_and_identifiers_take_every_value():
+    assert {case.values[0] for case in SQL_CASES} == set(SQL_FILES)
+    coverage = [case.values[1] for case in SQL_CASES if case.values[0] == "labels/coverage_counts.sql"]
+    assert coverage == [{"table": "turn_labels"}, {"table": "failure_points"}]
+
+
+@pytest.mark.parametrize(("name", "identifiers"), SQL_CASES)
+def test_sql_file_runs_on_the_full_schema(warehouse, params, name, identifiers):
     warehouse.begin()
     try:
-        run_sql(warehouse, name, PARAMS)  # a parameter PARAMS lacks fails here too (KeyError names it)
+        # a parameter or identifier without a value fails here too (KeyError names it)
+        run_sql(warehouse, name, params, identifiers)
     finally:
         warehouse.rollback()
 
@@ -166,3 +217,14 @@ def test_rolled_back_files_leave_no_rows(warehouse):
     assert ("ingest", "annotations") in tables and ("releases", "release_builds") in tables
     counts = {t: warehouse.sql(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0] for s, t in tables}
     assert counts == dict.fromkeys(counts, 0)
+
+
+def test_identifiers_go_in_quoted_and_only_as_plain_names():
+    """`{{ table }}` becomes the quoted name; anything but a plain SQL name is refused before it reaches SQL."""
+    text = render_sql("labels/coverage_counts.sql", {"table": "failure_points"})
+    assert 'FROM labels."failure_points" AS l' in text and "{{" not in text
+    for bad in ("failure_points; DROP TABLE ingest.clean_turns", 'x"y', "labels.failure_points", ""):
+        with pytest.raises(ValueError, match="not a plain SQL name"):
+            render_sql("labels/coverage_counts.sql", {"table": bad})
+    with pytest.raises(KeyError, match="identifier"):
+        render_sql("labels/coverage_counts.sql")

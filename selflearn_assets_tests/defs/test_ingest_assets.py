@@ -1,6 +1,6 @@
 """Ingestion assets end to end through Dagster: tables, metadata, checks, idempotency, blocking."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
@@ -14,7 +14,9 @@ from selflearn_assets.defs.ingest.checks import (
     clean_turns_volume,
     ingest_accounting,
 )
+from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.resources import SelflearnConfig
+from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets_tests.conftest import write_lines
 
@@ -126,3 +128,35 @@ def test_one_table_of_raw_turns_can_be_selected_alone(selflearn_home, selected):
     assert _table(selflearn_home, "SELECT count(*) FROM ingest.clean_turns WHERE day = DATE '2026-11-02'") == [(5,)]
     quarantined = _table(selflearn_home, "SELECT source_line FROM ingest.quarantined_turns ORDER BY source_line")
     assert quarantined == [(6,), (7,)]
+
+
+@dg.asset(name="clean_turns", partitions_def=daily_partitions)
+def hand_made_clean_turns() -> dg.MaterializeResult:
+    """Stands for raw_turns: the day's ingestion statistics were written by hand."""
+    return dg.MaterializeResult()
+
+
+def test_the_volume_check_compares_the_day_with_the_median_of_the_trailing_week(selflearn_home):
+    """Clean rows 500 against the days 7..1 before (100, 200, 300: median 200) is 2.5x: outside 0.5x..2x. The
+    day 8 days before and the day after are not part of the week."""
+    clean_rows = {-8: 10_000, -7: 100, -3: 200, -1: 300, 0: 500, 1: 9_999}
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb")) as con:
+        ensure_ingest_schema(con)
+        for offset, rows in clean_rows.items():
+            con.execute(
+                "INSERT INTO ingest.partition_stats (day, files, lines_read, clean_rows, quarantined_rows, ingested_at) "
+                "VALUES (?, 1, ?, ?, 0, now())",
+                [DAY + timedelta(days=offset), rows, rows],
+            )
+    result = dg.materialize(
+        [hand_made_clean_turns, clean_turns_volume],
+        partition_key=DAY.isoformat(),
+        resources=_resources(selflearn_home),
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description == "500 rows, 2.50x the trailing median of 200"
+    assert check.metadata["trailing_median"].value == 200.0 and check.metadata["ratio"].value == 2.5
+    week = check.metadata["trailing_days"].value
+    assert "2026-10-26" in week and "2026-11-01" in week
+    assert "2026-10-25" not in week and "2026-11-03" not in week

@@ -13,6 +13,7 @@ from selflearn_assets.defs.resources import SelflearnConfig
 from selflearn_assets.lib.ingest import IngestError, build_sessions, ingest_annotations, ingest_turns
 from selflearn_assets.lib.quality.turn_expectations import quarantine_rate
 from selflearn_assets.lib.settings import DEV_PSEUDONYM_KEY, default_key_warning
+from selflearn_assets.lib.sql import run_sql
 
 TURN_PREVIEW = ["event_id", ("asr_text", "asr text"), ("nlu_intent", "intent"), ("response_status", "response")]
 
@@ -149,11 +150,7 @@ def annotations(context: dg.AssetExecutionContext, duckdb: DuckDBResource, selfl
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         stats = ingest_annotations(con, selflearn.raw_root, day)
-        by_task = con.execute(
-            "SELECT task, count(*) FILTER (WHERE is_gold), count(*) FILTER (WHERE NOT is_gold) "
-            "FROM ingest.annotations WHERE day = ? GROUP BY task ORDER BY task",
-            [day],
-        ).fetchall()
+        by_task = run_sql(con, "ingest/annotation_tasks.sql", {"day": day}).fetchall()
     return dg.MaterializeResult(
         metadata={
             **day_metadata(duckdb, "ingest.annotations", context.partition_key, ["event_id", "task", "annotator", "label"]),

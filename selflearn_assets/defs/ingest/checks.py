@@ -25,6 +25,7 @@ from selflearn_assets.lib.quality.turn_expectations import (
     validate_accounting,
     validate_clean_turns,
 )
+from selflearn_assets.lib.sql import run_sql
 
 VOLUME_BAND = (0.5, 2.0)  # today's clean rows as a share of the trailing week's median
 
@@ -86,18 +87,11 @@ def ingest_accounting(
     (`max_quarantine_rate` of the `selflearn` resource)."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        row = con.execute(  # lines_lost_estimate, lost_files: whole files not read (issue 12, item 2)
-            "SELECT lines_read, clean_rows, quarantined_rows, coalesce(lines_lost_estimate, 0), lost_files "
-            "FROM ingest.partition_stats WHERE day = ?",
-            [day],
-        ).fetchone()
-        clean_now = con.execute("SELECT count(*) FROM ingest.clean_turns WHERE day = ?", [day]).fetchone()[0]
-        quarantined_now = con.execute(
-            "SELECT count(*) FROM ingest.quarantined_turns WHERE day = ?", [day]
-        ).fetchone()[0]
+        row = run_sql(con, "ingest/accounting.sql", {"day": day}).fetchone()
     if row is None:
         return dg.AssetCheckResult(passed=False, description=f"no ingestion statistics for {day}")
-    lines_read, lost, lost_files = row[0], row[3], json.loads(row[4]) if row[4] else []
+    lines_read, lost, lost_files_json, clean_now, quarantined_now = row  # lost: whole files not read
+    lost_files = json.loads(lost_files_json) if lost_files_json else []
     limit = selflearn.max_quarantine_rate
     outcome = validate_accounting(lines_read, clean_now, quarantined_now, limit, lost)
     return _suite_result(
@@ -118,13 +112,9 @@ def clean_turns_volume(context: dg.AssetCheckExecutionContext, duckdb: DuckDBRes
     """Warning: the day's clean rows against the median of the trailing 7 days (band 0.5x..2x)."""
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
-        today = con.execute("SELECT clean_rows FROM ingest.partition_stats WHERE day = ?", [day]).fetchone()
-        week = con.execute(
-            "SELECT day, clean_rows FROM ingest.partition_stats "
-            "WHERE day < ? AND day >= ? - INTERVAL 7 DAY ORDER BY day",
-            [day, day],
-        ).fetchall()
-    rows_today = today[0] if today else 0
+        days = run_sql(con, "ingest/trailing_volume.sql", {"day": day}).fetchall()
+    week = [r for r in days if r[0] < day]
+    rows_today = next((rows for d, rows in days if d == day), 0)
     if not week:
         return dg.AssetCheckResult(
             passed=True,

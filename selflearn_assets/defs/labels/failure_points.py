@@ -22,7 +22,7 @@ from selflearn_assets.lib.labels import coverage_counts, replace_day
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion
-from selflearn_assets.lib.sql import load_sql
+from selflearn_assets.lib.sql import query
 
 
 @dg.asset(
@@ -50,14 +50,10 @@ def failure_points(
     with duckdb.get_connection() as con:
         replace_day(con, "failure_points", predicted, day, version)
         mix = {
-            by: _nested(
-                con.sql(load_sql("labels/failure_point_mix.sql"), params={"day": day, "by": by}).fetchall()
-            )
+            by: _nested(query(con, "labels/failure_point_mix.sql", {"day": day, "by": by}).fetchall())
             for by in ("domain", "device")
         }
-        top = con.sql(
-            load_sql("labels/top_failing_utterances.sql"), params={"day": day, "limit": 15}
-        ).fetchall()
+        top = query(con, "labels/top_failing_utterances.sql", {"day": day, "limit": 15}).fetchall()
     counts = predicted.group_by("failure_point").len()
     share = {c: 0.0 for c in CLASSES} | {k: v / max(1, predicted.height) for k, v in counts.iter_rows()}
     png = failure_mix_png(mix["domain"], mix["device"], CLASSES)
@@ -99,13 +95,9 @@ def failure_points_cover_every_turn(
     day = date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as con:
         missing, extra, duplicated = coverage_counts(con, "failure_points", day)
-        (bad_probability,) = con.execute(
-            """
-            SELECT count(*) FROM labels.failure_points WHERE day = $1
-              AND abs(p_false_wake + p_asr + p_nlu + p_er + p_result + p_correct - 1) > 1e-4
-            """,
-            [day],
-        ).fetchone()
+        [(bad_probability,)] = query(
+            con, "labels/failure_point_bad_probabilities.sql", {"day": day}
+        ).fetchall()
     return dg.AssetCheckResult(
         passed=missing == 0 and extra == 0 and duplicated == 0 and bad_probability == 0,
         description=(

@@ -78,10 +78,5 @@ def ingest_annotations(
 
 def _stats(con, day: date, files: list[str], unreadable: list[str], lines_read: int) -> AnnotationStats:
     clean = con.execute("SELECT count(*) FROM ingest.annotations WHERE day = ?", [day]).fetchall()[0][0]
-    by_reason = dict(
-        con.execute(
-            "SELECT reason, count(*) FROM ingest.quarantined_annotations WHERE day = ? GROUP BY reason ORDER BY 2 DESC, 1",
-            [day],
-        ).fetchall()
-    )
+    by_reason = dict(run_sql(con, "ingest/annotation_quarantine_reasons.sql", {"day": day}).fetchall())
     return AnnotationStats(day, files, lines_read, clean, sum(by_reason.values()), by_reason, unreadable)

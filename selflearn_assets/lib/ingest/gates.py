@@ -15,7 +15,7 @@ from datetime import date
 
 import duckdb
 
-from selflearn_assets.lib.sql import run_sql
+from selflearn_assets.lib.sql import run_sql, table_exists
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,7 @@ def ensure_day_gates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_views(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'ingest' AND table_name = 'day_status'"
-        ).fetchone()[0]
-    )
+    return table_exists(con, "ingest", "day_status")
 
 
 def record_gate(
@@ -55,23 +50,24 @@ def record_gate(
 ) -> None:
     """Record the outcome of blocking gate `check_name` on `day`, replacing the previous one."""
     ensure_day_gates(con)
-    con.execute(
-        "INSERT OR REPLACE INTO ingest.day_gates VALUES (?, ?, ?, ?, timezone('UTC', now()))",
-        [day, check_name, passed, description or ""],
+    run_sql(
+        con,
+        "ingest/day_gate_insert.sql",
+        {"day": day, "check_name": check_name, "passed": passed, "description": description or ""},
     )
 
 
 def gate_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The blocking ingestion gates a readable day has passed, as `day_gates.sql` lists them."""
     ensure_day_gates(con)
-    return [r[0] for r in con.execute("SELECT check_name FROM ingest.ingestion_gates ORDER BY 1").fetchall()]
+    return [r[0] for r in run_sql(con, "ingest/gate_names.sql").fetchall()]
 
 
 def day_status(con: duckdb.DuckDBPyConnection, day: date) -> DayStatus:
     """Whether `day` was ingested and may be read downstream, and why not."""
     if not _has_views(con):
         ensure_day_gates(con)
-    row = con.execute("SELECT readable, reason FROM ingest.day_status WHERE day = ?", [day]).fetchone()
+    row = run_sql(con, "ingest/day_readable.sql", {"day": day}).fetchone()
     if row is None:
         return DayStatus(day, ingested=False, readable=False, reason="not ingested")
     return DayStatus(day, ingested=True, readable=bool(row[0]), reason=row[1])
@@ -81,11 +77,7 @@ def blocked_days(con: duckdb.DuckDBPyConnection, start: date | None = None, end:
     """Ingested days in [start, end] (open bounds: all) that are not readable, oldest first."""
     if not _has_views(con):
         ensure_day_gates(con)
-    rows = con.execute(
-        "SELECT day FROM ingest.day_status WHERE NOT readable "
-        "AND (CAST(? AS DATE) IS NULL OR day >= ?) AND (CAST(? AS DATE) IS NULL OR day <= ?) ORDER BY day",
-        [start, start, end, end],
-    ).fetchall()
+    rows = run_sql(con, "ingest/blocked_days.sql", {"start": start, "end": end}).fetchall()
     return [r[0] for r in rows]
 
 
@@ -93,9 +85,7 @@ def readable_among(con: duckdb.DuckDBPyConnection, days: list[date]) -> list[dat
     """The days of `days` that may be read downstream, oldest first."""
     if not _has_views(con):
         ensure_day_gates(con)
-    rows = con.execute(
-        "SELECT day FROM ingest.readable_days WHERE list_contains(?::DATE[], day) ORDER BY day", [list(days)]
-    ).fetchall()
+    rows = run_sql(con, "ingest/readable_among.sql", {"days": list(days)}).fetchall()
     return [r[0] for r in rows]
 
 

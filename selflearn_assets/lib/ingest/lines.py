@@ -34,6 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from selflearn_assets.lib.sql import query
+
 READ_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".parquet")  # matched case-insensitively
 FALLBACK_LINE_BYTES = 512  # the size of a line when a day has no readable line to measure
 BATCH_ROWS = 61_440  # Arrow batches of this size let DuckDB scan the lines on every core
@@ -213,7 +215,7 @@ def _parquet_lines(path: Path) -> pa.Table:
         rows = rows.set_column(rows.column_names.index("ts"), "ts", iso)
     with duckdb.connect() as con:  # a private in-memory connection: the warehouse is not needed here
         con.register("parquet_rows", rows)
-        text = con.sql("SELECT to_json(r)::VARCHAR AS text FROM parquet_rows AS r").to_arrow_table()
+        text = query(con, "ingest/parquet_lines.sql").to_arrow_table()
     n = rows.num_rows
     return pa.table(
         {

@@ -49,12 +49,7 @@ def key_fingerprint(key: str) -> str:
 def check_key(con: duckdb.DuckDBPyConnection, day: date, fingerprint: str) -> None:
     """Refuse to ingest `day` with a key whose fingerprint differs from the nearest recorded day before (or
     after) it, unless that change is a declared rotation (old → new in the order of the days)."""
-    neighbours = con.execute(
-        "(SELECT 'before' AS side, day, fingerprint FROM ingest.key_fingerprints WHERE day < $day "
-        " ORDER BY day DESC LIMIT 1) UNION ALL "
-        "(SELECT 'after', day, fingerprint FROM ingest.key_fingerprints WHERE day > $day ORDER BY day LIMIT 1)",
-        {"day": day},
-    ).fetchall()
+    neighbours = run_sql(con, "ingest/key_neighbours.sql", {"day": day}).fetchall()
     for side, other_day, other in neighbours:
         if other == fingerprint:
             continue
@@ -88,13 +83,10 @@ def declare_rotation(con: duckdb.DuckDBPyConnection, old_fingerprint: str, new_f
 
 def recorded_fingerprints(con: duckdb.DuckDBPyConnection) -> list[tuple[date, str]]:
     """(first day, fingerprint) of each run of consecutive recorded days with the same key, in day order."""
-    rows = con.execute("SELECT day, fingerprint FROM ingest.key_fingerprints ORDER BY day").fetchall()
+    rows = run_sql(con, "ingest/key_fingerprints.sql").fetchall()
     return [(d, f) for i, (d, f) in enumerate(rows) if i == 0 or rows[i - 1][1] != f]
 
 
 def _declared(con: duckdb.DuckDBPyConnection, old: str, new: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM ingest.key_rotations WHERE old_fingerprint = ? AND new_fingerprint = ?", [old, new]
-        ).fetchone()[0]
-    )
+    params = {"old_fingerprint": old, "new_fingerprint": new}
+    return bool(run_sql(con, "ingest/key_rotation_declared.sql", params).fetchone()[0])

@@ -286,9 +286,7 @@ def _rejected(tables: tuple, file_idx: tuple, kept: dict) -> pa.Array:
 def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: dict) -> None:
     """Later copies of duplicate event ids leave clean_turns for quarantine, with their raw text re-read."""
     run_sql(con, "ingest/duplicate_turns.sql", params)
-    wanted = con.execute(
-        "SELECT source_file, list(source_line ORDER BY source_line) FROM duplicate_turns GROUP BY source_file"
-    ).fetchall()
+    wanted = run_sql(con, "ingest/duplicate_turn_lines.sql").fetchall()
     if wanted:
         picked = []
         for source_file, line_numbers in wanted:
@@ -308,13 +306,8 @@ def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: d
 
 
 def _stats(con: duckdb.DuckDBPyConnection, day: date, files: list[str], lost: list[LostFile], params: dict) -> IngestStats:
-    [(lines_read, clean, quarantined)] = con.execute(
-        "SELECT lines_read, clean_rows, quarantined_rows FROM ingest.partition_stats WHERE day = ?", [day]
-    ).fetchall()
-    by_reason = con.execute(
-        "SELECT reason, count(*) FROM ingest.quarantined_turns WHERE day = ? GROUP BY reason ORDER BY 2 DESC, 1",
-        [day],
-    ).fetchall()
+    [(lines_read, clean, quarantined)] = run_sql(con, "ingest/partition_counts.sql", {"day": day}).fetchall()
+    by_reason = run_sql(con, "ingest/turn_quarantine_reasons.sql", {"day": day}).fetchall()
     unreadable = [f.file for f in lost if f.reason == "unreadable_file"]
     return IngestStats(
         day, files, lines_read, clean, quarantined, dict(by_reason), unreadable, lost, params["skipped"],

@@ -8,6 +8,8 @@ import polars as pl
 
 from selflearn_assets.lib.sql import run_sql, transaction
 
+LABEL_TABLES = ("turn_labels", "failure_points")  # the tables of labels/schema.sql, by name
+
 
 def replace_day(
     con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, day: date, version: str
@@ -16,11 +18,12 @@ def replace_day(
 
     `dbt_like_sql/labels/<table>_insert.sql` reads the rows from the frame registered as `_<table>`.
     """
+    _check_table(table)
     run_sql(con, "labels/schema.sql")
     con.register(f"_{table}", rows.to_arrow())
     try:
         with transaction(con):
-            con.execute(f"DELETE FROM labels.{table} WHERE day = ?", [day])  # table names are ours
+            con.execute(f"DELETE FROM labels.{table} WHERE day = ?", [day])  # table from LABEL_TABLES
             run_sql(con, f"labels/{table}_insert.sql", {"day": day, "model_version": version})
     finally:
         con.unregister(f"_{table}")
@@ -29,17 +32,13 @@ def replace_day(
 def coverage_counts(con: duckdb.DuckDBPyConnection, table: str, day: date) -> tuple[int, int, int]:
     """Counts of `day` in `labels.<table>`: (clean turns without a row, rows without their clean turn,
     duplicate rows)."""
-    missing, extra, duplicated = con.execute(
-        f"""
-        SELECT
-          (SELECT count(*) FROM ingest.clean_turns t WHERE t.day = $1
-             AND NOT EXISTS (SELECT 1 FROM labels.{table} l
-                             WHERE l.day = $1 AND l.event_id = t.event_id)),
-          (SELECT count(*) FROM labels.{table} l WHERE l.day = $1
-             AND NOT EXISTS (SELECT 1 FROM ingest.clean_turns t
-                             WHERE t.day = $1 AND t.event_id = l.event_id)),
-          (SELECT count(*) - count(DISTINCT event_id) FROM labels.{table} WHERE day = $1)
-        """,  # table names are ours, never user input
-        [day],
-    ).fetchall()[0]
+    _check_table(table)
+    [(missing, extra, duplicated)] = run_sql(
+        con, "labels/coverage_counts.sql", {"day": day}, identifiers={"table": table}
+    ).fetchall()
     return missing, extra, duplicated
+
+
+def _check_table(table: str) -> None:
+    if table not in LABEL_TABLES:
+        raise ValueError(f"not a labels table: {table}")

@@ -19,6 +19,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from selflearn_assets.lib.sql import query_pl
+
 
 def encoder_fingerprint(model, max_length: int) -> str:
     """A short hash of the encoder's identity: its directory, config, weight files (name, size, mtime) and the
@@ -52,11 +54,7 @@ class EmbeddingStore:
         con = duckdb.connect()
         try:
             con.register("_wanted", pl.DataFrame({"text": wanted}, schema={"text": pl.String}).to_arrow())
-            found = con.sql(
-                "SELECT s.text, any_value(s.vector) AS vector FROM read_parquet($shards) AS s "
-                "JOIN _wanted USING (text) GROUP BY s.text",
-                params={"shards": shards},
-            ).pl()
+            found = query_pl(con, "models/stored_embeddings.sql", {"shards": shards})
         finally:
             con.close()
         if found.is_empty():

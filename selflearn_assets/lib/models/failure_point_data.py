@@ -18,7 +18,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from selflearn_assets.lib.sql import load_sql
+from selflearn_assets.lib.sql import query_pl
 
 CLASSES = ("false_wake", "asr", "nlu", "er", "result", "correct")
 _WORD = re.compile(r"\w+")
@@ -47,9 +47,7 @@ def load_failure_point_frames(
     con: duckdb.DuckDBPyConnection, days: Sequence[date], params: WeakFailureParams = WeakFailureParams()
 ) -> pl.DataFrame:
     """The turns of `days` with context, similarity features, gold/annotator and weak failure points."""
-    turns = con.sql(
-        load_sql("models/failure_point_turns.sql"), params={"days": list(days), "follow_s": params.follow_s}
-    ).pl()
+    turns = query_pl(con, "models/failure_point_turns.sql", {"days": list(days), "follow_s": params.follow_s})
     return weak_labels(overlap_features(turns), params)
 
 

@@ -5,6 +5,7 @@ dialogue status, token count, ASR/NLU confidence, device type, device state as `
 day, gap to the previous turn) and its targets: weak labels from implicit and explicit feedback, overridden by
 gold annotations where a session was audited. The single annotator's labels ride along for the %-of-human
 comparison; both come from the annotation pivot `ingest.turn_annotations` (dbt_like_sql/ingest/schema.sql).
+The turns are read by dbt_like_sql/models/label_turns.sql, the annotations by models/label_annotations.sql.
 Optional contract fields may be NULL; every feature has a neutral fallback.
 """
 
@@ -18,41 +19,12 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from selflearn_assets.lib.sql import query_pl
+
 FAILED_STATUSES = ("error", "unsupported", "no_response")
 UNKNOWN = "unknown"
 _WORD = re.compile(r"\w+")
 SLOTS_TYPE = pl.List(pl.Struct({"name": pl.String, "value": pl.String}))
-
-TURNS_SQL = """
-SELECT
-    t.day, t.event_id, t.session_id, t.ts,
-    coalesce(t.asr_text, '') AS utterance,
-    coalesce(t.response_text, '') AS response,
-    coalesce(t.nlu_domain, 'none') AS domain,
-    CASE WHEN t.nlu_domain IS NULL OR t.nlu_intent IS NULL THEN 'unknown'
-         ELSE t.nlu_domain || '.' || t.nlu_intent END AS nlu_intent,
-    coalesce(t.nlu_slots, []) AS nlu_slots,
-    coalesce(t.response_status, 'missing') AS status,
-    coalesce(t.device_type, 'missing') AS device_type,
-    coalesce(array_to_string(list_sort(
-        list_transform(map_entries(t.device_state), lambda e: e.key || '=' || e.value)), ' '), '') AS state,
-    hour(t.ts) AS hour,
-    t.asr_confidence AS asr_conf,
-    t.nlu_confidence AS nlu_conf,
-    coalesce(t.barge_in, false) AS barge_in,
-    t.explicit_feedback
-FROM ingest.clean_turns AS t
-WHERE t.day IN (SELECT unnest($days::DATE[]))
-ORDER BY t.session_id, t.ts, t.event_id
-"""
-
-ANNOTATIONS_SQL = """
-SELECT day, event_id,
-    gold_goal_start, gold_goal_success, gold_intent, gold_slots,
-    ann_goal_start, ann_goal_success, ann_intent, ann_slots
-FROM ingest.turn_annotations
-WHERE list_contains($days::DATE[], day)
-"""
 
 
 @dataclass(frozen=True)
@@ -73,10 +45,10 @@ def load_label_frames(
     of a weakly successful turn, else the intent its successful rephrase was given (`meant_intent`), else
     null), `slots_target` (list of {name, value} like intent_target).
     """
-    turns = con.sql(TURNS_SQL, params={"days": list(days)}).pl()
+    turns = query_pl(con, "models/label_turns.sql", {"days": list(days)})
     turns = _session_features(turns)
     turns = weak_labels(turns, params)
-    annotations = con.sql(ANNOTATIONS_SQL, params={"days": list(days)}).pl()
+    annotations = query_pl(con, "models/label_annotations.sql", {"days": list(days)})
     turns = turns.join(annotations, on=["day", "event_id"], how="left", maintain_order="left")
     return _targets(turns)
 

@@ -8,8 +8,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from selflearn_assets.lib.markov import GoldEvidence, normalize_expr
-from selflearn_assets.lib.signals.store import table_exists
-from selflearn_assets.lib.sql import query_pl, run_sql, transaction
+from selflearn_assets.lib.sql import query, query_pl, run_sql, table_exists, transaction
 
 
 def ensure_rewrites_schema(con) -> None:
@@ -71,10 +70,7 @@ def write_rewrites_day(con, day: date, table: pl.DataFrame, mining: dict) -> Non
 
 def mining_report(con, day: date) -> dict | None:
     ensure_rewrites_schema(con)
-    rows = con.execute(
-        "SELECT window_start, days_with_data, deployed_from, report FROM rewrites.mining_reports WHERE day = ?",
-        [day],
-    ).fetchall()
+    rows = query(con, "rewrites/mining_report.sql", {"day": day}).fetchall()
     if not rows:
         return None
     window_start, days_with_data, deployed_from, report = rows[0]
@@ -89,6 +85,4 @@ def mining_report(con, day: date) -> dict | None:
 
 def rewrites_of_day(con, day: date) -> pl.DataFrame:
     ensure_rewrites_schema(con)
-    return con.sql(
-        "SELECT * EXCLUDE (day) FROM rewrites.markov_rewrites WHERE day = $day", params={"day": day}
-    ).pl()
+    return query_pl(con, "rewrites/rewrites_of_day.sql", {"day": day})

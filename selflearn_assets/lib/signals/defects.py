@@ -16,9 +16,9 @@ from selflearn_assets.lib.signals.calibration import (
     grouped_cv_predict,
 )
 from selflearn_assets.lib.signals.params import DEFECT_SIGNALS, SignalParams
-from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, table_exists, transaction
+from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, transaction
 from selflearn_assets.lib.signals.text import normalize_expr
-from selflearn_assets.lib.sql import query_pl, run_sql
+from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
 FEATURES_TABLE = "_signals_defect_features"
 

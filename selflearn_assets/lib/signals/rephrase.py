@@ -12,11 +12,11 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.signals.params import SignalParams
-from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, table_exists, transaction
+from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, transaction
 from selflearn_assets.lib.signals.text import phonetic_keys
-from selflearn_assets.lib.sql import query_pl, run_sql
+from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
-PAIRS_TABLE = "_signals_rephrase_pairs"
+PAIRS_TABLE = "_signals_rephrase_pairs"  # the temp table of rephrase_pairs.sql
 
 # Given the day's candidate pairs (every column of signals.rephrase_candidates except model_score and
 # score), return one probability in [0, 1] per row, in row order; NaN = no opinion (heuristic_score is used).
@@ -82,9 +82,7 @@ def _model_scores(con, model_scorer: ModelScorer | None) -> pl.DataFrame:
         return pl.DataFrame(
             schema={"first_event_id": pl.String, "second_event_id": pl.String, "model_score": pl.Float64}
         )
-    pairs = con.sql(
-        f"SELECT * EXCLUDE (heuristic_score) FROM {PAIRS_TABLE} ORDER BY first_event_id, second_event_id"
-    ).pl()
+    pairs = query_pl(con, "signals/rephrase_pairs_to_score.sql")
     scores = np.asarray(model_scorer(pairs), dtype=np.float64).reshape(-1)
     if len(scores) != pairs.height:
         raise ValueError(f"model_scorer returned {len(scores)} scores for {pairs.height} pairs")

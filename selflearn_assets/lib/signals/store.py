@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from selflearn_assets.lib.sql import run_sql
+from selflearn_assets.lib.sql import run_sql, table_exists
+
+__all__ = ["SIGNAL_TABLES", "delete_day", "ensure_signals_schema", "table_exists", "transaction"]
 
 SIGNAL_TABLES = (
     "signals.defect_signals",
@@ -19,15 +21,6 @@ SIGNAL_TABLES = (
 def ensure_signals_schema(con) -> None:
     """Create the `signals` schema, its tables and its similarity macros (idempotent)."""
     run_sql(con, "signals/schema.sql")
-
-
-def table_exists(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
 
 
 @contextmanager
