@@ -87,5 +87,5 @@ CREATE TABLE IF NOT EXISTS releases.release_builds (
     turns_without_labels        BIGINT NOT NULL,    -- clean turns without a turn_labels row
     turns_without_failure_point BIGINT NOT NULL,    -- clean turns without a failure_points row
     previous_release            VARCHAR,            -- folder of the release drift was measured against (NULL: none readable)
-    built_at                    TIMESTAMP NOT NULL  -- when the release was built: the DuckDB session's local time, not UTC
+    built_at                    TIMESTAMP NOT NULL  -- when the release was built, UTC, naive
 );

@@ -1,2 +1,2 @@
 INSERT INTO signals.defect_model (day, fitted_on_days, weights, metrics, created_at)
-VALUES ($day, $fitted_on_days::DATE[], $weights::JSON, $metrics::JSON, now()::TIMESTAMP)
+VALUES ($day, $fitted_on_days::DATE[], $weights::JSON, $metrics::JSON, timezone('UTC', now()))

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS signals.defect_model (
     fitted_on_days DATE[] NOT NULL,            -- days of the calibration window whose gold turns it was fitted on
     weights        JSON NOT NULL,              -- log-odds weights: {"bias": b, "<signal>": w, ...} over the 13 defect signals
     metrics        JSON NOT NULL,              -- calibration report: gold counts, before/prior/after Brier, log loss, ECE, AUC, reliability, the choice
-    created_at     TIMESTAMP NOT NULL          -- when the row was written: the DuckDB session's local time, not UTC
+    created_at     TIMESTAMP NOT NULL          -- when the row was written, UTC, naive
 );
 
 -- Pairs (turn, later turn) of one session within a time gap and a turn distance, with rephrase features.

@@ -53,7 +53,7 @@ class MarkovConfig(config_class(MarkovParams, exclude=_SOLVER_FIELDS)):
     partitions_def=daily_partitions,
     **stage("rewrites"),
     kinds={"duckdb", "scipy"},
-    metadata=table_definition("rewrites.markov_rewrites"),
+    metadata=table_definition("rewrites.markov_rewrites", "rewrites.mining_reports"),
     pool="duckdb",
 )
 def markov_rewrites(

@@ -23,7 +23,11 @@ def _json(value) -> dg.MetadataValue:
     return dg.MetadataValue.json(rounded(json.loads(json.dumps(value, default=str))))
 
 
-@dg.asset(deps=["clean_turns", "annotations"], metadata=table_definition("signals.defect_signals"), **COMMON)
+@dg.asset(
+    deps=["clean_turns", "annotations"],
+    metadata=table_definition("signals.defect_signals", "signals.defect_model"),
+    **COMMON,
+)
 def defect_signals(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per turn of the day with every implicit and explicit defect signal (barge-in, error /
     unsupported / clarify responses, explicit feedback, abandonment, a similar request within seconds, low
