@@ -28,8 +28,10 @@ class ArmComparison:
 
 def compare_arms(turns: pl.DataFrame, seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> ArmComparison:
     """`turns`: user_id, arm ('control' / 'treatment'), defective (bool). Raises on an empty arm."""
-    per_user = turns.group_by("user_id", "arm").agg(
-        n=pl.len(), d=pl.col("defective").cast(pl.Int64).sum()
+    per_user = (
+        turns.group_by("user_id", "arm")
+        .agg(n=pl.len(), d=pl.col("defective").cast(pl.Int64).sum())
+        .sort("user_id", "arm")  # group_by's order is arbitrary: sorted, the draws are repeatable for a seed
     )
     arms = {}
     for arm in ("control", "treatment"):

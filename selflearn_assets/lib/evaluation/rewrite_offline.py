@@ -50,16 +50,21 @@ def judge_turns(gold: pl.DataFrame, rewrites: pl.DataFrame, interpretations: pl.
 
     `gold`: event_id, asr_text, failure_point, intended_text, gold_intent, gold_slots;
     `rewrites`: source_text, rewrite_text; `interpretations`: norm_text, intent, slots."""
+    fired = gold.with_columns(source_text=normalize_expr("asr_text")).join(
+        rewrites.select("source_text", "rewrite_text"), on="source_text", how="left"
+    )
+    return judge_rewritten(fired, interpretations)
+
+
+def judge_rewritten(fired: pl.DataFrame, interpretations: pl.DataFrame) -> pl.DataFrame:
+    """`judge_turns` for gold turns that already carry the `rewrite_text` applied to each (null: none), as
+    per-user rewriters decide it (the online layers)."""
     meaning = interpretations.select(
         pl.col("norm_text").alias("rewrite_text"),
         pl.col("intent").alias("rewrite_intent"),
         pl.col("slots").alias("rewrite_slots"),
     )
-    judged = (
-        gold.with_columns(source_text=normalize_expr("asr_text"))
-        .join(rewrites.select("source_text", "rewrite_text"), on="source_text", how="left")
-        .join(meaning, on="rewrite_text", how="left")
-    )
+    judged = fired.join(meaning, on="rewrite_text", how="left")
     gold_slots = pl.col("gold_slots").fill_null("").str.split(";").list.eval(pl.element().filter(pl.element() != ""))
     rewrite_slots = pl.col("rewrite_slots").fill_null("").str.split(";")
     keeps_slots = gold_slots.list.set_difference(rewrite_slots).list.len() == 0

@@ -28,6 +28,7 @@ from selflearn_assets.lib.ingest.annotations import ingest_annotations
 from selflearn_assets.lib.markov.normalize import normalize_expr
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.lib.simulator.corpus import CorpusSimConfig, simulate_corpus
+from selflearn_assets.lib.sql import query_pl
 
 SIMULATOR_CONFIG = "_simulator.json"
 REPLAY_KEY = "replay"
@@ -85,20 +86,9 @@ def replay_day(
         try:
             ingest_turns(con, raw, day, REPLAY_KEY)
             ingest_annotations(con, raw, day)
-            turns = con.sql(
-                """
-                SELECT t.user_id, t.asr_text,
-                       coalesce(json_extract_string(t.extra, '$.ab_arm'), 'control') AS arm,
-                       t.rewrite_applied IS NOT NULL AS rewritten,
-                       a.gold_failure_point <> 'correct' AS defective
-                FROM ingest.clean_turns t
-                JOIN ingest.turn_annotations a
-                  ON a.day = t.day AND a.event_id = t.event_id AND a.gold_failure_point IS NOT NULL
-                """
-            ).pl()
+            turns = query_pl(con, "evaluation/replay_turns.sql")
         finally:
             con.close()
     sources = pl.read_parquet(rewrite_table, columns=["source_text"])
-    return turns.with_columns(
-        covered=normalize_expr("asr_text").is_in(sources["source_text"])
-    ).drop("asr_text")
+    covered = normalize_expr("asr_text").is_in(sources["source_text"])
+    return turns.with_columns(covered=covered).drop("asr_text")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import duckdb
@@ -79,33 +79,44 @@ def write_release_day(
 
 def release_of_day(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
     ensure_releases_schema(con)
-    columns = ", ".join(f"r.{c}" for c in RELEASE_COLUMNS)
-    return con.sql(
-        f"SELECT {columns} FROM releases.label_release AS r "
-        "LEFT JOIN ingest.clean_turns AS t ON t.day = r.day AND t.event_id = r.event_id "
-        "WHERE r.day = $day ORDER BY r.session_id, t.ts, r.event_id",
-        params={"day": day},
-    ).pl()
+    return query_pl(con, "releases/release_of_day.sql", {"day": day}).select(RELEASE_COLUMNS)
 
 
 def quality_of_day(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
     ensure_releases_schema(con)
-    frame = con.sql(
-        f"SELECT {', '.join(QUALITY_SCHEMA)} FROM releases.release_quality WHERE day = $day ORDER BY label",
-        params={"day": day},
-    ).pl()
+    frame = query_pl(con, "releases/quality_of_day.sql", {"day": day}).select(list(QUALITY_SCHEMA))
     return frame.cast(QUALITY_SCHEMA)  # type: ignore[arg-type]
 
 
 def build_of_day(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
     ensure_releases_schema(con)
-    rows = con.execute("SELECT * FROM releases.release_builds WHERE day = ?", [day]).fetchall()
+    rows = run_sql(con, "releases/build_of_day.sql", {"day": day}).fetchall()
     if not rows:
         return None
     names = [d[0] for d in con.description]
     build = dict(zip(names, rows[0], strict=True))
     build["params"] = json.loads(build["params"])
     return build
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """What `label_release` stored for a day, as the export and the gates read it back."""
+
+    build: dict  # `build_of_day`
+    release: pl.DataFrame  # `release_of_day`
+    quality: pl.DataFrame  # `quality_of_day`
+    counts: dict[str, int]  # `accounting_counts`
+
+
+def stored_release(con: duckdb.DuckDBPyConnection, day: date) -> StoredRelease | None:
+    """The release stored for `day`, or None when none was built."""
+    build = build_of_day(con, day)
+    if build is None:
+        return None
+    return StoredRelease(
+        build, release_of_day(con, day), quality_of_day(con, day), accounting_counts(con, day)
+    )
 
 
 def accounting_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
