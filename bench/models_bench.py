@@ -141,7 +141,7 @@ def label_model_subjects(args) -> list[Subject]:
 
 
 def rephrase_subjects(args) -> list[Subject]:
-    from selflearn_assets.lib.models import rephrase_detector as rd
+    from selflearn_assets.lib.models import rephrase_model as rd
     from selflearn_assets.lib.models import rephrase_training
     from selflearn_assets.lib.models.rephrase_data import build_examples, load_rephrase_turns
 

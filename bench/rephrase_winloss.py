@@ -35,7 +35,7 @@ from selflearn_assets.lib.markov import MarkovParams, mine_rewrites
 from selflearn_assets.lib.models.audit import holdout_expr
 from selflearn_assets.lib.models.encoder import TurnEmbedder, load_encoder
 from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
-from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
+from selflearn_assets.lib.models.rephrase_model import RephraseConfig
 from selflearn_assets.lib.models.rephrase_training import champion_scorer, train_and_track
 from selflearn_assets.lib.rewrites.store import read_window
 from selflearn_assets.lib.signals import SignalParams, defect_signals, markov_transitions, rephrase_candidates

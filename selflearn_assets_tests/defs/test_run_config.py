@@ -16,7 +16,7 @@ from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.markov import MarkovParams
 from selflearn_assets.lib.models.failure_point_model import FailurePointConfig
 from selflearn_assets.lib.models.label_model import LabelModelConfig
-from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
+from selflearn_assets.lib.models.rephrase_model import RephraseConfig
 
 GENERATED = [  # (run config, its dataclass, the fields left out of run config)
     (LabelModelTraining, LabelModelConfig, {"contextual"}),

@@ -9,7 +9,7 @@ from selflearn_assets.defs.models.window import load_training_window
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.defs.run_config import config_class
 from selflearn_assets.lib.models.rephrase_data import load_rephrase_turns
-from selflearn_assets.lib.models.rephrase_detector import RephraseConfig
+from selflearn_assets.lib.models.rephrase_model import RephraseConfig
 from selflearn_assets.lib.models.rephrase_training import train_and_track
 
 

@@ -9,7 +9,8 @@ word overlap and embedding cosine similarity between the request, its response a
 failed irrecoverably: false_wake, asr, nlu, er, result, or correct.
 
 Training: class-weighted cross-entropy (inverse square root of class frequency), gold labels at weight 1 and,
-optionally, weak labels at `weak_weight`; early stopping on the validation macro-F1 over gold turns.
+optionally, weak labels at `weak_weight`; early stopping on the validation macro-F1 over gold turns (the shared
+loop of `training_loop`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import polars as pl
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
-from tqdm.auto import tqdm
 
-from selflearn_assets.lib.models.early_stopping import EarlyStopping
+from selflearn_assets.lib.models import training_loop
 from selflearn_assets.lib.models.failure_point_data import CLASSES
 from selflearn_assets.lib.models.failure_point_features import (
     CATEGORICALS,
@@ -170,41 +170,29 @@ def train_failure_point_model(
     loss_fn = nn.CrossEntropyLoss(
         weight=class_weights(data.target[train_rows], len(CLASSES)), reduction="none"
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-2)
-    stopper = EarlyStopping(config.patience, higher_is_better=True)
-    history: list[dict[str, float]] = []
     train_index = torch.from_numpy(train_rows)
-    with torch_threads(1):
-        for epoch in tqdm(range(config.epochs), desc="failure-point model", disable=not progress):
-            model.train()
-            order = train_index[torch.randperm(len(train_index), generator=gen)]
-            total, seen = 0.0, 0.0
-            for start in range(0, len(order), config.batch_size):
-                rows = order[start : start + config.batch_size]
-                w = data.weight[rows]
-                loss = (loss_fn(model(*_batch(data, rows)), data.target[rows]) * w).sum() / w.sum()
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                total, seen = total + loss.item() * len(rows), seen + len(rows)
-            row = {"epoch": float(epoch), "train_loss": total / max(seen, 1)}
-            eval_rows = val_rows if len(val_rows) else train_rows
-            val = _validation(model, data, eval_rows, loss_fn)
-            row |= val
-            history.append(row)
-            if stopper.step(model, val["val_macro_f1"]):
-                break
-    stopper.restore(model).eval()
+    eval_rows = val_rows if len(val_rows) else train_rows
+
+    def weighted_loss(m, rows):
+        w = data.weight[rows]
+        return (loss_fn(m(*_batch(data, rows)), data.target[rows]) * w).sum() / w.sum()
+
+    run = training_loop.fit(
+        model, lambda: training_loop.chunks(training_loop.shuffled(train_index, gen), config.batch_size),
+        weighted_loss, epochs=config.epochs, lr=config.lr, desc="failure-point model", progress=progress,
+        validate=lambda m: _validation(m, data, eval_rows, loss_fn), monitor="val_macro_f1",
+        higher_is_better=True, patience=config.patience, weigh=len,
+        row=lambda epoch, means: {"epoch": float(epoch), "train_loss": means["loss"]},
+    )  # fmt: skip
     fit = {
-        "best_val_macro_f1": float(stopper.best_score or 0.0),
-        "best_epoch": float(stopper.best_epoch),
-        "epochs_run": float(len(history)),
+        "best_val_macro_f1": float(run.best_score or 0.0),
+        "best_epoch": float(run.best_epoch),
+        "epochs_run": float(run.epochs_run),
         "n_train_turns": float(len(train_rows)),
         "n_train_gold_turns": float((data.weight[train_index] == 1.0).sum()),
         "n_val_turns": float(len(val_rows)),
     }
-    return model, history, fit
+    return model, run.history, fit
 
 
 @torch.no_grad()

@@ -17,7 +17,6 @@ alone: the non-contextual baseline.
 
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import asdict, dataclass
 
@@ -25,8 +24,8 @@ import numpy as np
 import polars as pl
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from selflearn_assets.lib.models import training_loop
 from selflearn_assets.lib.models.label_features import (
     CATEGORICALS,
     IGNORE,
@@ -112,7 +111,10 @@ class LabelModel(nn.Module):
         self.intent_gates = nn.Linear(2 * d, len(INTENT_EVIDENCE))
         self.slot_name = nn.Embedding(len(spec.slot_names), 16)
         self.slots = nn.Sequential(
-            nn.Linear(2 * d + 16 + len(SLOT_FEATURES), d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, 1)
+            nn.Linear(2 * d + 16 + len(SLOT_FEATURES), d),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(d, 1),
         )
         self.slot_rule = nn.Linear(len(SLOT_FEATURES), 1)  # a direct path from the candidate's own evidence
         self.fits = nn.Linear(2 * d, 1)
@@ -251,38 +253,32 @@ def split_sessions(data: TurnTensors, val_fraction: float, seed: int):
     return train, val
 
 
-def _run_epoch(model, sessions, data, config, optimizer, gen, mode: str) -> dict[str, float]:
-    """mode: "pretrain" (response-fits only), "train" (all heads) or "eval" (all heads, no update)."""
-    model.train(mode != "eval")
-    order = torch.randperm(len(sessions), generator=gen).tolist() if mode != "eval" else range(len(sessions))
-    chosen = [sessions[i] for i in order]
-    totals: dict[str, float] = {}
-    batches = 0
-    for start in range(0, len(chosen), config.batch_sessions):
-        batch = collate(data, chosen[start : start + config.batch_sessions])
-        with torch.set_grad_enabled(mode != "eval"):
-            parts = {} if mode == "pretrain" else supervised_losses(model, batch, config.gold_weight)
-            parts["fits"] = fits_loss(model, batch, config.swap_rate, gen)
-            supervised = sum(v for k, v in parts.items() if k != "fits")
-            loss = parts["fits"] if mode == "pretrain" else supervised + config.fits_weight * parts["fits"]
-        if mode != "eval":
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-        for k, v in parts.items():
-            totals[k] = totals.get(k, 0.0) + v.item()
-        totals["loss"] = totals.get("loss", 0.0) + loss.item()
-        batches += 1
-    return {k: v / max(batches, 1) for k, v in totals.items()}
+def _losses(data: TurnTensors, config: LabelModelConfig, gen: torch.Generator, pretrain: bool = False):
+    """The loss of a batch of session windows for `training_loop`: with `pretrain` the response-fits loss
+    alone, else every head's plus the response-fits loss at `fits_weight`; the synthetic swaps drawn from
+    `gen`."""
+
+    def losses(model: LabelModel, sessions: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        batch = collate(data, sessions)
+        parts = {} if pretrain else supervised_losses(model, batch, config.gold_weight)
+        parts["fits"] = fits_loss(model, batch, config.swap_rate, gen)
+        supervised = sum(v for k, v in parts.items() if k != "fits")
+        return {
+            **parts,
+            "loss": parts["fits"] if pretrain else supervised + config.fits_weight * parts["fits"],
+        }
+
+    return losses
 
 
 def train_label_model(
     frames: pl.DataFrame, config: LabelModelConfig, embedder, progress: bool = True
 ) -> tuple[LabelModel, list[dict[str, float]], dict[str, float]]:
     """Fit the spec on `frames`, pretrain the response-fits head, then train all heads with early stopping on
-    a validation split by session. Returns (model with the best validation loss, per-epoch history, metrics).
-    """
+    a validation split by session (`training_loop.fit`; both phases share one optimizer). Returns (the model
+    with the best validation loss, the per-epoch history: pretraining rows (`phase_pretrain` 1) then supervised
+    ones, metrics). Metric `epochs_run` counts the supervised epochs run, `pretrain_epochs_run` the pretraining
+    ones."""
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -290,45 +286,48 @@ def train_label_model(
     data = encode(frames, spec, embedder, contextual=config.contextual, progress=progress)
     model = LabelModel(spec, embedder.dim, config)
     train, val = split_sessions(data, config.val_fraction, config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    history: list[dict[str, float]] = []
-    with torch_threads(1):
-        for epoch in tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress):
-            stats = _run_epoch(model, train, data, config, optimizer, gen, "pretrain")
-            history.append({"epoch": epoch, "phase_pretrain": 1.0, "pretrain_fits_loss": stats["fits"]})
-        best, best_loss, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
-        for epoch in tqdm(range(config.epochs), desc="train", disable=not progress):
-            tr = _run_epoch(model, train, data, config, optimizer, gen, "train")
-            va = _run_epoch(model, val or train, data, config, None, torch.Generator().manual_seed(1), "eval")
-            row = {"epoch": config.pretrain_epochs + epoch, "phase_pretrain": 0.0}
-            row |= {f"train_{k}_loss" if k != "loss" else "train_loss": v for k, v in tr.items()}
-            row |= {f"val_{k}_loss" if k != "loss" else "val_loss": v for k, v in va.items()}
-            history.append(row)
-            if va["loss"] < best_loss - 1e-4:
-                best, best_loss, waited = copy.deepcopy(model.state_dict()), va["loss"], 0
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    break
-    model.load_state_dict(best)
-    model.eval()
-    model.slot_threshold, val_slot_accuracy = tune_slot_threshold(model, data, frames, val or train)
+    held = val or train
+    name = "label model" if config.contextual else "label baseline (non-contextual)"
+
+    def batches():
+        return training_loop.chunks(training_loop.shuffled(train, gen), config.batch_sessions)
+
+    def validate(m) -> dict[str, float]:  # the same synthetic swaps every epoch
+        losses = _losses(data, config, torch.Generator().manual_seed(1))
+        means = training_loop.run_epoch(m, training_loop.chunks(held, config.batch_sessions), losses)
+        return training_loop.loss_names("val", means)
+
+    pretraining = training_loop.fit(
+        model, batches, _losses(data, config, gen, pretrain=True), epochs=config.pretrain_epochs, lr=config.lr,
+        desc=f"{name} (pretraining)", progress=progress,
+        row=lambda epoch, means: {"epoch": epoch, "phase_pretrain": 1.0, "pretrain_fits_loss": means["fits"]},
+    )  # fmt: skip
+    supervised = training_loop.fit(
+        model, batches, _losses(data, config, gen), epochs=config.epochs, optimizer=pretraining.optimizer,
+        validate=validate, patience=config.patience, desc=name, progress=progress,
+        row=lambda epoch, means: {"epoch": config.pretrain_epochs + epoch, "phase_pretrain": 0.0,
+                                  **training_loop.loss_names("train", means)},
+    )  # fmt: skip
+    model.slot_threshold, val_slot_accuracy = tune_slot_threshold(model, data, frames, held)
     metrics = {
-        "best_val_loss": best_loss,
+        "best_val_loss": float("inf") if supervised.best_score is None else supervised.best_score,
         "slot_threshold": model.slot_threshold,
         "val_slot_accuracy": val_slot_accuracy,
-        "epochs_run": float(len(history)),
+        "epochs_run": float(supervised.epochs_run),
+        "pretrain_epochs_run": float(pretraining.epochs_run),
         "n_train_sessions": float(len(train)),
     }
     metrics |= {"n_val_sessions": float(len(val)), "n_intents": float(len(spec.intents))}
-    return model, history, metrics
+    return model, pretraining.history + supervised.history, metrics
 
 
 SLOT_THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))  # 0.2 .. 0.8
 
 
 @torch.no_grad()
-def probabilities(model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64) -> dict[str, np.ndarray]:
+def probabilities(
+    model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64
+) -> dict[str, np.ndarray]:
     """Probabilities of the rows of `sessions` (zero elsewhere): goal_start, goal_success (N,), intent (N, C),
     and slots (K,) per slot candidate."""
     n = len(data.goal_start)
@@ -351,7 +350,9 @@ def probabilities(model: LabelModel, data: TurnTensors, sessions, batch_sessions
     return out
 
 
-def tune_slot_threshold(model: LabelModel, data: TurnTensors, frames: pl.DataFrame, sessions) -> tuple[float, float]:
+def tune_slot_threshold(
+    model: LabelModel, data: TurnTensors, frames: pl.DataFrame, sessions
+) -> tuple[float, float]:
     """The slot threshold (of SLOT_THRESHOLDS) with the best exact-set accuracy on the given (validation)
     sessions' turns with a slot target, gold-annotated turns only when there are at least 50 of them; ties go
     to the threshold nearest 0.5. Returns (threshold, that accuracy); (0.5, nan) without scorable turns."""
@@ -368,8 +369,11 @@ def tune_slot_threshold(model: LabelModel, data: TurnTensors, frames: pl.DataFra
     best = (-1.0, 0.0, 0.5)
     for threshold in SLOT_THRESHOLDS:
         chosen, _ = choose_slots(data.candidates, p, frames.height, threshold)
-        accuracy = float(np.mean([{(s["name"], s["value"]) for s in chosen[r]} == t
-                                  for r, t in zip(rows, truth, strict=True)]))
+        accuracy = float(
+            np.mean(
+                [{(s["name"], s["value"]) for s in chosen[r]} == t for r, t in zip(rows, truth, strict=True)]
+            )
+        )
         best = max(best, (accuracy, -abs(threshold - 0.5), threshold))
     return best[2], best[0]
 

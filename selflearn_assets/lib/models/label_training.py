@@ -14,7 +14,8 @@
   (`intent_accuracy`, `macro_accuracy`, ...: `label_eval.scores_by_source`), so Compare puts them side by
   side; the training and evaluation turns as datasets; the model with its signature. Epochs: param
   `epochs` is the configured maximum of supervised epochs, metric `epochs_run` those run before early
-  stopping (the `pretrain_epochs` come before them).
+  stopping; param `pretrain_epochs` and metric `pretrain_epochs_run` are the pretraining epochs before them
+  (`train_label_model`'s metrics, also the Dagster metadata's `epochs_run` and `pretrain_epochs`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def _has_gold(frames: pl.DataFrame) -> pl.Expr:
     return pl.any_horizontal(pl.col(c).is_not_null() for c in frames.columns if c.startswith("gold_"))
 
 
-def split_frames(frames: pl.DataFrame, max_sessions: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+def split_frames(
+    frames: pl.DataFrame, max_sessions: int, seed: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     """(train, eval, description of the evaluation set); see the module docstring."""
     gold_sessions = frames.filter(_has_gold(frames)).select("session_id", "day").unique()
     if gold_sessions.is_empty():
@@ -71,12 +74,16 @@ def split_frames(frames: pl.DataFrame, max_sessions: int, seed: int = 0) -> tupl
     gold_days = sorted(set(gold_sessions["day"].to_list()))
     eval_ids = gold_sessions.filter(holdout_expr())["session_id"]
     if eval_ids.is_empty():
-        raise ValueError("no gold-annotated session of the window falls in the audit holdout: too few audited sessions")
+        raise ValueError(
+            "no gold-annotated session of the window falls in the audit holdout: too few audited sessions"
+        )
     described = f"audit holdout ({HOLDOUT_SHARE:.0%} of gold sessions) of {gold_days[0]}..{gold_days[-1]}"
     holdout = frames.select("session_id").unique().filter(holdout_expr())["session_id"]
     evaluation = frames.filter(pl.col("session_id").is_in(eval_ids.implode()))
     rest = frames.filter(~pl.col("session_id").is_in(holdout.implode()))
-    sessions = rest.select("session_id", gold=_has_gold(rest)).group_by("session_id").agg(pl.col("gold").any())
+    sessions = (
+        rest.select("session_id", gold=_has_gold(rest)).group_by("session_id").agg(pl.col("gold").any())
+    )
     keep = training_sessions(sessions, max_sessions, seed)
     return rest.filter(pl.col("session_id").is_in(keep.implode())), evaluation, described
 
@@ -93,7 +100,7 @@ def train_and_track(
     """Train, evaluate and log one run (at most `config.max_sessions` training sessions) with a child run per
     reference; returns the run id, version, promotion, the metrics, `references` ({child run name: its
     metrics}) and the epochs: `epochs` (the configured maximum of supervised epochs), `epochs_run` (those
-    run before early stopping) and `pretrain_epochs`."""
+    run before early stopping) and `pretrain_epochs` (those run before them), as logged to MLflow."""
     train, evaluation, eval_set = split_frames(frames, config.max_sessions, config.seed)
     tracking.configure(home, EXPERIMENT, DESCRIPTION)
     params = {
@@ -105,20 +112,23 @@ def train_and_track(
         "eval_set": eval_set,
     }
     datasets = tracking.split_datasets(
-        home, RUN_PREFIX, "selflearn_assets/lib/models/label_data.py (load_label_frames)", _has_gold(frames), frames,
-        training=train, evaluation=evaluation,
+        home,
+        RUN_PREFIX,
+        "selflearn_assets/lib/models/label_data.py (load_label_frames)",
+        _has_gold(frames),
+        frames,
+        training=train,
+        evaluation=evaluation,
     )
     name = tracking.run_name(RUN_PREFIX, frames["day"].unique())
     with tracking.start_run(
         EXPERIMENT, tags=tags, params=params, run_name=name, description=DESCRIPTION, datasets=datasets
     ) as run:
         model, history, fit = train_label_model(train, config, embedder, progress=progress)
-        fit = {**fit, "epochs_run": float(epochs_run(history))}
         baseline_config = dataclasses.replace(config, contextual=False)
         baseline, baseline_history, baseline_fit = train_label_model(
             train, baseline_config, embedder, progress=progress
         )
-        baseline_fit = {**baseline_fit, "epochs_run": float(epochs_run(baseline_history))}
         sources = scores_by_source(model, evaluation, embedder, baseline=baseline)
         metrics = prefixed_metrics(sources)
         tracking.log_epoch_metrics(history)
@@ -129,15 +139,18 @@ def train_and_track(
         if len(labels):
             figure = tracking.confusion_figure(labels, matrix, "intent vs gold", top_n=CONFUSION_CLASSES)
             tracking.log_figure_png(figure, "intent_confusion.png")
-        scored = predicted.join(
-            evaluation.select("event_id", "gold_goal_success"), on="event_id"
-        ).filter(pl.col("gold_goal_success").is_not_null())
+        scored = predicted.join(evaluation.select("event_id", "gold_goal_success"), on="event_id").filter(
+            pl.col("gold_goal_success").is_not_null()
+        )
         if scored.height:
             p_success = scored.select(
-                pl.when(pl.col("goal_success")).then(pl.col("goal_success_confidence"))
+                pl.when(pl.col("goal_success"))
+                .then(pl.col("goal_success_confidence"))
                 .otherwise(1 - pl.col("goal_success_confidence"))
             ).to_series()
-            figure = tracking.pr_curve_figure(scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success")
+            figure = tracking.pr_curve_figure(
+                scored["gold_goal_success"].to_numpy(), p_success.to_numpy(), "goal success"
+            )
             tracking.log_figure_png(figure, "goal_success_pr.png")
         logged = tracking.log_torch_model(model, signature=model_signature(model, evaluation, embedder))
         value = float(metrics.get(PROMOTION_METRIC, 0.0))
@@ -153,13 +166,8 @@ def train_and_track(
         "fit": fit,
         "epochs": config.epochs,
         "epochs_run": int(fit["epochs_run"]),
-        "pretrain_epochs": config.pretrain_epochs,
+        "pretrain_epochs": int(fit["pretrain_epochs_run"]),
     }
-
-
-def epochs_run(history: list[dict[str, float]]) -> int:
-    """The supervised epochs of a `train_label_model` history (its rows without `phase_pretrain`)."""
-    return sum(1 for row in history if not row.get("phase_pretrain"))
 
 
 def _log_references(

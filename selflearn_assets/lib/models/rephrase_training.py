@@ -29,21 +29,21 @@ import polars as pl
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.audit import HOLDOUT_SHARE, holdout_expr, training_sessions
 from selflearn_assets.lib.models.rephrase_data import RephraseWindow, build_examples, gold_pairs
-from selflearn_assets.lib.models.rephrase_detector import (
-    ContRephModel,
-    RephraseConfig,
+from selflearn_assets.lib.models.rephrase_evaluation import flat_metrics, pair_prf, score_pairs
+from selflearn_assets.lib.models.rephrase_features import (
     SequenceEncoder,
     collate,
-    config_params,
-    flat_metrics,
-    make_model_scorer,
-    pair_prf,
-    score_pairs,
     token_table,
+    with_token_vectors,
+)
+from selflearn_assets.lib.models.rephrase_model import (
+    ContRephModel,
+    RephraseConfig,
+    config_params,
+    make_model_scorer,
     train_pairwise_baseline,
     train_rephrase_detector,
     training_examples,
-    with_token_vectors,
 )
 
 MODEL_NAME = "selflearn-rephrase-detector"
@@ -123,8 +123,13 @@ def train_and_track(
         "eval_set": eval_set,
     }
     datasets = tracking.split_datasets(
-        home, RUN_PREFIX, "dbt_like_sql/models/rephrase_turns.sql", pl.col("has_gold_rephrase"), turns,
-        training=train, evaluation=evaluation,
+        home,
+        RUN_PREFIX,
+        "dbt_like_sql/models/rephrase_turns.sql",
+        pl.col("has_gold_rephrase"),
+        turns,
+        training=train,
+        evaluation=evaluation,
     )
     name = tracking.run_name(RUN_PREFIX, turns["day"].unique())
     with tracking.start_run(

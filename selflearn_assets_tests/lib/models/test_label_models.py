@@ -175,6 +175,25 @@ def test_label_model_trains_and_outputs_shapes(trained, frames, embedder):
     assert model.spec.intents[0] == "unknown" and len(model.spec.slot_names) > 0
 
 
+def test_epochs_run_counts_supervised_epochs_pretraining_apart(trained, train_frames, embedder):
+    """SMALL: 1 pretraining epoch, then 6 supervised ones (patience 10: no early stop): `epochs_run` is 6, not 7."""
+    _, history, metrics = trained
+    supervised = [h for h in history if h["phase_pretrain"] == 0.0]
+    assert metrics["epochs_run"] == len(supervised) == SMALL.epochs == 6
+    assert metrics["pretrain_epochs_run"] == len(history) - len(supervised) == SMALL.pretrain_epochs == 1
+    assert [h["epoch"] for h in supervised] == list(range(1, 7))  # history steps go on after pretraining
+    # with early stopping: epochs_run still counts only the supervised epochs that ran
+    quick = dataclasses.replace(SMALL, epochs=8, pretrain_epochs=2, patience=1, lr=1e-2)
+    _, history, metrics = train_label_model(train_frames, quick, embedder, progress=False)
+    supervised = [h for h in history if h["phase_pretrain"] == 0.0]
+    assert metrics["pretrain_epochs_run"] == 2 and len(history) == 2 + metrics["epochs_run"]
+    assert metrics["epochs_run"] == len(supervised) == len([h for h in history if "val_loss" in h])
+    losses = [h["val_loss"] for h in supervised]
+    assert metrics["best_val_loss"] == min(losses)
+    if metrics["epochs_run"] < quick.epochs:  # stopped: the last epoch did not beat the best before it
+        assert losses[-1] >= min(losses[:-1]) - 1e-4
+
+
 def test_predict_turn_labels_covers_every_turn(trained, frames, embedder):
     model = trained[0]
     labels = predict_turn_labels(model, frames, embedder)

@@ -143,6 +143,32 @@ def test_run_has_params_metrics_artifacts_tags_and_a_version(tracked, frames):
     assert isinstance(model, LabelModel) and model.config.d_model == SMALL.d_model
 
 
+def test_epoch_counts_agree_between_the_summary_mlflow_and_the_history(tracked):
+    """One count of each kind of epoch everywhere: the summary (the asset's Dagster metadata), the run's params
+    and metrics, and the per-epoch metric histories; pretraining is not counted in `epochs_run`."""
+    _, summaries = tracked
+    client = MlflowClient()
+    for summary, config in zip(summaries, (UNTRAINED, SMALL, UNTRAINED), strict=True):
+        run = client.get_run(summary["run_id"])
+        metrics, params = run.data.metrics, run.data.params
+
+        def steps(name: str, run_id: str = summary["run_id"]) -> int:
+            return len(client.get_metric_history(run_id, name))
+
+        supervised, pretrain = config.epochs, config.pretrain_epochs  # patience 10: all run
+        assert summary["epochs_run"] == summary["fit"]["epochs_run"] == metrics["epochs_run"] == supervised
+        assert steps("val_loss") == steps("train_loss") == supervised
+        assert summary["pretrain_epochs"] == metrics["pretrain_epochs_run"] == int(params["pretrain_epochs"])
+        assert summary["pretrain_epochs"] == steps("pretrain_fits_loss") == pretrain
+        assert summary["epochs"] == int(params["epochs"]) == config.epochs
+        children = client.search_runs(
+            [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+        )
+        (baseline,) = [c for c in children if "non-contextual" in c.info.run_name]
+        assert baseline.data.metrics["epochs_run"] == steps("val_loss", baseline.info.run_id) == supervised
+        assert baseline.data.metrics["pretrain_epochs_run"] == pretrain
+
+
 SHARED = [f"{t}_{m}" for t in TASKS for m in ("accuracy", "f1", "n", "pct_of_human")]
 SHARED += ["macro_accuracy", "pct_of_human"]
 

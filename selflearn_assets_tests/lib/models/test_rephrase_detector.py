@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from datetime import datetime, timedelta
 
 import mlflow
@@ -19,21 +20,21 @@ from selflearn_assets.lib.models import rephrase_training, tracking
 from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
 from selflearn_assets.lib.models.rephrase_data import build_examples, gold_pairs, load_rephrase_turns
-from selflearn_assets.lib.models.rephrase_detector import (
+from selflearn_assets.lib.models.rephrase_evaluation import evaluate_against_gold, pair_prf, score_pairs
+from selflearn_assets.lib.models.rephrase_features import (
+    SequenceEncoder,
+    collate,
+    token_table,
+    with_token_vectors,
+)
+from selflearn_assets.lib.models.rephrase_model import (
     MASKED,
     PairwiseRephraseModel,
     RephraseConfig,
-    SequenceEncoder,
-    collate,
-    evaluate_against_gold,
     make_model_scorer,
-    pair_prf,
     predict_spans,
-    score_pairs,
-    token_table,
     train_pairwise_baseline,
     train_rephrase_detector,
-    with_token_vectors,
 )
 from selflearn_assets.lib.models.rephrase_training import MODEL_NAME, split_turns, train_and_track
 from selflearn_assets.lib.signals import defect_signals, rephrase_candidates
@@ -428,3 +429,16 @@ def test_train_and_track_needs_gold_in_the_holdout(tmp_path, turns, embedder):
 
 def test_config_is_a_dataclass():
     assert dataclasses.replace(SMALL, epochs=1).window.max_gap_s == 45.0
+
+
+def test_objects_pickled_before_the_split_still_load():
+    """Champions registered before `rephrase_detector.py` was split are pickles naming its classes (MLflow's
+    pickle format); the facade resolves them to the classes of `rephrase_model`."""
+    from selflearn_assets.lib.models import rephrase_detector, rephrase_model
+
+    config = RephraseConfig(d_model=8, layers=1, heads=2)
+    old = pickle.dumps(config, protocol=0).replace(b".rephrase_model\n", b".rephrase_detector\n")
+    assert b"selflearn_assets.lib.models.rephrase_detector\nRephraseConfig" in old
+    loaded = pickle.loads(old)
+    assert type(loaded) is RephraseConfig and loaded == config
+    assert rephrase_detector.ContRephModel is rephrase_model.ContRephModel
