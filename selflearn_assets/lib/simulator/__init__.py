@@ -15,14 +15,16 @@ annotations contract. Nothing here imports Dagster.
     simulate(SimConfig(start=day, rewrite_table="rewrites.parquet", annotation_rate=1.0), "data/ab")
 
 Modules: `config` (knobs, summary), `vocab` + `catalog` (the world), `intents` (what users ask and how
-they say it), `nlu` + `assistant` (the assistant), `users` + `behaviour` (the customers), `annotate`
-(gold and a single annotator), `rewrites` (the rewrite hook and A/B split), `writer`, `run`.
+they say it), `nlu` + `assistant` (the assistant), `users` + `behaviour` (the customers), `personal`
+(each user's own contacts, playlists, devices and places, and their own recurring errors), `annotate`
+(gold and a single annotator), `rewrites` (the rewrite hook and A/B split), `writer`, `run`
+(`world_of(cfg)` and `users_of(cfg)` give a run's world and users, for judges and tests).
 """
 
 from selflearn_assets.lib.simulator.annotate import in_audit_sample
 from selflearn_assets.lib.simulator.config import TURNS_PER_USER_DAY, SimConfig, SimSummary, users_for_turns
 from selflearn_assets.lib.simulator.rewrites import in_treatment, load_rewrite_table, write_rewrite_table
-from selflearn_assets.lib.simulator.run import build_world, simulate
+from selflearn_assets.lib.simulator.run import build_world, simulate, users_of, world_of
 from selflearn_assets.lib.simulator.text import normalize_text
 
 __all__ = [
@@ -36,5 +38,7 @@ __all__ = [
     "normalize_text",
     "simulate",
     "users_for_turns",
+    "users_of",
+    "world_of",
     "write_rewrite_table",
 ]

@@ -17,6 +17,12 @@ Each stage fails the way real ones do, and recurringly:
   (the guess hides the failure from the logs, not from the gold); `Turn.guessed` tells the user's
   side, who notices it only sometimes (`behaviour.py`).
 
+A user's own things (`personal.py`): ER resolves contacts, playlists and named devices from the user's
+own registry, and never guesses one (it says it could not find the name); a name two towns share
+("wilkerson") is the popular town, and where the user meant the other one the turn fails at the
+result (the request was heard, understood and resolved as said; the item is the wrong one); a user's
+own mishearing is the recogniser's fixed confusion for that user (`confusion` with its probability).
+
 `first_failure` is the first stage that failed irrecoverably: the ASR is to blame when what it heard
 parses differently from what was said (and no rewrite restored it); a rewrite that changed the
 meaning of a well-heard request counts as NLU. A clarifying question for a preference the user never
@@ -33,6 +39,7 @@ from selflearn_assets.lib.simulator.catalog import Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import SCREEN_DEVICES
 from selflearn_assets.lib.simulator.nlu import FALLBACK_INTENT, MY, Nlu, Parse
+from selflearn_assets.lib.simulator.personal import Profiles, WrongItems
 from selflearn_assets.lib.simulator.text import noise, normalize_text, stable_unit
 
 # fmt: off
@@ -70,6 +77,8 @@ RESPONSES = {
     "local.find_restaurant": "Here are some {cu}restaurants near you. The closest is {restaurant}.",
     "preferences.set_team": "Got it, I'll remember you're a {e} fan.",
     "preferences.set_cuisine": "Okay, I'll remember that you like {e} food.",
+    "communication.call": "Calling {e}.",
+    "music.play_playlist": "Playing your playlist {e}.",
 }
 CLARIFY = {"timers.set_timer": "For how long?", "timers.set_alarm": "For what time?",
            "sports.get_score": "Which team? You can tell me your favorite, for example say: I'm a Warriors fan."}
@@ -90,7 +99,14 @@ class Turn:
 class Assistant:
     """The assistant's pipeline for one run (its caches are per run; the world is shared)."""
 
-    def __init__(self, catalog: Catalog, nlu: Nlu, cfg: SimConfig, rewrites: dict[str, tuple[str, str, str]]):
+    def __init__(
+        self,
+        catalog: Catalog,
+        nlu: Nlu,
+        cfg: SimConfig,
+        rewrites: dict[str, tuple[str, str, str]],
+        profiles: Profiles | None = None,
+    ):
         self.cat = catalog
         self.ents = catalog.entities
         self.nlu = nlu
@@ -107,17 +123,25 @@ class Assistant:
             for idxs in (all_idxs[:n], all_idxs[n:]):
                 for pos, idx in enumerate(idxs):
                     self.wrong[idx] = idxs[(pos + 1) % len(idxs)]
+        self.profiles = profiles  # the users' own things and registries (None: no personal sources)
+        self.popular_of: dict[int, int] = {}  # a town that shares its name -> the one ER resolves it to
+        if catalog.personal is not None:
+            self.wrong = WrongItems(catalog.personal, self.wrong, catalog.personal.wrong)
+            self.popular_of = catalog.personal.popular_of
         self._fuzzy: dict[tuple[str, str], int] = {}
         self._words: dict[str, dict[str, int]] | None = None  # kind -> word -> most popular head entity
         self._meant: dict[str, set[int]] | None = None  # a name ER does not know -> entities it may mean
 
     # -- speech --------------------------------------------------------------------------------
-    def recognise(self, rng: random.Random, spoken: str, confusion: tuple[str, str] | None, factor: float):
-        """(heard text, an entity name was misheard) for what the user said."""
+    def recognise(self, rng: random.Random, spoken: str, confusion: tuple | None, factor: float):
+        """(heard text, an entity name was misheard) for what the user said. `confusion`: (name, what is
+        heard instead), at the world's rate, or (name, heard, probability) for a user's own mishearing."""
         cfg = self.cfg
         heard = spoken
         entity_error = False
-        if confusion is not None and rng.random() < min(0.95, cfg.asr_entity_confusion_rate * factor):
+        if confusion is not None and rng.random() < (
+            confusion[2] if len(confusion) > 2 else min(0.95, cfg.asr_entity_confusion_rate * factor)
+        ):
             heard = heard.replace(confusion[0], confusion[1], 1)
             entity_error = True
         if rng.random() < cfg.asr_drop_rate * factor:
@@ -226,6 +250,13 @@ class Assistant:
             )
             if t.failure == "er" and missing_pref is not None and unresolved is None:
                 t.failure = "result"  # generic results where the user wanted their preference
+            elif (
+                t.failure == "er"
+                and self.popular_of
+                and unresolved is None
+                and _namesake(resolved, goal_slots, self.popular_of)
+            ):
+                t.failure = "result"  # "wilkerson" is the popular town; this user meant the other one
         return t
 
     def _first_failure(
@@ -263,7 +294,8 @@ class Assistant:
                 ),
             )
         )
-        resolved, main, unresolved, missing_pref = self.nlu.resolve(p, user.memory)
+        registry = self.profiles.of(user).registry if p.personal and self.profiles is not None else None
+        resolved, main, unresolved, missing_pref = self.nlu.resolve(p, user.memory, registry)
         if p.kinds:
             t.er_status = "unresolved" if unresolved or missing_pref else "resolved"
         else:
@@ -287,7 +319,7 @@ class Assistant:
         elif missing_pref == "team":
             t.response_text, t.status = CLARIFY["sports.get_score"], "clarify"
         elif unresolved is not None:
-            if guess_rate and rng.random() < guess_rate:
+            if guess_rate and not p.personal and rng.random() < guess_rate:
                 guessed, main = self._guess(p, user.memory)
                 t.er_status, t.er_entity_id, t.guessed = "resolved", self.ents[main].id, True
                 t.response_text = self._success_text(rng, t, intent, guessed, main, state)
@@ -416,6 +448,21 @@ class Assistant:
 
 
 _FUZZY_SKIP = frozenset(("the", "of", "and", "a", "in", "my", "by"))
+
+
+def _namesake(resolved: tuple, goal_slots: tuple, popular_of: dict[int, int]) -> bool:
+    """ER resolved the goal's entities, except a town it took for the popular one of its name."""
+    if len(resolved) != len(goal_slots):
+        return False
+    swapped = False
+    for (kind, got), (goal_kind, meant) in zip(sorted(resolved), sorted(goal_slots), strict=True):
+        if kind != goal_kind:
+            return False
+        if got != meant:
+            if popular_of.get(meant) != got:
+                return False
+            swapped = True
+    return swapped
 
 
 def _alternative(text: str) -> str:

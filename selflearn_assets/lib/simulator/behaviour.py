@@ -21,6 +21,13 @@ Two ways the logs mislead a miner of rephrases, as real ones do:
   rephrases, gives negative feedback as after a failure) and otherwise moves on as after a success
   (asked for feedback, some check and find out: positive 60% of the time, not 92%); the goal is
   unsuccessful either way.
+
+A goal about one of the user's own things (`personal_share`, `personal.py`) starts with the user's
+habitual phrasing and habitual form of the name (a nickname, the bare name of their town) and their
+own fixed mishearing (`confusion` with its probability); a retry says the name carefully or in full
+(the same words or, with `personal.REWORD`, another phrasing), and is never a reformulation: users
+retry their own things, so their successful rephrase is in their own history. Gold intended text is
+what was said, except for a town said without its state where the user meant the rarer one.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from selflearn_assets.lib.simulator.assistant import Assistant, Turn
 from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, SCREEN_DEVICES, Intent
+from selflearn_assets.lib.simulator.personal import CAREFUL_MISHEAR, HABIT, MISHEAR, REWORD, Own
 from selflearn_assets.lib.simulator.rewrites import applied_record
 from selflearn_assets.lib.simulator.text import mix64, noise, pick_cumulative, stable_int
 from selflearn_assets.lib.simulator.users import COMMUTE_HOURS, Population, User
@@ -98,7 +106,10 @@ class DaySimulator:
         self.assistant = assistant
         self.ab = ab_configured
         self.salt = stable_int(cfg.seed, "ids")
-        self.stage_counts = dict.fromkeys(("false_wake", "asr", "nlu", "er", "result", "correct"), 0)
+        # turns by first failing stage, and ("personal") defective turns from a user's own error
+        self.stage_counts = dict.fromkeys(
+            ("false_wake", "asr", "nlu", "er", "result", "correct", "personal"), 0
+        )
         self.sessions = 0
         self._emit = None
         self._prefix = ""
@@ -155,10 +166,10 @@ class DaySimulator:
         while goals < MAX_GOALS and t - start < MAX_SESSION_S:
             if follow_up is not None:  # what the previous goal led to: teaching a preference, a reformulation
                 intent, slots, _ = follow_up
-                habit = None
+                habit = own = None
             else:
-                intent, slots, habit = self.pop.goal(u, rng, local_hour, s.device_type, s.state)
-            t, success, follow_up = self.pursue(s, rng, t, intent, slots, habit)
+                intent, slots, habit, own = self.pop.goal(u, rng, local_hour, s.device_type, s.state)
+            t, success, follow_up = self.pursue(s, rng, t, intent, slots, habit, own)
             goals += 1
             go_on = cfg.continue_prob if success else cfg.continue_prob * 0.5
             if follow_up is None and rng.random() >= go_on:
@@ -169,19 +180,37 @@ class DaySimulator:
 
     # -- a goal ---------------------------------------------------------------------------------
     def pursue(
-        self, s: Session, rng: random.Random, t: float, intent: Intent, slots: tuple, habit: str | None
+        self,
+        s: Session,
+        rng: random.Random,
+        t: float,
+        intent: Intent,
+        slots: tuple,
+        habit: str | None,
+        own: Own | None = None,
     ):
         """Pursue one goal until success or giving up; returns (end time, success as the user believes
-        it, follow-up goal as (intent, slots, is a reformulation) or None)."""
+        it, follow-up goal as (intent, slots, is a reformulation) or None). `own`: the user's own thing
+        the goal is about (`personal.py`)."""
         cfg = self.cfg
         u = s.user
         template = habit or self._phrasing(rng, intent, slots, u)
         surfaces = self._surfaces(rng, slots)
         rephrase_of = None
         attempt, success, believed, follow_up = 0, False, False, None
+        intended = armed = None
         while True:
-            spoken, confusion = self._render(template, surfaces, slots)
-            turn, rec = self._say(s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of)
+            if own is None:
+                spoken, confusion = self._render(template, surfaces, slots)
+            else:
+                spoken, confusion, intended, armed = self._render_own(
+                    rng, template, surfaces, own, attempt > 0
+                )
+            turn, rec = self._say(
+                s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of, intended
+            )
+            if armed is not None and turn.failure == armed and (armed != "asr" or turn.asr_text != spoken):
+                self.stage_counts["personal"] += 1  # failed the way the user's own error makes it fail
             if turn.success:
                 success = True
                 rec["barge_in"] = rng.random() < cfg.barge_in_success
@@ -227,6 +256,7 @@ class DaySimulator:
             if (
                 cfg.reformulate_prob
                 and intent.domain != "preferences"
+                and own is None  # a user retries their own things
                 and rng.random() < cfg.reformulate_prob
             ):
                 other = self.pop.reformulation(u, rng, intent, slots, s.device_type in SCREEN_DEVICES)
@@ -234,7 +264,10 @@ class DaySimulator:
                     follow_up = (*other, True)
                     break
             rephrase_of = rec["event_id"]
-            template, slots, surfaces = self._rephrase(rng, turn, intent, slots, template, surfaces, u)
+            if own is None:
+                template, slots, surfaces = self._rephrase(rng, turn, intent, slots, template, surfaces, u)
+            elif rng.random() < REWORD:  # else the same words, the name said carefully or in full
+                template = self._phrasing(rng, intent, slots, u, exclude=template, allow_my=False)
         if s.annotated:
             for _, _, gold in s.pending:
                 gold.goal_success = success
@@ -255,8 +288,10 @@ class DaySimulator:
         confusion,
         goal_start: bool,
         rephrase_of: str | None,
+        intended: str | None = None,
     ) -> tuple[Turn, dict]:
-        """One request to the assistant; its record (and gold) wait in `s.pending` for the goal's end."""
+        """One request to the assistant; its record (and gold) wait in `s.pending` for the goal's end.
+        `intended`: what the user meant, where it is not what they said (a twin town without its state)."""
         turn = self.assistant.request(
             rng, spoken, confusion, s.user, s.device_type, s.state, intent.key, slots, s.user.treated
         )
@@ -270,7 +305,7 @@ class DaySimulator:
                 intent.key,
                 self._named(slots),
                 rephrase_of,
-                spoken,
+                intended or spoken,
                 turn.asr_text,
                 s.last_event,
             )
@@ -345,6 +380,24 @@ class DaySimulator:
                 confusion = (ent.name, ent.confusion)
                 break
         return spoken, confusion
+
+    def _render_own(self, rng, template: str, surfaces: dict, own: Own, careful: bool):
+        """(spoken, confusion, intended text or None, the stage the user's own error fails at or None) for
+        a request about one of the user's own things; `careful`: a retry."""
+        name = own.careful if careful or rng.random() >= HABIT else own.said
+        spoken = template.format_map({**surfaces, own.kind: name})
+        confusion = intended = armed = None
+        if name == own.said:
+            if own.heard is not None:  # the whole request, with the name as this user's accent makes it
+                heard = template.format_map({**surfaces, own.kind: own.heard})
+                confusion = (spoken, heard, CAREFUL_MISHEAR if careful else MISHEAR)
+                armed = "asr"
+            elif own.error == "short":
+                armed = "er"
+            elif own.error == "bare":  # what the user meant names the state
+                intended = template.format_map({**surfaces, own.kind: own.careful})
+                armed = "result"
+        return spoken, confusion, intended, armed
 
     def _named(self, slots) -> list[dict[str, str]]:
         return [{"name": kind, "value": self.ents[idx].name} for kind, idx in slots]

@@ -16,6 +16,10 @@ law, then (for the kinds in `TAIL_SIZES`) a long tail of rare names (niche bands
 towns), which a share of requests (`SimConfig.long_tail_share`) pick uniformly, so that each is said
 by few users. Tail entities fail the same ways head ones do; their names and aliases never collide
 with a head surface (name, alias, confusion), so the head world is the same with or without a tail.
+
+`personal` is the personal world (`personal.py`: contacts, playlists, named devices, small towns,
+twin towns, near-namesake titles) when the run has one; its entities follow all others in `entities`
+and are in no `by_kind` list, so nothing drawn by popularity changes with it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from selflearn_assets.lib.simulator import vocab
 from selflearn_assets.lib.simulator.text import plural, stable_unit, zipf_cumulative
+
+if TYPE_CHECKING:
+    from selflearn_assets.lib.simulator.personal import PersonalWorld
 
 # fmt: off
 OPEN_KINDS = ("artist", "song", "film", "show", "book", "city", "team", "product", "person", "landmark")
@@ -78,6 +86,7 @@ class Catalog:
     zipf: dict[str, list[float]] = field(default_factory=dict)
     by_name: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name) -> idx
     head_size: dict[str, int] = field(default_factory=dict)  # by_kind[kind][head_size[kind]:] is the tail
+    personal: PersonalWorld | None = None  # `personal.extend_catalog`
 
     def add(self, kind: str, name: str) -> Entity:
         ent = Entity(len(self.entities), kind, len(self.by_kind.setdefault(kind, [])), name)

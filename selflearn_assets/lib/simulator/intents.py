@@ -8,6 +8,11 @@ reach for them when rephrasing.
 
 `my_*` phrasings leave the slot out ("how did my team do"): the assistant fills it from what the user
 taught it ("i'm a warriors fan"), or asks.
+
+`PERSONAL_INTENTS` are requests about a user's own things (`personal.py`): calling a contact, playing
+one of their playlists, switching one of their named devices. They are asked only when
+`SimConfig.personal_share` > 0, kept out of `INTENTS` (whose list the rest of the world is drawn
+from), and every phrasing of theirs is one the assistant's personal grammar covers.
 """
 
 from __future__ import annotations
@@ -166,10 +171,26 @@ INTENTS: list[Intent] = [
         ("i like {cuisine} food", 4), ("my favorite food is {cuisine}", 2), ("i love {cuisine} food", 2),
     ]),
 ]
+PERSONAL_INTENTS: list[Intent] = [
+    _intent("communication.call", [(("contact",), 1)], [
+        ("call {contact}", 8), ("phone {contact}", 1), ("give {contact} a call", 1.5), ("dial {contact}", 0.5),
+    ]),
+    _intent("music.play_playlist", [(("playlist",), 1)], [
+        ("play my {playlist} playlist", 6, "+"), ("play the {playlist} playlist", 2), ("play playlist {playlist}", 1),
+        ("shuffle my {playlist} playlist", 1),
+    ]),
+    _intent("smart_home.turn_on", [(("device",), 1)], [
+        ("turn on the {device}", 6), ("turn the {device} on", 2), ("switch on the {device}", 1.5),
+    ]),
+    _intent("smart_home.turn_off", [(("device",), 1)], [
+        ("turn off the {device}", 6), ("turn the {device} off", 2), ("switch off the {device}", 1.5),
+    ]),
+]
 # fmt: on
 for _i, _intent_ in enumerate(INTENTS):
     _intent_.index = _i
 INTENT_BY_KEY = {i.key: i for i in INTENTS}
+PERSONAL_INTENT_BY_KEY = {i.key: i for i in PERSONAL_INTENTS}
 DOMAINS = sorted({i.domain for i in INTENTS})
 
 # intent of a turn that was not addressed to the assistant at all (gold label of a false wake)

@@ -9,6 +9,10 @@ Text that no pattern covers falls back to a few keywords, then to a web-search s
 
 Entity resolution (ER) is stricter than the gazetteer: it knows canonical names and `aliases_known`
 only, and `@my` slots come from what the user taught the assistant.
+
+With a personal world (`personal.py`, `SimConfig.personal_share` > 0) the grammar also covers
+`PERSONAL_GRAMMAR` ("call {contact}", "play my {playlist} playlist", "turn on the {device}"), and ER
+resolves the kinds in `PERSONAL_KINDS` from the requesting user's own registry only.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import re
 
 from selflearn_assets.lib.simulator.catalog import CLOSED_KINDS, Catalog
-from selflearn_assets.lib.simulator.intents import INTENTS
+from selflearn_assets.lib.simulator.intents import INTENTS, PERSONAL_INTENTS
 from selflearn_assets.lib.simulator.text import normalize_text
 
 MY = "@my"  # slot value of a slot the user leaves implicit ("my team")
@@ -88,6 +92,17 @@ GRAMMAR: list[tuple[str, str | dict[str, str]]] = [
     ("i like {cuisine} food", "preferences.set_cuisine"), ("my favorite food is {cuisine}", "preferences.set_cuisine"),
     ("i love {cuisine} food", "preferences.set_cuisine"),
 ]
+# a user's own contacts, playlists and named devices (open slots; resolved per user)
+PERSONAL_GRAMMAR: list[tuple[str, str]] = [
+    ("call {contact}", "communication.call"), ("phone {contact}", "communication.call"),
+    ("give {contact} a call", "communication.call"), ("dial {contact}", "communication.call"),
+    ("play my {playlist} playlist", "music.play_playlist"), ("play the {playlist} playlist", "music.play_playlist"),
+    ("play playlist {playlist}", "music.play_playlist"), ("shuffle my {playlist} playlist", "music.play_playlist"),
+    ("turn on the {device}", "smart_home.turn_on"), ("turn the {device} on", "smart_home.turn_on"),
+    ("switch on the {device}", "smart_home.turn_on"), ("turn off the {device}", "smart_home.turn_off"),
+    ("turn the {device} off", "smart_home.turn_off"), ("switch off the {device}", "smart_home.turn_off"),
+]
+PERSONAL_KINDS = frozenset(("contact", "playlist", "device"))  # resolved from the user's own registry
 # patterns whose request relies on a taught preference: intent -> implicit slot
 IMPLICIT = {"how did my team do": "team", "did my team win": "team", "what's my team's score": "team",
             "find me a restaurant": "cuisine", "find a restaurant near me": "cuisine", "where should i eat": "cuisine"}
@@ -96,8 +111,12 @@ KEYWORDS = [("weather", "weather.get_weather"), ("umbrella", "weather.get_weathe
 POLITE_PREFIXES = ("can you ", "could you ", "please ")
 FALLBACK_INTENT = "knowledge.question"
 MAIN_KIND_ORDER = ("song", "film", "show", "book", "artist", "person", "landmark", "product", "team", "city",
-                   "genre", "cuisine", "topic", "appliance", "temperature", "duration", "time", "room")
-REQUIRED = {i.key: frozenset.intersection(*(frozenset(f) for f, _ in i.frames)) for i in INTENTS}
+                   "genre", "cuisine", "topic", "appliance", "temperature", "duration", "time", "room",
+                   "contact", "playlist", "device")
+REQUIRED = {
+    key: frozenset.intersection(*(frozenset(f) for i in INTENTS + PERSONAL_INTENTS if i.key == key for f, _ in i.frames))
+    for key in {i.key for i in INTENTS + PERSONAL_INTENTS}
+}
 # fmt: on
 
 
@@ -108,7 +127,7 @@ class Parse:
     """
 
     __slots__ = ("intent", "slots", "quality", "domain", "name", "slot_list", "kinds", "my_kind",
-                 "incomplete", "main_kinds")  # fmt: skip
+                 "incomplete", "main_kinds", "personal")  # fmt: skip
 
     def __init__(self, intent: str | None, slots: tuple[tuple[str, str], ...], quality: str) -> None:
         self.intent = intent
@@ -125,12 +144,14 @@ class Parse:
         # a required slot is missing: the assistant asks for it
         self.incomplete = bool(REQUIRED.get(intent, frozenset()) - {k for k, _ in slots})
         self.main_kinds = tuple(sorted(self.kinds, key=MAIN_KIND_ORDER.index))  # "the" entity comes first
+        self.personal = not self.kinds.isdisjoint(PERSONAL_KINDS)  # names one of the user's own things
 
     @property
     def meaning(self) -> tuple:
         return self.intent, self.slots
 
 
+_NONE: dict[str, int] = {}
 _HOLE = re.compile(r"\{(?:x:)?([\w|]+)\}")
 
 
@@ -168,8 +189,9 @@ class Nlu:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        grammar = GRAMMAR + PERSONAL_GRAMMAR if catalog.personal is not None else GRAMMAR
         rules = sorted(
-            (_Rule(p, t, catalog) for p, t in GRAMMAR), key=lambda r: (-r.literal_words, -len(r.holes))
+            (_Rule(p, t, catalog) for p, t in grammar), key=lambda r: (-r.literal_words, -len(r.holes))
         )
         self._slot_first = [r for r in rules if r.first is None]
         self._by_first = {
@@ -178,13 +200,17 @@ class Nlu:
         # gazetteer: every surface users say -> kinds it names; ER: canonical names and known aliases only
         self.gazetteer: dict[str, set[str]] = {}
         self.er_index: dict[str, dict[str, int]] = {}
+        # (a user's own contacts, playlists and devices are in neither: their patterns type the slot)
         for ent in catalog.entities:
+            if ent.kind in PERSONAL_KINDS:
+                continue
             for surface in (ent.name, *ent.aliases_known, *ent.aliases_unknown):
                 self.gazetteer.setdefault(surface, set()).add(ent.kind)
             self.er_index.setdefault(ent.kind, {})[ent.name] = ent.idx
         for ent in catalog.entities:  # popularity order: an alias shared by several resolves to the first
-            for alias in ent.aliases_known:
-                self.er_index[ent.kind].setdefault(alias, ent.idx)
+            if ent.kind not in PERSONAL_KINDS:
+                for alias in ent.aliases_known:
+                    self.er_index[ent.kind].setdefault(alias, ent.idx)
         self._cache: dict[str, Parse] = {}
 
     def parse(self, text: str) -> Parse:
@@ -213,7 +239,7 @@ class Nlu:
             for kinds, value in zip(rule.holes, m.groups(), strict=True):
                 known = gaz.get(value, ())
                 kind = next((k for k in kinds if k in known), kinds[0])
-                typed = typed and kind in known
+                typed = typed and (kind in known or kind in PERSONAL_KINDS)
                 ambiguous = ambiguous or sum(k in known for k in kinds) > 1
                 slots.append((kind, value))
                 if isinstance(rule.target, dict):
@@ -230,9 +256,12 @@ class Nlu:
                 return Parse(intent, (), "keyword")
         return Parse(FALLBACK_INTENT, (("query", norm),), "fallback")
 
-    def resolve(self, parse: Parse, memory: dict[str, int]):
+    def resolve(
+        self, parse: Parse, memory: dict[str, int], registry: dict[str, dict[str, int]] | None = None
+    ):
         """ER of a parse: (resolved (kind, entity index) pairs, the main entity or None, the first surface
-        ER could not resolve, the implicit kind the user never taught). `memory`: what the user taught."""
+        ER could not resolve, the implicit kind the user never taught). `memory`: what the user taught;
+        `registry`: the user's own contacts, playlists and devices (kind -> name -> entity)."""
         out = []
         unresolved = missing_pref = None
         index = self.er_index
@@ -245,7 +274,10 @@ class Nlu:
                     missing_pref = kind
                     continue
             else:
-                idx = index[kind].get(surface)
+                names = index.get(kind)
+                if names is None:  # a kind of the user's own things
+                    names = registry.get(kind, _NONE) if registry else _NONE
+                idx = names.get(surface)
                 if idx is None:
                     unresolved = unresolved or surface
                     continue

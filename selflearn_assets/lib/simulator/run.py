@@ -24,22 +24,48 @@ from selflearn_assets.lib.simulator.behaviour import DaySimulator
 from selflearn_assets.lib.simulator.catalog import Catalog, build_catalog
 from selflearn_assets.lib.simulator.config import SimConfig, SimSummary
 from selflearn_assets.lib.simulator.nlu import Nlu
+from selflearn_assets.lib.simulator.personal import extend_catalog
 from selflearn_assets.lib.simulator.rewrites import in_treatment, load_rewrite_table
 from selflearn_assets.lib.simulator.text import mix64, stable_int
-from selflearn_assets.lib.simulator.users import Population
+from selflearn_assets.lib.simulator.users import Population, User
 from selflearn_assets.lib.simulator.writer import DayWriter
 
 STAGES = ("false_wake", "asr", "nlu", "er", "result", "correct")
+COUNTS = (*STAGES, "personal")  # turns by first failing stage, and defective turns from a personal source
 CHUNK_USERS = 1024
 
 
 @lru_cache(maxsize=4)
 def build_world(
-    world_seed: int, confusable_fraction: float, result_bug_fraction: float
+    world_seed: int, confusable_fraction: float, result_bug_fraction: float, personal: bool = False
 ) -> tuple[Catalog, Nlu]:
-    """The catalog and the assistant's NLU over it (cached: they only depend on these arguments)."""
+    """The catalog (with its personal world if `personal`) and the assistant's NLU over it (cached: they
+    only depend on these arguments)."""
     catalog = build_catalog(world_seed, confusable_fraction, result_bug_fraction)
+    if personal:
+        catalog.personal = extend_catalog(catalog, world_seed)
     return catalog, Nlu(catalog)
+
+
+def world_of(cfg: SimConfig) -> tuple[Catalog, Nlu]:
+    """The world a config simulates (`build_world` with its arguments)."""
+    return build_world(
+        cfg.world_seed, cfg.asr_confusable_fraction, cfg.result_bug_fraction, cfg.personal_share > 0
+    )
+
+
+def users_of(cfg: SimConfig) -> tuple[dict[str, User], Population]:
+    """Every user of a config as the simulator makes them each day, by user id, and their population
+    (a user's own things: `population.profiles.things(user)`, when the config has personal sources)."""
+    population = Population(*world_of(cfg), cfg, cfg.seed)
+    salt = stable_int(cfg.seed, "user")
+    rng = random.Random()
+    out = {}
+    for idx in range(cfg.users):
+        rng.seed(mix64(idx ^ salt))
+        u = population.make_user(idx, rng)
+        out[u.id] = u
+    return out, population
 
 
 class _Chunks:
@@ -47,13 +73,12 @@ class _Chunks:
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
-        catalog, nlu = build_world(cfg.world_seed, cfg.asr_confusable_fraction, cfg.result_bug_fraction)
+        catalog, nlu = world_of(cfg)
         rewrites = load_rewrite_table(cfg.rewrite_table) if cfg.rewrite_table is not None else {}
         self.ab = cfg.rewrite_table is not None
         self.population = Population(catalog, nlu, cfg, cfg.seed)
-        self.sim = DaySimulator(
-            cfg, catalog, self.population, Assistant(catalog, nlu, cfg, rewrites), self.ab
-        )
+        assistant = Assistant(catalog, nlu, cfg, rewrites, self.population.profiles)
+        self.sim = DaySimulator(cfg, catalog, self.population, assistant, self.ab)
         self.user_salt = stable_int(cfg.seed, "user")
         self.rng = random.Random()
 
@@ -76,7 +101,7 @@ class _Chunks:
 
         day_salt = stable_int(cfg.seed, "day", day)
         ordinal = (cfg.start + timedelta(days=d)).toordinal()
-        sim.stage_counts = dict.fromkeys(STAGES, 0)
+        sim.stage_counts = dict.fromkeys(COUNTS, 0)
         sim.sessions = 0
         taught = {}
         for idx in range(lo, hi):
@@ -118,7 +143,7 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
     memories: dict[int, dict] = {}  # what each user taught the assistant, across days
-    counts = dict.fromkeys(STAGES, 0)
+    counts = dict.fromkeys(COUNTS, 0)
     sessions = 0
     turns_per_day: dict[str, int] = {}
     files: list[Path] = []
@@ -167,6 +192,7 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
         users=cfg.users,
         defect_rate_by_stage=by_stage,
         defect_rate=1.0 - by_stage["correct"],
+        personal_defect_rate=counts["personal"] / total if total else 0.0,
         files=files,
         annotation_files=annotation_files,
         annotated_turns=annotated,

@@ -8,7 +8,8 @@ days. Goals are drawn from the routines, or from time-of-day intent weights and 
 entities, so the same requests recur across many users; a share of the entities drawn by popularity
 (`long_tail_share`, also for a user's favourites) come from the catalog's long tail instead, so many
 requests are said by a handful of users only. After a failure a user may reformulate into another
-request of the same domain (`reformulation`).
+request of the same domain (`reformulation`). With `personal_share`, a goal is about one of the user's
+own things (`personal.Profiles`: contacts, playlists, named devices, habitual places, liked titles).
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ import random
 from bisect import bisect
 
 from selflearn_assets.lib.simulator.catalog import Catalog
-from selflearn_assets.lib.simulator.intents import INTENT_BY_KEY, INTENTS, SCREEN_DEVICES, Intent, Phrasing
+from selflearn_assets.lib.simulator.intents import (
+    INTENT_BY_KEY,
+    INTENTS,
+    PERSONAL_INTENTS,
+    SCREEN_DEVICES,
+    Intent,
+    Phrasing,
+)
 from selflearn_assets.lib.simulator.nlu import MY, Nlu
+from selflearn_assets.lib.simulator.personal import Profiles
 from selflearn_assets.lib.simulator.text import cumulative, mix64, pick_cumulative, stable_int
 
 # fmt: off
@@ -82,7 +91,7 @@ _NO_STATE: dict = {}
 class User:
     __slots__ = ("idx", "id", "locale", "tz", "devices", "device_cum", "device_cum_commute", "hour_cum",
                  "session_rate", "asr_factor", "team", "cuisine", "city", "cities", "genres", "artists",
-                 "rooms", "appliances", "has_oven", "routines", "memory", "treated")  # fmt: skip
+                 "rooms", "appliances", "has_oven", "routines", "memory", "treated", "personal")  # fmt: skip
 
 
 class Population:
@@ -128,6 +137,19 @@ class Population:
                 self.sibling_cum[(i.key, screen)] = (sibs, cumulative([INTENT_WEIGHTS[j.key] for j in sibs]))
         apps = catalog.by_kind["appliance"]
         self._appliances = {False: [a for a in apps if catalog.entities[a].name != "oven"], True: list(apps)}
+        # the users' own things (None: the run has no personal sources, and draws nothing for them)
+        self.profiles = None
+        self._personal_share = cfg.personal_share
+        if cfg.personal_share > 0:
+            if catalog.personal is None:
+                raise ValueError(
+                    "personal_share > 0 needs the personal world (build_world(..., personal=True))"
+                )
+            for i in PERSONAL_INTENTS:  # every personal phrasing is covered: no weight for NLU misses
+                for frame, _ in i.frames:
+                    phrasings = [p for p in i.phrasings if p.slots == frame]
+                    self.phrasing_cum[(i.key, frame)] = (phrasings, cumulative([p.weight for p in phrasings]))
+            self.profiles = Profiles(catalog.personal, cfg, seed, catalog, self.phrasing_cum)
 
     # -- users ---------------------------------------------------------------------------------
     def make_user(self, idx: int, rng: random.Random) -> User:
@@ -171,6 +193,7 @@ class Population:
             phrasings, cum = self.phrasing_cum[(intent.key, tuple(k for k, _ in slots))]
             u.routines.append((intent, slots, phrasings[pick_cumulative(cum, rand())].template, bucket))
         u.treated = False
+        u.personal = None  # built on first use (`Profiles.of`)
         return u
 
     def zipf(self, kind: str, rng: random.Random) -> int:
@@ -182,19 +205,24 @@ class Population:
 
     # -- goals ----------------------------------------------------------------------------------
     def goal(self, u: User, rng: random.Random, hour: int, device_type: str, state: dict):
-        """(intent, slots, habitual phrasing or None) the user wants now."""
+        """(intent, slots, habitual phrasing or None, the user's own thing it is about or None) the user
+        wants now."""
         has_screen = device_type in SCREEN_DEVICES
+        if self.profiles is not None and rng.random() < self._personal_share:
+            mine = self.profiles.goal(u, rng, has_screen)
+            if mine is not None:
+                return mine
         bucket = _BUCKET_OF_HOUR[hour]
         if u.routines and rng.random() < self.cfg.routine_share:
             intent, slots, phrasing, routine_bucket = u.routines[int(rng.random() * len(u.routines))]
             if (routine_bucket == bucket or rng.random() < 0.3) and (has_screen or not intent.screen_only):
-                return intent, slots, phrasing
+                return intent, slots, phrasing, None
         if state.get("media") == "playing" and rng.random() < 0.25:
-            return INTENT_BY_KEY[MEDIA_CONTROLS[int(rng.random() * 3)]], (), None
+            return INTENT_BY_KEY[MEDIA_CONTROLS[int(rng.random() * 3)]], (), None, None
         if state.get("oven") == "on" and rng.random() < 0.12:
-            return INTENT_BY_KEY["smart_home.oven_temperature"], (), None
+            return INTENT_BY_KEY["smart_home.oven_temperature"], (), None, None
         intent, slots = self.draw_goal(u, rng, bucket, has_screen, state)
-        return intent, slots, None
+        return intent, slots, None, None
 
     def draw_goal(self, u: User, rng: random.Random, bucket: str, has_screen: bool, state: dict):
         intents, cum = self.intent_cum[(bucket, has_screen)]
