@@ -99,7 +99,7 @@ class ReleaseConfig(dg.Config):
     partitions_def=daily_partitions,
     **stage("releases"),
     kinds={"duckdb", "polars"},
-    metadata=table_definition("releases.label_release"),
+    metadata=table_definition("releases.label_release", "releases.release_quality", "releases.release_builds"),
     pool="duckdb",
 )
 def label_release(
