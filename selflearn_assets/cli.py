@@ -1,4 +1,5 @@
-"""`selflearn` console command: simulate logs, run every asset for a range of days, run the demo."""
+"""`selflearn` console command: simulate logs, run every asset for a range of days, run the demo; rewrite
+requests and serve the online rewriter, pin the exports it serves."""
 
 from __future__ import annotations
 
@@ -261,33 +262,181 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layers(text: str) -> tuple[str, ...]:
+    """`table,global,personal` -> the names; checked against the runtime's layers by the command."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _check_layers(command: str, layers: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    from selflearn_assets.lib.online.runtime import ALL_LAYERS
+
+    layers = layers or ALL_LAYERS
+    unknown = sorted(set(layers) - set(ALL_LAYERS))
+    if unknown:
+        print(f"selflearn {command}: unknown layer(s) {', '.join(unknown)}; the layers are "
+              f"{','.join(ALL_LAYERS)}", file=sys.stderr)
+        return None
+    return layers
+
+
+def _warn_default_key(key: str) -> None:
+    from selflearn_assets.lib.settings import default_key_warning
+
+    warning = default_key_warning(key)
+    if warning:
+        print(f"[selflearn] warning: {warning}", file=sys.stderr)
+
+
+TABLE_DETAILS = ("source_success_prob", "rewrite_success_prob", "confidence", "support_users", "support_sessions",
+                 "support_transitions", "target_users", "hops", "origin")
+
+
 def cmd_rewrite(args: argparse.Namespace) -> int:
+    """Decide requests as the online rewriter does (`selflearn serve` answers the same): the exported table's
+    exact match first, then the global and personal layers of the online bundle. The exports are the pinned
+    ones, else the newest (--date: the newest on or before that day)."""
+    import json
+
+    from selflearn_assets.lib.online.bundle import BundleError, latest_bundle
+    from selflearn_assets.lib.online.serve import load_rewriter, serving_folders
     from selflearn_assets.lib.rewrites import RewriteExportError, latest_export, lookup, read_export
     from selflearn_assets.lib.settings import load_settings
 
-    exports = load_settings().exports
-    folder = latest_export(exports, on_or_before=args.date) if args.date else latest_export(exports)
-    if folder is None:
-        print(f"selflearn rewrite: no rewrite export under {exports / 'rewrites'}; run `selflearn run` first",
-              file=sys.stderr)
+    layers = _check_layers("rewrite", args.layers)
+    if layers is None:
         return 2
+    settings = load_settings()
+    exports = settings.exports
+    if args.user is not None:
+        _warn_default_key(settings.pseudonym_key)
     try:
-        table, manifest = read_export(folder)
-    except RewriteExportError as err:
+        if args.date:
+            online = latest_bundle(exports, on_or_before=args.date)
+            table = latest_export(exports, on_or_before=args.date)
+        else:
+            online, table = serving_folders(exports)
+        rewriter = load_rewriter(exports, settings.pseudonym_key, layers, online, table)
+    except (BundleError, RewriteExportError) as err:
         print(f"selflearn rewrite: {err}", file=sys.stderr)
         return 2
-    print(f"table {folder} ({manifest.get('rows')} rewrites, window "
-          f"{manifest.get('window_start')}..{manifest.get('window_end')})")
+    sources = rewriter.sources
+    if not args.json:
+        print(f"online {sources['online'] or '-'}; table {sources['table'] or '-'}; "
+              f"layers {','.join(rewriter.layers)}; user {args.user or '-'}")
+    table_frame = None
     for text in args.text:
-        row = lookup(table, text)
-        if row is None:
-            print(f"{text!r}: no rewrite (kept as is)")
+        decision = rewriter.rewrite(args.user, text)
+        if args.json:
+            print(json.dumps(decision.as_dict()))
             continue
-        print(f"{text!r} -> {row['rewrite_text']!r}")
-        for key in ("source_success_prob", "rewrite_success_prob", "confidence", "support_users",
-                    "support_sessions", "support_transitions", "target_users", "hops", "origin", "rewrite_id"):
-            value = row.get(key)
-            print(f"    {key:22s} {value:.3f}" if isinstance(value, float) else f"    {key:22s} {value}")
+        score = "" if decision.score is None else f", score {decision.score:.3f}"
+        if decision.rewrite is None:
+            print(f"{text!r}: no rewrite ({decision.reason}{score})")
+        else:
+            print(f"{text!r} -> {decision.rewrite!r} (layer {decision.layer}{score})")
+            print(f"    {'reason':22s} {decision.reason}")
+            print(f"    {'rewrite_id':22s} {decision.rewrite_id}")
+        if decision.layer == "table":
+            if table_frame is None:
+                table_frame = read_export(Path(sources["table"]))[0]
+            row = lookup(table_frame, text) or {}
+            for key in (k for k in TABLE_DETAILS if k in row):
+                value = row[key]
+                print(f"    {key:22s} {value:.3f}" if isinstance(value, float) else f"    {key:22s} {value}")
+        for candidate in decision.candidates[: args.top]:
+            print(f"    candidate {candidate['score']:.3f} {candidate['layer']:8s} {candidate['text']!r}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the online rewriter over HTTP: POST /rewrite {"user_id", "text"}, GET /health, GET /metrics. It
+    serves the pinned exports, else the newest, and swaps to another one (a newer day, a pin) when its poll
+    of the exports finds it, without dropping requests."""
+    import logging
+
+    import uvicorn
+
+    from selflearn_assets.lib.online.bundle import BundleError
+    from selflearn_assets.lib.online.serve import RewriterService, create_app
+    from selflearn_assets.lib.rewrites import RewriteExportError
+    from selflearn_assets.lib.settings import load_settings
+
+    layers = _check_layers("serve", args.layers)
+    if layers is None:
+        return 2
+    settings = load_settings()
+    _warn_default_key(settings.pseudonym_key)
+    logger = logging.getLogger("selflearn.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[selflearn] %(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        service = RewriterService(settings.exports, settings.pseudonym_key, layers, args.poll_seconds)
+    except (BundleError, RewriteExportError) as err:
+        print(f"selflearn serve: {err}", file=sys.stderr)
+        return 2
+    print(f"[selflearn] serving {service.describe()} (layers {','.join(service.served.rewriter.layers)}) on "
+          f"http://{args.host}:{args.port}; looking for newer exports under {settings.exports} every "
+          f"{args.poll_seconds:g}s", flush=True)
+    uvicorn.run(create_app(service), host=args.host, port=args.port, access_log=False, log_level="info")
+    return 0
+
+
+PIN_KINDS = ("online", "rewrites")
+
+
+def _check_export(kind: str, folder: Path) -> None:
+    """Refuse to pin an export whose files do not match its manifest (BundleError / RewriteExportError)."""
+    if kind == "online":
+        from selflearn_assets.lib.online.bundle import read_manifest, verify
+
+        verify(folder, read_manifest(folder))
+    else:
+        from selflearn_assets.lib.rewrites import read_export
+
+        read_export(folder)
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    """Serve the export of DATE as the newest of its kind until `selflearn unpin`: roll back to a known good
+    online bundle or rewrite table, or hold it while newer days are exported. A running `selflearn serve` swaps
+    at its next poll. The daily assets do not see pins (they read the exports as written)."""
+    from selflearn_assets.lib.export_pins import PinError, export_days, write_pin
+    from selflearn_assets.lib.online.bundle import BundleError
+    from selflearn_assets.lib.rewrites import RewriteExportError
+    from selflearn_assets.lib.settings import load_settings
+
+    root = load_settings().exports / args.kind
+    marker = "manifest.json"  # the marker of a complete export, for both kinds
+    folder = root / f"date={args.date.isoformat()}"
+    try:
+        if (folder / marker).is_file():
+            _check_export(args.kind, folder)
+        write_pin(root, args.date, marker)
+    except (PinError, BundleError, RewriteExportError) as err:
+        print(f"selflearn pin: {err}", file=sys.stderr)
+        return 2
+    print(f"[selflearn] pinned {args.kind} to {args.date}: {folder}")
+    newer = [d for d in export_days(root, marker) if d > args.date]
+    if newer:
+        print(f"[selflearn] {len(newer)} newer {args.kind} export(s) (the newest {newer[-1]}) are not served "
+              f"until `selflearn unpin {args.kind}`")
+    print("[selflearn] a running `selflearn serve` swaps to it at its next poll")
+    return 0
+
+
+def cmd_unpin(args: argparse.Namespace) -> int:
+    """Remove the pin of a kind: the runtime serves its newest export again."""
+    from selflearn_assets.lib.export_pins import remove_pin, serving_day
+    from selflearn_assets.lib.settings import load_settings
+
+    root = load_settings().exports / args.kind
+    was = remove_pin(root)
+    newest = serving_day(root, "manifest.json")
+    state = f"unpinned {args.kind} (was {was})" if was else f"{args.kind} was not pinned"
+    print(f"[selflearn] {state}; serving the newest export: {newest or 'none'}")
     return 0
 
 
@@ -404,10 +553,36 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("--dry-run", action="store_true", help="only say what would be released")
     recover.set_defaults(func=cmd_recover)
 
-    rewrite = sub.add_parser("rewrite", help="look requests up in the latest exported rewrite table")
+    rewrite = sub.add_parser(
+        "rewrite", help="decide requests as the online rewriter does (table, global and personal layers)",
+        description=cmd_rewrite.__doc__,
+    )
     rewrite.add_argument("text", nargs="+", help="the request(s), e.g. \"play maj and dragons\"")
-    rewrite.add_argument("--date", type=_date, help="use the table exported on or before this day")
+    rewrite.add_argument("--user", help="the user id as the logs carry it (default: none, no personal layer)")
+    rewrite.add_argument("--layers", type=_layers, help="comma-separated, of table,global,personal (default all)")
+    rewrite.add_argument("--json", action="store_true", help="one JSON decision a line, as POST /rewrite answers")
+    rewrite.add_argument("--top", type=int, default=5, help="candidates shown per request (default 5)")
+    rewrite.add_argument("--date", type=_date, help="use the exports of this day or the newest before it")
     rewrite.set_defaults(func=cmd_rewrite)
+
+    serve = sub.add_parser("serve", help="serve the online rewriter over HTTP (/rewrite, /health, /metrics)",
+                           description=cmd_serve.__doc__)
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--poll-seconds", type=float, default=30.0,
+                       help="how often to look for a newer (or pinned) export; 0: never (default 30)")
+    serve.add_argument("--layers", type=_layers, help="comma-separated, of table,global,personal (default all)")
+    serve.set_defaults(func=cmd_serve)
+
+    pin = sub.add_parser("pin", help="serve the export of DATE as the newest of its kind until unpinned",
+                         description=cmd_pin.__doc__)
+    pin.add_argument("kind", choices=PIN_KINDS)
+    pin.add_argument("date", type=_date)
+    pin.set_defaults(func=cmd_pin)
+
+    unpin = sub.add_parser("unpin", help="serve the newest export of a kind again", description=cmd_unpin.__doc__)
+    unpin.add_argument("kind", choices=PIN_KINDS)
+    unpin.set_defaults(func=cmd_unpin)
 
     rotate = sub.add_parser(
         "rotate-key",

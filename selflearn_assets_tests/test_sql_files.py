@@ -29,6 +29,7 @@ import pytest
 from selflearn_assets.lib.ingest.lines import LINES_SCHEMA
 from selflearn_assets.lib.labels.store import LABEL_TABLES
 from selflearn_assets.lib.markov.mine import REWRITE_COLUMNS
+from selflearn_assets.lib.online.store import ONLINE_TABLES
 from selflearn_assets.lib.signals.calibration import DefectModel
 from selflearn_assets.lib.signals.params import SignalParams
 from selflearn_assets.lib.sql import identifier_names, load_sql, render_sql, run_sql, sql_root
@@ -43,6 +44,7 @@ SCHEMAS = [
     "labels/schema.sql",
     "rewrites/schema.sql",
     "releases/schema.sql",
+    "online/schema.sql",
 ]
 
 
@@ -74,6 +76,8 @@ FRAMES = {
     "_failure_points": ("labels.failure_points", "day, model_version"),  # labels/failure_points_insert.sql
     "_label_release": ("releases.label_release", "day"),  # releases/label_release_insert.sql
     "_release_quality": ("releases.release_quality", "day"),  # releases/release_quality_insert.sql
+    "_online_global": ("online.global_entries", "day"),  # online/global_entries_insert.sql
+    "_online_personal": ("online.personal_entries", "day"),  # online/personal_entries_insert.sql
 }
 
 # Files that create temp macros or temp tables later files read, in the callers' order (lib/ingest/turns.py,
@@ -144,7 +148,10 @@ PARAMS: dict = {
 }
 
 # Every value an identifier (`{{ name }}`) takes: the lists the callers pick them from.
-IDENTIFIERS = {"table": LABEL_TABLES}  # labels/coverage_counts.sql (lib/labels/store.py)
+IDENTIFIERS = {
+    "table": LABEL_TABLES,  # labels/coverage_counts.sql (lib/labels/store.py)
+    "layer_table": ONLINE_TABLES,  # online/entries_of_day.sql (lib/online/store.py)
+}
 
 SQL_FILES = sorted(p.relative_to(sql_root()).as_posix() for p in sql_root().rglob("*.sql"))
 

@@ -21,7 +21,7 @@ DAYS = 4
 MARKOV = {"min_support_transitions": 4, "min_users": 3, "unsafe_min_users": True}
 
 
-MODEL_GROUPS = {"models", "labels", "releases"}  # need an encoder and MLflow; covered by the models tests
+MODEL_GROUPS = {"models", "labels", "releases", "online"}  # need an encoder and MLflow; covered by their own tests
 
 
 def _pipeline_assets():

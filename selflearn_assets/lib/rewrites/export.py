@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from selflearn_assets.lib.day_folders import atomic_folder_write, latest_day, sha256
+from selflearn_assets.lib.export_pins import PinError, serving_day
 from selflearn_assets.lib.markov.normalize import normalize_utterance
 
 TABLE = "rewrites.parquet"
@@ -60,6 +61,17 @@ def read_export(folder: Path) -> tuple[pl.DataFrame, dict]:
 def latest_export(exports_root: str | Path, before: date | None = None, on_or_before: date | None = None) -> Path | None:
     """The newest export folder strictly before `before` (or on or before `on_or_before`), or None."""
     day = latest_day(Path(exports_root) / "rewrites", MANIFEST, before=before, on_or_before=on_or_before)
+    return export_folder(exports_root, day) if day is not None else None
+
+
+def serving_export(exports_root: str | Path) -> Path | None:
+    """The table the runtime serves: the pinned day's (`export_pins`, `selflearn pin rewrites DATE`), else the
+    newest; None when there is none. A pin whose export is gone is a RewriteExportError. Unlike
+    `latest_export`, which the assets use for the export deployed before a day, a pin moves this choice."""
+    try:
+        day = serving_day(Path(exports_root) / "rewrites", MANIFEST)
+    except PinError as err:
+        raise RewriteExportError(str(err)) from None
     return export_folder(exports_root, day) if day is not None else None
 
 

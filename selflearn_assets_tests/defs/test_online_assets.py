@@ -1,0 +1,113 @@
+"""The online assets through Dagster on three small simulated days and a tiny encoder: online_ranker (MLflow,
+champion) -> online_index_global / online_index_personal -> online_export, then the runtime on the export."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster_duckdb import DuckDBResource
+from mlflow.tracking import MlflowClient
+
+from selflearn_assets.defs.ingest.assets import annotations, raw_turns
+from selflearn_assets.defs.ingest.checks import clean_turns_expectations, ingest_accounting
+from selflearn_assets.defs.online.assets import (
+    online_export,
+    online_index_global,
+    online_index_personal,
+    online_ranker,
+)
+from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
+from selflearn_assets.defs.signals.assets import defect_signals, rephrase_candidates
+from selflearn_assets.lib.models import tracking
+from selflearn_assets.lib.models.encoder import tiny_encoder
+from selflearn_assets.lib.online.bundle import load_bundle
+from selflearn_assets.lib.online.runtime import Rewriter
+from selflearn_assets.lib.simulator import SimConfig, simulate
+
+START = date(2026, 11, 2)
+DAYS = [START + timedelta(days=i) for i in range(3)]
+KEY = "k"
+MIN_USERS = 2  # a small world: the privacy rule at 2 users, so that the layers hold something
+LAYER_ASSETS = ("online_index_global", "online_index_personal", "online_export")
+
+
+def test_online_assets_train_build_and_export(selflearn_home):
+    simulate(
+        SimConfig(users=300, start=START, days=3, annotation_rate=0.5), selflearn_home / "raw", progress=False
+    )
+    resources = {
+        "duckdb": DuckDBResource(database=str(selflearn_home / "warehouse.duckdb")),
+        "selflearn": SelflearnConfig(
+            home=str(selflearn_home), raw_root=str(selflearn_home / "raw"), pseudonym_key=KEY
+        ),
+        "mlflow": MLflowResource(home=str(selflearn_home)),
+        "encoder": EncoderConfig(path=str(selflearn_home / "encoder")),
+    }
+    for day in DAYS:
+        result = dg.materialize(
+            [
+                raw_turns,
+                annotations,
+                clean_turns_expectations,
+                ingest_accounting,
+                defect_signals,
+                rephrase_candidates,
+            ],
+            partition_key=day.isoformat(),
+            resources=resources,
+        )
+        assert result.success
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb"), read_only=True) as con:
+        texts = [
+            t for (t,) in con.execute("SELECT DISTINCT asr_text FROM ingest.clean_turns").fetchall() if t
+        ]
+    tokenizer, model = tiny_encoder(texts)
+    tokenizer.save_pretrained(selflearn_home / "encoder")
+    model.save_pretrained(selflearn_home / "encoder")
+
+    trained = dg.materialize(
+        [online_ranker], resources=resources,
+        run_config={"ops": {"online_ranker": {"config": {"min_samples_leaf": 5, "max_iter": 50, "min_users": MIN_USERS}}}},
+    )  # fmt: skip
+    assert trained.success
+    (ranker_event,) = trained.asset_materializations_for_node("online_ranker")
+    meta = ranker_event.metadata
+    assert meta["registered_version"].value == "1" and meta["promoted_to_champion"].value is True
+    assert meta["gold_day"].value == DAYS[-1].isoformat()
+    assert abs(meta["threshold"].value - 11.8 / 12.8) < 1e-3
+    tracking.configure(selflearn_home)
+    run = MlflowClient().get_run(meta["mlflow_run_id"].value)
+    assert run.data.params["gold_day"] == DAYS[-1].isoformat() and "win_coverage" in run.data.metrics
+    children = MlflowClient().search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert [c.data.tags["baseline"] for c in children] == ["global layer only"]
+
+    day = DAYS[-1].isoformat()
+    built = dg.materialize(
+        [online_index_global, online_index_personal, online_export], partition_key=day, resources=resources,
+        selection=[online_index_global, online_index_personal, online_export],
+        run_config={"ops": {k: {"config": {"min_users": MIN_USERS}} for k in LAYER_ASSETS}},
+    )  # fmt: skip
+    assert built.success
+    checks = {e.check_name: e.passed for e in built.get_asset_check_evaluations()}
+    assert checks == {"online_index_recall": True, "online_global_privacy": True, "online_bundle_size": True}
+    (export_event,) = built.asset_materializations_for_node("online_export")
+    folder = selflearn_home / export_event.metadata["path"].value
+    bundle = load_bundle(folder)
+    assert bundle.manifest["ranker_version"] == "1" and bundle.manifest["recall_at_10"] >= 0.95
+
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb"), read_only=True) as con:
+        g = con.sql("SELECT * FROM online.global_entries").pl()
+        users = (
+            con.sql("SELECT norm_text AS text, count(DISTINCT user_id) AS n FROM signals.defect_signals "
+                        "WHERE norm_text <> '' GROUP BY 1").pl()
+        )  # fmt: skip
+    # privacy: a global entry was said by >= MIN_USERS users in the logs (counted independently here)
+    assert g.join(users, on="text").filter(pl.col("n") < MIN_USERS).height == 0 and g.height > 0
+
+    rewriter = Rewriter.load(selflearn_home / "exports", KEY)
+    assert rewriter.sources["online"] == str(folder)
+    decision = rewriter.rewrite("someone", "play the")
+    assert decision.normalized == "play the" and decision.reason

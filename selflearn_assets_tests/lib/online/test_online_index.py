@@ -1,0 +1,78 @@
+"""The ANN index against exact search, the export bundle's integrity, the ranker's threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selflearn_assets.lib.online.bundle import BundleError, load_bundle
+from selflearn_assets.lib.online.layers import phonetic_key
+from selflearn_assets.lib.online.ranker import threshold_for
+from selflearn_assets.lib.online.static_encoder import log_vocabulary, unit_rows
+from selflearn_assets.lib.online.vector_index import VectorIndex, exact_search, recall_at_k
+
+
+def _clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n // 20, dim))
+    return unit_rows(
+        (centres[rng.integers(0, len(centres), n)] + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
+    )
+
+
+def test_exact_search_on_a_hand_made_set():
+    vectors = unit_rows(np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], dtype=np.float32))
+    assert exact_search(vectors, np.array([1.0, 0.0], dtype=np.float32), 3).tolist() == [0, 1, 2]
+    index = VectorIndex.build(vectors, keys=np.array([10, 11, 12, 13]))
+    hits = index.search(np.array([0.0, 1.0], dtype=np.float32), 2)
+    assert hits.keys.tolist() == [12, 11]
+    assert hits.similarities[0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_recall_against_exact_search_and_round_trip(tmp_path):
+    vectors = _clustered(4000, 48)
+    keys = np.arange(4000) * 7 + 3  # keys that are not row numbers
+    index = VectorIndex.build(vectors, keys=keys)
+    assert recall_at_k(index, vectors, keys=keys, sample=300) >= 0.95
+    index.save(tmp_path / "i.usearch")
+    loaded = VectorIndex.load(tmp_path / "i.usearch")
+    assert len(loaded) == 4000
+    query = vectors[123]
+    assert loaded.search(query, 1).keys.tolist() == [keys[123]]
+
+
+def test_empty_index_answers_nothing():
+    index = VectorIndex.build(np.zeros((0, 8), dtype=np.float32))
+    assert index.search(np.ones(8, dtype=np.float32), 5).keys.tolist() == []
+
+
+def test_threshold_is_the_win_loss_break_even():
+    assert threshold_for(11.8) == pytest.approx(11.8 / 12.8)
+    assert threshold_for(1.0) == 0.5
+
+
+def test_phonetic_key_and_vocabulary():
+    assert phonetic_key("call jo ann") == phonetic_key("call joe an")
+    assert phonetic_key("play imagine dragons") != phonetic_key("play we don't talk anymore")
+    assert log_vocabulary(["call wilkerson", "weather in wilkerson", "call 42"], min_count=2) == [
+        "call",
+        "wilkerson",
+    ]
+
+
+def test_a_changed_bundle_is_refused(online_world, tmp_path):
+    import shutil
+
+    folder, _, _ = online_world
+    copy = tmp_path / "date=2026-03-04"
+    shutil.copytree(folder, copy)
+    assert load_bundle(copy).manifest["personal_users"] > 0
+    with open(copy / "personal_entries.parquet", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(BundleError, match="personal_entries.parquet does not match its sha256"):
+        load_bundle(copy)
+    shutil.rmtree(copy)
+    shutil.copytree(folder, copy)
+    (copy / "ranker.joblib").unlink()
+    with pytest.raises(BundleError, match="ranker.joblib is missing"):
+        load_bundle(copy)
