@@ -1,9 +1,10 @@
 -- The turns of an A/B replay (a scratch warehouse holding the one replayed day) that have a gold failure point:
 -- who said what, in which arm (the simulator records it in `extra`; none: control), whether the rewrite table
--- fired on it, and whether gold says it failed.
+-- (or the online layer) fired on it and which layer it logged, and whether gold says it failed.
 SELECT t.user_id, t.asr_text,
        coalesce(json_extract_string(t.extra, '$.ab_arm'), 'control') AS arm,
        t.rewrite_applied IS NOT NULL AS rewritten,
+       t.rewrite_applied.layer AS layer,
        a.gold_failure_point <> 'correct' AS defective
 FROM ingest.clean_turns t
 JOIN ingest.turn_annotations a

@@ -1,6 +1,7 @@
 """The online assets through Dagster on three small simulated days and a tiny encoder: online_ranker (MLflow,
 champion) -> online_index_global / online_index_personal -> online_export, then the runtime on the export."""
 
+import json
 from datetime import date, timedelta
 
 import dagster as dg
@@ -17,6 +18,7 @@ from selflearn_assets.defs.online.assets import (
     online_index_personal,
     online_ranker,
 )
+from selflearn_assets.defs.online.evaluation import online_evaluation
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
 from selflearn_assets.defs.signals.assets import defect_signals, rephrase_candidates
 from selflearn_assets.lib.models import tracking
@@ -111,3 +113,43 @@ def test_online_assets_train_build_and_export(selflearn_home):
     assert rewriter.sources["online"] == str(folder)
     decision = rewriter.rewrite("someone", "play the")
     assert decision.normalized == "play the" and decision.reason
+
+    # the three-arm A/B replay of the next day, served by this export through the runtime
+    from selflearn_assets.lib.online.ab import replay_online_day, three_arm_report
+    from selflearn_assets.lib.simulator.rewrites import write_rewrite_table
+
+    table = write_rewrite_table([{"source_text": "turn of the lights", "rewrite_text": "turn off the lights"}],
+                                selflearn_home / "table.parquet")  # fmt: skip
+    base = SimConfig(users=300, start=START, days=3, annotation_rate=0.5)
+    turns = replay_online_day(base, DAYS[-1] + timedelta(days=1), table, folder, KEY)
+    assert set(turns["arm"]) == {"control", "global", "personal"}
+    layers = turns.filter(pl.col("rewritten")).group_by("arm").agg(pl.col("layer").unique())
+    by_arm = {a: set(v) for a, v in layers.iter_rows()}
+    assert by_arm.get("control", set()) <= {"table"}
+    assert by_arm.get("global", set()) <= {"table", "global"}
+    report = three_arm_report(turns)
+    assert set(report["arms"]) == {"control", "global", "personal"}
+    assert (
+        report["global_vs_control"]["ratio_interval"][0] <= report["global_vs_control"]["defect_rate_ratio"]
+    )
+
+    # online_evaluation of the last day judges the export of the day before on its gold
+    day_before = DAYS[1].isoformat()
+    built = dg.materialize(
+        [online_index_global, online_index_personal, online_export], partition_key=day_before, resources=resources,
+        run_config={"ops": {k: {"config": {"min_users": MIN_USERS}} for k in LAYER_ASSETS}},
+    )  # fmt: skip
+    assert built.success
+    evaluated = dg.materialize([online_evaluation], partition_key=DAYS[2].isoformat(), resources=resources)
+    assert evaluated.success
+    (event,) = evaluated.asset_materializations_for_node("online_evaluation")
+    meta = event.metadata
+    assert meta["evaluated"].value is True and meta["online_export_day"].value == day_before
+    assert meta["gold_turns"].value > 0
+    result = json.loads((selflearn_home / meta["evaluation_json"].value).read_text())
+    assert set(result["offline"]) == {"global", "personal"}  # no table export here: the online layers alone
+    for arm in result["offline"].values():
+        assert arm["gold_turns"] == meta["gold_turns"].value
+        assert arm["wins"] + arm["losses"] + arm["neutral"] == arm["fired"]
+        assert 0.0 <= arm["win_coverage"] <= arm["oracle_ceiling"] + arm["coverage"]
+    assert result["ab_replay"].startswith("not run")

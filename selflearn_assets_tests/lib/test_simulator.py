@@ -422,7 +422,7 @@ def test_rewrites_fix_treatment_turns_only(base: Run, tmp_path):
         if "rewrite_applied" in rec:
             applied = rec["rewrite_applied"]
             assert rec["ab_arm"] == "treatment" and hit
-            assert applied["layer"] == "global" and applied["rewrite_id"].startswith("rw-")
+            assert applied["layer"] == "table" and applied["rewrite_id"].startswith("rw-")
             assert normalize_text(applied["source_text"]) == normalize_text(rec["asr_text"])
         else:
             assert not (hit and rec["ab_arm"] == "treatment")

@@ -60,9 +60,14 @@ def load_simulator_config(raw_root: str | Path) -> SimConfig | CorpusSimConfig |
 
 
 def replay_day(
-    base: SimConfig | CorpusSimConfig, day: date, rewrite_table: Path, treatment_fraction: float = 0.5
+    base: SimConfig | CorpusSimConfig,
+    day: date,
+    rewrite_table: Path,
+    treatment_fraction: float = 0.5,
+    overrides: dict | None = None,
 ) -> pl.DataFrame:
-    """Simulate `day` of the world of `base` with the table for treatment users; one row per turn."""
+    """Simulate `day` of the world of `base` with the table for treatment users; one row per turn.
+    `overrides`: further config fields (the online three-arm replay sets `online_bundle`, `online_key`)."""
     cls = type(base)
     config = cls(
         **{
@@ -72,6 +77,7 @@ def replay_day(
             "annotation_rate": 1.0,
             "rewrite_table": Path(rewrite_table),
             "treatment_fraction": treatment_fraction,
+            **(overrides or {}),
         }
     )
     if isinstance(config, CorpusSimConfig):

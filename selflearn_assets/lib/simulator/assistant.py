@@ -112,6 +112,7 @@ class Assistant:
         self.nlu = nlu
         self.cfg = cfg
         self.rewrites = rewrites  # normalised source text -> (rewrite_id, source_text, rewrite_text)
+        self.online: dict = {}  # online A/B arm -> the runtime's Rewriter (`rewrites.load_online_rewriters`)
         self._norm: dict[str, str] = {}
         self._alt: dict[str, str] = {}
         self._qa: dict[str, bool] = {}
@@ -220,6 +221,11 @@ class Assistant:
             if hit is not None:
                 t.rewrite = hit
                 text = hit[2]
+        if t.rewrite is None and self.online and treated in self.online:  # the runtime, as the user's arm has it
+            decision = self.online[treated].rewrite(user.id, heard)
+            if decision.rewrite is not None:
+                t.rewrite = (decision.rewrite_id, heard, decision.rewrite, decision.layer)
+                text = decision.rewrite
         p = t.parse = self.nlu.parse(text)
         resolved, unresolved, missing_pref = self.fulfil(
             rng, t, p, user, device_type, state, heard != spoken, guess=True

@@ -143,7 +143,8 @@ class DaySimulator:
         cum = u.device_cum_commute if local_hour in COMMUTE_HOURS else u.device_cum
         s.device_id, s.device_type = u.devices[pick_cumulative(cum, rng.random())]
         s.state = _device_state(rng, u, local_hour, s.device_type)
-        s.arm = ("treatment" if u.treated else "control") if self.ab else None
+        arm = u.treated
+        s.arm = (arm if isinstance(arm, str) else "treatment" if arm else "control") if self.ab else None
         s.turn_no = 0
         s.last_event = None
         s.annotated = in_audit_sample(cfg.seed, s.id, cfg.annotation_rate)

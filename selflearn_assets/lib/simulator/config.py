@@ -128,6 +128,12 @@ class SimConfig:
     # rewrite hook and A/B split (records carry `ab_arm` when a table is given)
     rewrite_table: Path | None = None  # parquet in the rewrite export format
     treatment_fraction: float = 0.5  # share of users (by a hash of seed and user id) who get rewrites
+    # three-arm A/B of the online rewriter: an online export folder (exports/online/date=D); users are split
+    # in thirds by a hash (`rewrites.online_arm`): control (the table only), global (table + global layer),
+    # personal (table + global + personal layers); every arm gets `rewrite_table`. `online_key`: the
+    # pseudonym key the export's logs were ingested with (the runtime pseudonymises the raw user ids with it)
+    online_bundle: Path | None = None
+    online_key: str = ""
 
     shard_lines: int = 250_000  # lines per part file
     workers: int = 1  # processes simulating chunks of users; the files do not depend on it
@@ -138,6 +144,8 @@ class SimConfig:
             object.__setattr__(self, "start", date.fromisoformat(self.start))
         if isinstance(self.rewrite_table, str):
             object.__setattr__(self, "rewrite_table", Path(self.rewrite_table))
+        if isinstance(self.online_bundle, str):
+            object.__setattr__(self, "online_bundle", Path(self.online_bundle))
         if min(self.users, self.days, self.shard_lines, self.workers) < 1:
             raise ValueError("users, days, shard_lines and workers must be >= 1")
         if not 1 <= self.max_attempts <= 16:

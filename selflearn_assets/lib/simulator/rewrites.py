@@ -68,10 +68,30 @@ def write_rewrite_table(rows: list[dict], path: Path | str) -> Path:
     return path
 
 
-def applied_record(rewrite: tuple[str, str, str]) -> dict:
-    """The contract's `rewrite_applied` field for a table rewrite (rewrite_id, source_text, rewrite_text)."""
-    rid, source, target = rewrite
-    return {"rewrite_id": rid, "source_text": source, "rewrite_text": target, "layer": "global"}
+def applied_record(rewrite: tuple) -> dict:
+    """The contract's `rewrite_applied` field: (rewrite_id, source_text, rewrite_text) of a table rewrite
+    (layer "table"), or with a fourth item, the online layer that chose it ("global" or "personal")."""
+    rid, source, target = rewrite[:3]
+    layer = rewrite[3] if len(rewrite) > 3 else "table"
+    return {"rewrite_id": rid, "source_text": source, "rewrite_text": target, "layer": layer}
+
+
+ONLINE_ARMS = ("control", "global", "personal")  # layers: table; table + global; table + global + personal
+ARM_LAYERS = {"global": ("global",), "personal": ("global", "personal")}
+
+
+def online_arm(seed: int, user_id: str) -> str:
+    """The three-arm split of the online A/B: thirds of a hash of (seed, user id)."""
+    return ONLINE_ARMS[min(2, int(stable_unit(seed, "ab3", user_id) * 3))]
+
+
+def load_online_rewriters(bundle_folder: Path, pseudonym_key: str) -> dict:
+    """arm -> the runtime's Rewriter for that arm's online layers (the table is applied by the simulator)."""
+    from selflearn_assets.lib.online.bundle import load_bundle
+    from selflearn_assets.lib.online.runtime import Rewriter
+
+    bundle = load_bundle(bundle_folder)
+    return {arm: Rewriter(bundle, None, pseudonym_key, layers) for arm, layers in ARM_LAYERS.items()}
 
 
 def in_treatment(seed: int, user_id: str, fraction: float) -> bool:

@@ -25,7 +25,12 @@ from selflearn_assets.lib.simulator.catalog import Catalog, build_catalog
 from selflearn_assets.lib.simulator.config import SimConfig, SimSummary
 from selflearn_assets.lib.simulator.nlu import Nlu
 from selflearn_assets.lib.simulator.personal import extend_catalog
-from selflearn_assets.lib.simulator.rewrites import in_treatment, load_rewrite_table
+from selflearn_assets.lib.simulator.rewrites import (
+    in_treatment,
+    load_online_rewriters,
+    load_rewrite_table,
+    online_arm,
+)
 from selflearn_assets.lib.simulator.text import mix64, stable_int
 from selflearn_assets.lib.simulator.users import Population, User
 from selflearn_assets.lib.simulator.writer import DayWriter
@@ -75,9 +80,11 @@ class _Chunks:
         self.cfg = cfg
         catalog, nlu = world_of(cfg)
         rewrites = load_rewrite_table(cfg.rewrite_table) if cfg.rewrite_table is not None else {}
-        self.ab = cfg.rewrite_table is not None
+        self.ab = cfg.rewrite_table is not None or cfg.online_bundle is not None
         self.population = Population(catalog, nlu, cfg, cfg.seed)
         assistant = Assistant(catalog, nlu, cfg, rewrites, self.population.profiles)
+        if cfg.online_bundle is not None:
+            assistant.online = load_online_rewriters(cfg.online_bundle, cfg.online_key)
         self.sim = DaySimulator(cfg, catalog, self.population, assistant, self.ab)
         self.user_salt = stable_int(cfg.seed, "user")
         self.rng = random.Random()
@@ -109,7 +116,10 @@ class _Chunks:
             u = self.population.make_user(idx, rng)
             if idx in memories:
                 u.memory = memories[idx]
-            u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
+            if cfg.online_bundle is not None:  # three arms, each with the table: the arm's name
+                u.treated = online_arm(cfg.seed, u.id)
+            else:
+                u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
             rng.seed(mix64(idx ^ day_salt))  # what they do today
             sim.user_day(u, ordinal, f"{day}T", rng, emit)
             if u.memory:

@@ -1,0 +1,68 @@
+"""The online rewriter's A/B replay: one day of the simulated world again, users in three arms.
+
+`replay_online_day` re-simulates a day of the world that wrote the raw root (`evaluation.rewrite_replay`) with
+every session annotated, users split in thirds by a hash (`simulator.rewrites.online_arm`): **control** gets
+the exported Markov table only (today's runtime), **global** the table and the global layer, **personal** the
+table and both layers, each served by the runtime exactly as `selflearn serve` would (the simulator calls
+`Rewriter.rewrite` with the raw user id). `three_arm_report` gives the defect rate per arm and the two
+comparisons the issue sets targets for, global vs control (<= 0.87x) and personal vs global (<= 0.96x), each
+with a user-level bootstrap interval (`evaluation.ab_stats`), and how often each layer fired.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from selflearn_assets.lib.evaluation.ab_stats import compare_arms
+from selflearn_assets.lib.evaluation.rewrite_replay import replay_day
+
+TARGETS = {"global_vs_control": 0.87, "personal_vs_global": 0.96}
+
+
+def replay_online_day(base, day: date, rewrite_table: Path, bundle: Path, pseudonym_key: str) -> pl.DataFrame:
+    """One row per gold turn of the replayed day: user_id, arm, rewritten, layer, defective, covered."""
+    return replay_day(
+        base, day, rewrite_table, overrides={"online_bundle": Path(bundle), "online_key": pseudonym_key}
+    )
+
+
+def _pair(turns: pl.DataFrame, control: str, treatment: str, seed: int) -> dict:
+    part = turns.filter(pl.col("arm").is_in([control, treatment])).with_columns(
+        arm=pl.when(pl.col("arm") == treatment).then(pl.lit("treatment")).otherwise(pl.lit("control"))
+    )
+    c = compare_arms(part, seed=seed)
+    return {
+        "defect_rate_ratio": 1.0 - c.relative_reduction,
+        "ratio_interval": (1.0 - c.interval[1], 1.0 - c.interval[0]),
+        "relative_reduction": c.relative_reduction,
+        "reduction_interval": c.interval,
+    }
+
+
+def three_arm_report(turns: pl.DataFrame, seed: int = 0) -> dict:
+    arms = (
+        turns.group_by("arm")
+        .agg(
+            users=pl.col("user_id").n_unique(),
+            turns=pl.len(),
+            defect_rate=pl.col("defective").mean(),
+            rewritten=pl.col("rewritten").sum(),
+        )
+        .sort("arm")
+    )
+    layers = turns.filter(pl.col("rewritten")).group_by("arm", "layer").len().sort("arm", "layer")
+    report = {
+        "arms": {
+            row["arm"]: {k: v for k, v in row.items() if k != "arm"} for row in arms.iter_rows(named=True)
+        },
+        "rewrites_by_layer": {f"{a}/{lay}": n for a, lay, n in layers.iter_rows()},
+        "targets": TARGETS,
+    }
+    for name, (control, treatment) in {"global_vs_control": ("control", "global"),
+                                        "personal_vs_global": ("global", "personal")}.items():  # fmt: skip
+        report[name] = _pair(turns, control, treatment, seed)
+        report[name]["meets_target"] = report[name]["defect_rate_ratio"] <= TARGETS[name]
+    return report
