@@ -122,8 +122,9 @@ def label_model_subjects(args) -> list[Subject]:
     config = with_epochs(LabelModelConfig(), args.epochs)
 
     def fit(frames, embedder):
-        model, history, _ = train_label_model(frames, config, embedder, progress=False)
-        return model, {"epochs": len(history)}
+        model, _, fit = train_label_model(frames, config, embedder, progress=False)
+        # the supervised epochs, as Dagster and MLflow report them (the history also holds the pretraining's)
+        return model, {"epochs": int(fit["epochs_run"]), "pretrain_epochs": int(fit["pretrain_epochs_run"])}
 
     def tracked(frames, embedder, home):
         return label_training.train_and_track(frames, embedder, config, home=home, tags=TAGS, progress=False)
