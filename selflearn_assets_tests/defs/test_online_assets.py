@@ -153,3 +153,31 @@ def test_online_assets_train_build_and_export(selflearn_home):
         assert arm["wins"] + arm["losses"] + arm["neutral"] == arm["fired"]
         assert 0.0 <= arm["win_coverage"] <= arm["oracle_ceiling"] + arm["coverage"]
     assert result["ab_replay"].startswith("not run")
+
+
+def test_too_few_days_train_no_ranker_and_export_nothing_without_failing(
+    selflearn_home, ingest_day_with_encoder
+):
+    encoder_dir = ingest_day_with_encoder(START, users=60)
+    resources = {
+        "duckdb": DuckDBResource(database=str(selflearn_home / "warehouse.duckdb")),
+        "selflearn": SelflearnConfig(
+            home=str(selflearn_home), raw_root=str(selflearn_home / "raw"), pseudonym_key=KEY
+        ),
+        "mlflow": MLflowResource(home=str(selflearn_home)),
+        "encoder": EncoderConfig(path=str(encoder_dir)),
+    }
+    day = START.isoformat()
+    assert dg.materialize([defect_signals], partition_key=day, resources=resources).success
+    trained = dg.materialize([online_ranker], resources=resources)
+    assert trained.success
+    (event,) = trained.asset_materializations_for_node("online_ranker")
+    assert event.metadata["trained"].value is False
+    assert "at least 3 days" in event.metadata["reason"].value and event.metadata["days"].value == 1
+    built = dg.materialize(
+        [online_index_global, online_index_personal, online_export], partition_key=day, resources=resources
+    )
+    assert built.success
+    (export,) = built.asset_materializations_for_node("online_export")
+    assert export.metadata["exported"].value is False and "no champion" in export.metadata["reason"].value
+    assert not (selflearn_home / "exports" / "online").exists()

@@ -25,7 +25,7 @@ from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, Selfl
 from selflearn_assets.lib.ingest.gates import readable_among
 from selflearn_assets.lib.ingest.pseudonym_keys import key_fingerprint
 from selflearn_assets.lib.online import store
-from selflearn_assets.lib.online.build import OnlineConfig, index_recall, layers_from_entries
+from selflearn_assets.lib.online.build import NotEnoughData, OnlineConfig, index_recall, layers_from_entries
 from selflearn_assets.lib.online.bundle import write_bundle
 from selflearn_assets.lib.online.entries import EntryParams, global_entries, personal_entries
 from selflearn_assets.lib.online.ranker import RankerConfig
@@ -35,6 +35,7 @@ from selflearn_assets.lib.rewrites.store import rewrites_of_day
 from selflearn_assets.lib.sql import query_pl
 
 MIN_RECALL = 0.95
+CHECKS = ("online_index_recall", "online_global_privacy", "online_bundle_size")
 MAX_BUNDLE_BYTES = 8 * 2**30
 
 
@@ -185,6 +186,10 @@ def online_ranker(
             turns, extra["pairs"], extra["gold"], extra["interpretations"], params, mlflow.home,
             mlflow_run_tags(context, days), encoder_path=encoder.path or None, log=context.log.info,
         )  # fmt: skip
+    except NotEnoughData as err:
+        # not a failure of the data: the runtime keeps the table (and any earlier champion); said in the UI
+        context.log.warning(f"online ranker not trained: {err}")
+        return dg.MaterializeResult(metadata={"trained": False, "reason": str(err), "days": len(days)})
     except ValueError as err:
         raise dg.Failure(description=str(err)) from err
     arms = summary["arms"]
@@ -203,6 +208,7 @@ def online_ranker(
     metrics = summary["metrics"]
     return dg.MaterializeResult(
         metadata={
+            "trained": True,
             **mlflow_run_metadata(mlflow, summary, "gold_net_wins_per_1k"),
             "gold_net_wins_per_1k": rounded(metrics["gold_net_wins_per_1k"], 2),
             "gold_day": summary["report"]["gold_day"],
@@ -264,8 +270,17 @@ def online_export(
     with tempfile.TemporaryDirectory() as tmp:
         found = champion_artifacts(Path(tmp))
         if found is None:
-            raise dg.Failure(
-                description="no champion online ranker in MLflow; materialize online_ranker first"
+            # no ranker trained yet (a window of fewer than three days): nothing to serve beyond the table
+            reason = (
+                "no champion online ranker in MLflow yet (see online_ranker's metadata): no online export"
+            )
+            context.log.warning(reason)
+            skipped = {"skipped": reason}
+            return dg.MaterializeResult(
+                metadata={"exported": False, "reason": reason},
+                check_results=[
+                    dg.AssetCheckResult(check_name=c, passed=True, metadata=skipped) for c in CHECKS
+                ],
             )
         ranker, encoder, version = found
         layers = layers_from_entries(g, p, encoder)
@@ -292,6 +307,7 @@ def online_export(
     ]  # fmt: skip
     return dg.MaterializeResult(
         metadata={
+            "exported": True,
             "path": home_relative(folder, selflearn.home),
             "absolute_path": dg.MetadataValue.path(str(folder)),
             "global_entries": g.height,

@@ -27,6 +27,10 @@ from selflearn_assets.lib.online.vector_index import recall_at_k
 MIN_DAYS = 3
 
 
+class NotEnoughData(ValueError):
+    """The window cannot train a ranker (too few days, no weak positive, no gold): not an error of the data."""
+
+
 @dataclass(frozen=True)
 class OnlineConfig:
     window_days: int = 7
@@ -78,7 +82,7 @@ def train_on_window(
 ) -> Trained:
     days = window_days(turns)
     if len(days) < MIN_DAYS:
-        raise ValueError(
+        raise NotEnoughData(
             f"the online ranker needs at least {MIN_DAYS} days of turns (layers, training day, gold day); "
             f"the window has {len(days)}: {', '.join(map(str, days)) or 'none'}"
         )
@@ -95,6 +99,11 @@ def train_on_window(
     log(f"online: {requests.height:,} training requests of {train_day}, layers of {days[0]}..{days[-3]}")
     train_layers = make_layers(turns.filter(pl.col("day") < train_day), None, encoder, config.entries)
     x, y, groups = training.examples(train_layers, encoder, requests)
+    if not len(y) or y.min() == y.max():
+        raise NotEnoughData(
+            f"no weak label of both kinds on {train_day}: {int(y.sum())} of {len(y)} retrieved candidates are what a "
+            "user rephrased into after a defect; more users or days give the ranker something to learn"
+        )
     ranker, ranker_report = train_ranker(x, y, groups, config.ranker)
     eval_layers = make_layers(turns.filter(pl.col("day") < gold_day), None, encoder, config.entries)
     report = {

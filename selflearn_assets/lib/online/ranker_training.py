@@ -22,7 +22,13 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.models import tracking
-from selflearn_assets.lib.online.build import OnlineConfig, Trained, make_layers, train_on_window
+from selflearn_assets.lib.online.build import (
+    NotEnoughData,
+    OnlineConfig,
+    Trained,
+    make_layers,
+    train_on_window,
+)
 from selflearn_assets.lib.online.bundle import Bundle
 from selflearn_assets.lib.online.evaluation import ARMS, judge_arms
 from selflearn_assets.lib.online.features import FEATURES
@@ -113,7 +119,7 @@ def train_and_track(
         report = trained.report
         gold_day = pl.Series([report["gold_day"]]).str.to_date()[0]
         if not gold.height:
-            raise ValueError(
+            raise NotEnoughData(
                 f"no audit gold on {gold_day}: the online ranker is judged on it; ingest annotations"
             )
         log(f"online: judging on {gold.height:,} gold turns of {gold_day}")
@@ -181,5 +187,7 @@ def _log_sklearn(ranker: Ranker):
         name="model",
         signature=signature,
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],  # skips slow requirement inference
-        skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],  # our own model
+        skops_trusted_types=[
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+        ],  # our own model
     )
