@@ -4,7 +4,7 @@ for everyone) and a personal index (what works for this user), rank them, and re
 The exported Markov table (`lib/rewrites`) stays the first, exact layer; this package is what comes after it
 for every request the table does not cover. Plain Python, no Dagster:
 
-- `static_encoder`: the request encoder of the runtime, a static-embedding distillation (model2vec) of the
+- `static_encoder`: the request encoder of the runtime, a static-embedding distillation (the model2vec method) of the
   platform's transformer encoder, with the logs' own words in its vocabulary: ~0.2 ms a request on one core;
 - `vector_index`: the approximate-nearest-neighbour index of the global layer (usearch HNSW), with its
   recall against exact search;
