@@ -75,10 +75,8 @@ def online_evaluation(
         )
     key = selflearn.pseudonym_key
 
-    def rewriter(layers):
-        return Rewriter.load(
-            selflearn.exports_root, key, layers, online=online, table=table if has_table else None
-        )
+    # one load (and sha256 check) of the exports; each arm answers with its own layers
+    served = Rewriter.load(selflearn.exports_root, key, online=online, table=table if has_table else None)
 
     # without a table export the arms are the online layers alone
     arm_layers = (
@@ -86,7 +84,7 @@ def online_evaluation(
         if has_table
         else {a: tuple(x for x in v if x != "table") for a, v in ARMS.items() if a != "table"}
     )
-    arms = judge_arms(rewriter, gold, meanings, arm_layers) if gold.height else {}
+    arms = judge_arms(served.restricted, gold, meanings, arm_layers) if gold.height else {}
     result = {"day": day.isoformat(), "online_export": before.isoformat(), "offline": arms}
     world = load_simulator_config(selflearn.raw_root)
     replay = None

@@ -73,6 +73,13 @@ class Rewriter:
             ).iter_rows():
                 self.table[src] = (dst, rid, conf)
 
+    def restricted(self, layers) -> Rewriter:
+        """This rewriter with only `layers` answering (an A/B arm), sharing its loaded bundle and table."""
+        arm = Rewriter(self.bundle, None, self.key, layers)
+        arm.table = self.table
+        arm.sources = getattr(self, "sources", {})
+        return arm
+
     @classmethod
     def load(
         cls,
