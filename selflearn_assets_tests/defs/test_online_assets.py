@@ -24,6 +24,7 @@ from selflearn_assets.defs.signals.assets import defect_signals, rephrase_candid
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.encoder import tiny_encoder
 from selflearn_assets.lib.online.bundle import load_bundle
+from selflearn_assets.lib.online.gold_threshold import NEVER
 from selflearn_assets.lib.online.runtime import Rewriter
 from selflearn_assets.lib.simulator import SimConfig, simulate
 
@@ -77,9 +78,14 @@ def test_online_assets_train_build_and_export(selflearn_home):
     meta = ranker_event.metadata
     assert meta["registered_version"].value == "1" and meta["promoted_to_champion"].value is True
     assert meta["gold_day"].value == DAYS[-1].isoformat()
-    assert abs(meta["threshold"].value - 11.8 / 12.8) < 1e-3
+    # the threshold is chosen on the training day's gold: where the rewrites win >= 11.8 per loss, or never
+    assert meta["threshold_source"].value.startswith("gold of the training days")
     tracking.configure(selflearn_home)
     run = MlflowClient().get_run(meta["mlflow_run_id"].value)
+    if meta["threshold"].value != NEVER:
+        assert 0.0 < meta["threshold"].value <= 1.0
+        wins, losses = run.data.metrics["threshold_gold_wins"], run.data.metrics["threshold_gold_losses"]
+        assert wins >= 5 and wins >= 11.8 * losses
     assert run.data.params["gold_day"] == DAYS[-1].isoformat() and "win_coverage" in run.data.metrics
     children = MlflowClient().search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"

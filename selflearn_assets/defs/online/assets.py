@@ -132,6 +132,7 @@ class OnlineRankerTraining(dg.Config):
     max_depth: int = RankerConfig.max_depth
     min_samples_leaf: int = RankerConfig.min_samples_leaf
     target_win_loss: float = RankerConfig.target_win_loss
+    threshold_confidence: float = RankerConfig.threshold_confidence
     working_per_rephrase: float = ExampleParams.working_per_rephrase
     seed: int = 0
 
@@ -146,6 +147,7 @@ class OnlineRankerTraining(dg.Config):
                 max_depth=self.max_depth,
                 min_samples_leaf=self.min_samples_leaf,
                 target_win_loss=self.target_win_loss,
+                threshold_confidence=self.threshold_confidence,
                 seed=self.seed,
             ),
         )
@@ -174,7 +176,7 @@ def online_ranker(
         turns = store.read_turns(con, days)
         extra["pairs"] = store.read_pairs(con, days)
         last = max(days)
-        extra["gold"] = store.read_gold(con, last)
+        extra["gold"] = store.read_gold_days(con, days)
         extra["interpretations"] = query_pl(
             con, "evaluation/text_interpretations.sql", {"window_start": min(days), "window_end": last}
         )
@@ -213,6 +215,7 @@ def online_ranker(
             "gold_net_wins_per_1k": rounded(metrics["gold_net_wins_per_1k"], 2),
             "gold_day": summary["report"]["gold_day"],
             "threshold": rounded(metrics["threshold"], 3),
+            "threshold_source": summary["report"]["ranker"]["threshold_source"],
             "calibration_auc": rounded(metrics.get("calibration_auc"), 3),
             "training_requests": summary["report"]["requests"],
             "gold_by_arm": dg.MetadataValue.md(

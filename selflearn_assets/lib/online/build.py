@@ -2,22 +2,24 @@
 
 `turns`: the window's turns (day, user_id, norm_text, defect_prob, intent, slots: `store.read_turns`);
 `pairs`: rephrase candidates with normalised texts (`store.read_pairs`); `markov`: the day's rewrite table
-(or None). The ranker of a window [d1..dn] is trained on day d(n-1)'s requests retrieved from layers built
-from d1..d(n-2), as at serving time (the index never holds the request's own session), and judged on day
-dn's gold with layers built from d1..d(n-1): the gold day is never in its training data. It needs at least
-three days. The served layers are built from the whole window (`make_layers`).
+(or None). The ranker of a window [d1..dn] is trained on the requests of days d2..d(n-1), each retrieved from
+layers built from the days before it, as at serving time (the index never holds the request's own session);
+its threshold is chosen on the gold of d2..d(n-1) (`gold_threshold.py`), and it is judged on day dn's gold
+with layers built from d1..d(n-1): the gold day is never in its training data. It needs at least three days.
+The served layers are built from the whole window (`make_layers`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from selflearn_assets.lib.online import training
+from selflearn_assets.lib.online import gold_threshold, training
 from selflearn_assets.lib.online.entries import EntryParams, global_entries, personal_entries
 from selflearn_assets.lib.online.layers import Layers
 from selflearn_assets.lib.online.ranker import Ranker, RankerConfig, train_ranker
@@ -79,7 +81,12 @@ def train_on_window(
     config: OnlineConfig,
     encoder_path: str | None = None,
     log=print,
+    gold: pl.DataFrame | None = None,
+    interpretations: pl.DataFrame | None = None,
 ) -> Trained:
+    """Weak examples of every day but the first and the last, each retrieved from the layers of the days
+    before it; the threshold from the gold of those days (`gold`: gold turns with a `day` column, judged with
+    `interpretations`), out of fold; without gold, W / (1 + W)."""
     days = window_days(turns)
     if len(days) < MIN_DAYS:
         raise NotEnoughData(
@@ -92,27 +99,67 @@ def train_on_window(
         encoder_path, workdir / "encoder", log_vocabulary(turns["norm_text"].to_list()), config.pca_dims
     )
     encoder = StaticEncoder(folder)
-    train_day, gold_day = days[-2], days[-1]
-    requests = training.weak_requests(
-        pairs.filter(pl.col("day") == train_day), turns.filter(pl.col("day") == train_day), config.examples
-    )
-    log(f"online: {requests.height:,} training requests of {train_day}, layers of {days[0]}..{days[-3]}")
-    train_layers = make_layers(turns.filter(pl.col("day") < train_day), None, encoder, config.entries)
-    x, y, groups = training.examples(train_layers, encoder, requests)
-    if not len(y) or y.min() == y.max():
-        raise NotEnoughData(
-            f"no weak label of both kinds on {train_day}: {int(y.sum())} of {len(y)} retrieved candidates are what a "
-            "user rephrased into after a defect; more users or days give the ranker something to learn"
+    train_days, gold_day = days[1:-1], days[-1]
+    weak, gold_found, gold_events, per_day = [], [], [], {}
+    for day in train_days:
+        layers = make_layers(turns.filter(pl.col("day") < day), None, encoder, config.entries)
+        requests = training.weak_requests(
+            pairs.filter(pl.col("day") == day), turns.filter(pl.col("day") == day), config.examples
         )
-    ranker, ranker_report = train_ranker(x, y, groups, config.ranker)
+        found = training.examples(layers, encoder, requests)
+        weak.append(found)
+        day_gold = gold.filter(pl.col("day") == day) if gold is not None and gold.height else None
+        if day_gold is not None and day_gold.height:
+            g_found, g_events = training.gold_requests(layers, encoder, day_gold)
+            gold_found.append(g_found)
+            gold_events.extend(g_events)
+        per_day[str(day)] = {
+            "requests": requests.height,
+            "rephrase_requests": requests.filter(pl.col("target").is_not_null()).height,
+            "positives": int(found.y.sum()),
+            "gold_turns": day_gold.height if day_gold is not None else 0,
+        }
+        log(f"online: {day}: {per_day[str(day)]['rephrase_requests']:,} rephrase and "
+            f"{requests.height - per_day[str(day)]['rephrase_requests']:,} working requests, "
+            f"{int(found.y.sum()):,} weak positives, layers of {days[0]}..{day - timedelta(days=1)}")  # fmt: skip
+    examples = training.Examples.concat(weak)
+    if not len(examples.y) or examples.y.min() == examples.y.max():
+        raise NotEnoughData(
+            f"no weak label of both kinds on {', '.join(map(str, train_days))}: {int(examples.y.sum())} of "
+            f"{len(examples.y)} retrieved candidates are what a user rephrased into after a defect; more users or "
+            "days give the ranker something to learn"
+        )
+    ranker, ranker_report = train_ranker(examples.x, examples.y, examples.groups, config.ranker)
+    choice = None
+    gold_examples = training.Examples.concat(gold_found)
+    if len(gold_examples.y) and interpretations is not None:
+        p = gold_threshold.out_of_fold_p(examples, gold_examples, ranker, config.ranker)
+        best = gold_threshold.best_per_event(gold_events, gold_examples.texts, p)
+        choosing = gold.filter(pl.col("day").is_in(train_days))
+        choice = gold_threshold.choose_threshold(
+            best, choosing, interpretations, config.ranker.target_win_loss
+        )
+        ranker.threshold = choice.threshold
+    ranker_report["threshold"] = ranker.threshold
+    ranker_report["threshold_source"] = (
+        "weak labels: W / (1 + W)" if choice is None
+        else "gold of the training days: no threshold reaches the target" if choice.threshold == gold_threshold.NEVER
+        else "gold of the training days"
+    )  # fmt: skip
+    if choice is not None:
+        ranker_report["threshold_gold"] = {
+            "gold_turns": choice.gold_turns, "wins": choice.wins, "losses": choice.losses,
+            "neutral": choice.neutral, "win_loss": choice.win_loss,
+        }  # fmt: skip
     eval_layers = make_layers(turns.filter(pl.col("day") < gold_day), None, encoder, config.entries)
     report = {
         "config": asdict(config),
         "days": [str(d) for d in days],
-        "train_day": str(train_day),
+        "train_day": ",".join(str(d) for d in train_days),
         "gold_day": str(gold_day),
-        "requests": requests.height,
-        "rephrase_requests": requests.filter(pl.col("target").is_not_null()).height,
+        "requests": sum(d["requests"] for d in per_day.values()),
+        "rephrase_requests": sum(d["rephrase_requests"] for d in per_day.values()),
+        "per_day": per_day,
         "ranker": ranker_report,
         "seconds": round(time.monotonic() - started, 1),
     }

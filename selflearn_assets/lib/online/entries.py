@@ -31,9 +31,9 @@ class EntryParams:
     max_per_user: int = 1000  # personal entries kept per user, most used first
 
 
-def _interpretation(turns: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Most frequent (intent, slots) among the key's successful turns (defect_prob < 0.5)."""
-    ok = turns.filter((pl.col("defect_prob") < 0.5) & pl.col("intent").is_not_null())
+def interpretations(turns: pl.DataFrame, keys: list[str], success_max: float = 0.5) -> pl.DataFrame:
+    """Most frequent (intent, slots) among the key's successful turns (defect_prob < success_max)."""
+    ok = turns.filter((pl.col("defect_prob") < success_max) & pl.col("intent").is_not_null())
     return (
         ok.group_by([*keys, "intent", "slots"])
         .agg(n=pl.len())
@@ -52,7 +52,7 @@ def global_entries(turns: pl.DataFrame, markov: pl.DataFrame | None, params: Ent
         success_rate=(1.0 - pl.col("defect_prob")).mean(),
     )
     stats = stats.filter(pl.col("users") >= params.min_users).join(
-        _interpretation(turns, ["text"]), on="text", how="left"
+        interpretations(turns, ["text"]), on="text", how="left"
     )
     stats = stats.with_columns(from_markov=pl.lit(False))
     if markov is not None and markov.height:
@@ -87,7 +87,7 @@ def personal_entries(turns: pl.DataFrame, params: EntryParams) -> pl.DataFrame:
         stats.sort(["user_id", "uses", "last_day", "text"], descending=[False, True, True, False])
         .group_by("user_id", maintain_order=True)
         .head(params.max_per_user)
-        .join(_interpretation(turns, ["user_id", "text"]), on=["user_id", "text"], how="left")
+        .join(interpretations(turns, ["user_id", "text"]), on=["user_id", "text"], how="left")
         .with_columns(candidate=pl.col("success_rate") >= params.min_success)
     )
     return stats.select(PERSONAL_COLUMNS).cast({"uses": pl.Int64}).sort("user_id", "text")

@@ -25,6 +25,10 @@ user never said is not a text that always failed for them.
 | req_personal_uses     | log1p(times this user said the request)                                        |
 | req_personal_success  | the request's mean P(success) for this user                                    |
 | same_domain           | the candidate's usual interpretation has the request's usual domain (NaN: unknown) |
+| req_word_support      | log1p(support of the request's least supported word): users of working global  |
+|                       | texts that contain it (`Layers.word_support`); a misheard word has little      |
+| dropped_word_support  | the same over the request's words the candidate drops (NaN: drops none): a     |
+|                       | rewrite that drops well-supported words changes what was asked                 |
 """
 
 from __future__ import annotations
@@ -40,13 +44,18 @@ from selflearn_assets.lib.online.layers import Candidate, Layers, phonetic_key
 FEATURES = (
     "cos char_cos meaning edit_sim phonetic_sim extends token_delta by_phonetic cand_global_users cand_global_success "
     "cand_markov cand_personal_uses cand_personal_success affinity req_global_users req_global_success "
-    "req_personal_uses req_personal_success same_domain"
+    "req_personal_uses req_personal_success same_domain req_word_support dropped_word_support"
 ).split()
 NAN = float("nan")
 
 
 def _domain(intent: str | None) -> str | None:
     return intent.split(".", 1)[0] if intent else None
+
+
+def _dropped_support(support: dict[str, float], cand_words: list[str]) -> float:
+    dropped = [v for w, v in support.items() if w not in cand_words]
+    return math.log1p(min(dropped)) if dropped else NAN
 
 
 def feature_matrix(layers: Layers, text: str, user_id: str | None, candidates: list[Candidate]) -> np.ndarray:
@@ -66,6 +75,8 @@ def feature_matrix(layers: Layers, text: str, user_id: str | None, candidates: l
     req_domain = _domain(req_intent)
     req_words = set(text.split())
     req_key = phonetic_key(text)
+    support = {w: layers.word_support.get(w, 0.0) for w in req_words}
+    req_support = math.log1p(min(support.values())) if support else NAN
     request = [
         math.log1p(layers.g_users[g_req]) if g_req is not None else NAN,
         layers.g_success[g_req] if g_req is not None else NAN,
@@ -96,5 +107,7 @@ def feature_matrix(layers: Layers, text: str, user_id: str | None, candidates: l
             layers.p_uses[p] / total_uses if p is not None and total_uses else 0.0,
             *request,
             float(domain == req_domain) if domain and req_domain else NAN,
+            req_support,
+            _dropped_support(support, words),
         )
     return rows

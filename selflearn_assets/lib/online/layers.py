@@ -22,6 +22,7 @@ GLOBAL_K = 10  # nearest global candidates by embedding
 CHAR_K = 5  # nearest global candidates by character trigrams
 PERSONAL_K = 10  # nearest of the user's own candidates by embedding
 PHONETIC_K = 5  # sound-alike global candidates, most popular first
+GATHERED_USERS = 64  # users whose personal candidate vectors stay gathered between requests
 
 
 @lru_cache(maxsize=200_000)
@@ -32,6 +33,22 @@ def _token_code(token: str) -> str:
 def phonetic_key(text: str) -> str:
     """Metaphone code of each token, joined by spaces: texts that sound alike share it."""
     return " ".join(_token_code(t) for t in text.split())
+
+
+def _word_support(global_entries: pl.DataFrame) -> dict[str, float]:
+    """Per word, the users of the global candidate texts (texts that work) it appears in, summed: a word that
+    many people say in requests that work is rarely a mishearing (only words of the global layer, which
+    already kept only texts said by >= min_users users)."""
+    if not global_entries.height:
+        return {}
+    words = (
+        global_entries.filter(pl.col("candidate"))
+        .select(pl.col("text").str.split(" ").list.unique().alias("word"), "users")
+        .explode("word")
+        .group_by("word")
+        .agg(pl.col("users").sum())
+    )
+    return dict(zip(words["word"].to_list(), words["users"].cast(pl.Float64).to_list(), strict=True))
 
 
 @dataclass
@@ -70,12 +87,14 @@ class Layers:
         self.g_candidate = global_entries["candidate"].to_numpy().astype(bool)
         self.g_markov = global_entries["from_markov"].to_numpy().astype(bool)
         self.g_intent: list[str | None] = global_entries["intent"].to_list()
+        self.g_slots: list[str | None] = global_entries["slots"].to_list()
         self.g_vectors = global_vectors
         candidate_rows = np.flatnonzero(self.g_candidate)
         self.index = index or VectorIndex.build(global_vectors[candidate_rows], keys=candidate_rows)
         self.char_index = char_index or VectorIndex.build(
             char_vectors([self.g_text[r] for r in candidate_rows]), keys=candidate_rows
         )
+        self.word_support = _word_support(global_entries)
         self.g_phonetic: dict[str, list[int]] = {}
         for row in candidate_rows[np.argsort(-self.g_users[candidate_rows], kind="stable")]:
             rows = self.g_phonetic.setdefault(phonetic_key(self.g_text[row]), [])
@@ -88,6 +107,7 @@ class Layers:
         self.p_success = personal_entries["success_rate"].to_numpy().astype(np.float64)
         self.p_candidate = personal_entries["candidate"].to_numpy().astype(bool)
         self.p_intent: list[str | None] = personal_entries["intent"].to_list()
+        self.p_slots: list[str | None] = personal_entries["slots"].to_list()
         self.p_vectors = personal_vectors
         self.p_char = char_vectors(self.p_text)
         users = personal_entries["user_id"]
@@ -101,6 +121,7 @@ class Layers:
             for user, start, end in bounds.iter_rows():
                 self.p_blocks[user] = range(int(start), int(end))
         self._user_cache: dict[str, UserBlock] = {}
+        self._gathered: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # least recently used first
 
     def user(self, user_id: str) -> UserBlock:
         block = self._user_cache.get(user_id)
@@ -115,6 +136,26 @@ class Layers:
                 self._user_cache.clear()
             self._user_cache[user_id] = block
         return block
+
+    def interpretation(self, cand: Candidate) -> tuple[str | None, str | None]:
+        """(intent, slots) the assistant usually gives the candidate's text: this user's own if they said
+        it, else everyone's; (None, None) when no successful turn of it shows one."""
+        if cand.personal_row is not None and self.p_intent[cand.personal_row]:
+            return self.p_intent[cand.personal_row], self.p_slots[cand.personal_row]
+        if cand.global_row is not None and self.g_intent[cand.global_row]:
+            return self.g_intent[cand.global_row], self.g_slots[cand.global_row]
+        return None, None
+
+    def _candidate_vectors(self, user_id: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The user's candidate rows' embeddings and character vectors, gathered once for the
+        `GATHERED_USERS` most recent users (up to 2 MB a user: not kept for every user of `_user_cache`)."""
+        gathered = self._gathered.pop(user_id, None)
+        if gathered is None:
+            gathered = (np.asarray(self.p_vectors[rows]), self.p_char[rows])
+            if len(self._gathered) >= GATHERED_USERS:
+                del self._gathered[next(iter(self._gathered))]
+        self._gathered[user_id] = gathered
+        return gathered
 
     def retrieve(
         self, text: str, vector: np.ndarray, user_id: str | None, use_personal: bool = True
@@ -144,25 +185,28 @@ class Layers:
             if self.g_text[row] != text:
                 cand = add(self.g_text[row], float(self.g_vectors[row] @ vector), phonetic=True)
                 cand.global_row = row
-        if use_personal and user_id is not None:
-            block = self.user(user_id)
+        block = self.user(user_id) if use_personal and user_id is not None else None
+        if block is not None:
             rows = block.candidate_rows
             if len(rows):
-                sims = self.p_vectors[rows] @ vector
+                vectors, chars = self._candidate_vectors(user_id, rows)
+                sims = vectors @ vector
                 take = np.argsort(-sims, kind="stable")[: PERSONAL_K + 1]
-                char_sims = self.p_char[rows] @ query_chars
+                char_sims = chars @ query_chars
                 char_take = np.argsort(-char_sims, kind="stable")[: CHAR_K + 1]
                 chosen = set(rows[take].tolist()) | set(rows[char_take].tolist())
                 chosen |= set(block.by_key.get(phonetic_key(text), ()))
                 for row in sorted(chosen):
                     if self.p_text[row] != text:
                         add(self.p_text[row], float(self.p_vectors[row] @ vector)).personal_row = row
-        for cand in found.values():  # a personal text that is also global gets both statistics
-            cand.char_cos = float(char_vector(cand.text) @ query_chars)
-            if cand.global_row is None:
+        candidates = list(found.values())
+        cand_chars = char_vectors([cand.text for cand in candidates])  # one bincount for all candidates
+        for cand, cand_char in zip(candidates, cand_chars, strict=True):
+            cand.char_cos = float(cand_char @ query_chars)
+            if cand.global_row is None:  # a personal text that is also global gets both statistics
                 row = self.g_row.get(cand.text)
                 if row is not None and self.g_candidate[row]:
                     cand.global_row = row
-            if use_personal and user_id is not None and cand.personal_row is None:
-                cand.personal_row = self.user(user_id).by_text.get(cand.text)
-        return list(found.values())
+            if block is not None and cand.personal_row is None:
+                cand.personal_row = block.by_text.get(cand.text)
+        return candidates

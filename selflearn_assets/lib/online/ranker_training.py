@@ -112,12 +112,16 @@ def train_and_track(
     encoder_path: str | None = None,
     log=print,
 ) -> dict:
-    """Train, judge on the window's last day's gold, log, register, maybe promote. Returns the run summary."""
+    """Train (threshold on the gold of the training days), judge on the window's last day's gold, log,
+    register, maybe promote. `gold`: the window's gold turns with their `day`. Returns the run summary."""
     tracking.configure(home, EXPERIMENT, DESCRIPTION)
     with tempfile.TemporaryDirectory() as tmp:
-        trained: Trained = train_on_window(turns, pairs, None, Path(tmp), config, encoder_path, log)
+        trained: Trained = train_on_window(
+            turns, pairs, None, Path(tmp), config, encoder_path, log, gold, interpretations
+        )
         report = trained.report
         gold_day = pl.Series([report["gold_day"]]).str.to_date()[0]
+        gold = gold.filter(pl.col("day") == gold_day) if gold.height else gold
         if not gold.height:
             raise NotEnoughData(
                 f"no audit gold on {gold_day}: the online ranker is judged on it; ingest annotations"
@@ -148,6 +152,11 @@ def train_and_track(
                 "rephrase_requests": report["rephrase_requests"],
                 "calibration_brier": ranker_report["calibration_brier"],
                 "threshold": ranker_report["threshold"],
+                **{
+                    f"threshold_gold_{k}": v
+                    for k, v in ranker_report.get("threshold_gold", {}).items()
+                    if v is not None and k != "gold_turns"
+                },
                 "train_seconds": report["seconds"],
             }
             if ranker_report["calibration_auc"] is not None:

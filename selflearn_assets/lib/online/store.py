@@ -46,6 +46,12 @@ def read_gold(con, day: date) -> pl.DataFrame:
     return query_pl(con, "online/gold_turns.sql", {"day": day})
 
 
+def read_gold_days(con, days: list[date]) -> pl.DataFrame:
+    """`read_gold` of each of `days`, with a `day` column (empty when none has gold)."""
+    frames = [g.with_columns(day=pl.lit(d, dtype=pl.Date)) for d in days if (g := read_gold(con, d)).height]
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
 def write_global(con, day: date, entries: pl.DataFrame) -> None:
     """Replace `day`'s rows of online.global_entries."""
     _replace(con, day, "global_entries", entries.select(GLOBAL_COLUMNS))
