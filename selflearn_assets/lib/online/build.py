@@ -100,19 +100,17 @@ def train_on_window(
     )
     encoder = StaticEncoder(folder)
     train_days, gold_day = days[1:-1], days[-1]
-    weak, gold_found, gold_events, per_day = [], [], [], {}
+    weak, gold_found, per_day = {}, {}, {}
     for day in train_days:
         layers = make_layers(turns.filter(pl.col("day") < day), None, encoder, config.entries)
         requests = training.weak_requests(
             pairs.filter(pl.col("day") == day), turns.filter(pl.col("day") == day), config.examples
         )
         found = training.examples(layers, encoder, requests)
-        weak.append(found)
+        weak[day] = found
         day_gold = gold.filter(pl.col("day") == day) if gold is not None and gold.height else None
         if day_gold is not None and day_gold.height:
-            g_found, g_events = training.gold_requests(layers, encoder, day_gold)
-            gold_found.append(g_found)
-            gold_events.extend(g_events)
+            gold_found[day] = training.gold_requests(layers, encoder, day_gold)
         per_day[str(day)] = {
             "requests": requests.height,
             "rephrase_requests": requests.filter(pl.col("target").is_not_null()).height,
@@ -122,7 +120,7 @@ def train_on_window(
         log(f"online: {day}: {per_day[str(day)]['rephrase_requests']:,} rephrase and "
             f"{requests.height - per_day[str(day)]['rephrase_requests']:,} working requests, "
             f"{int(found.y.sum()):,} weak positives, layers of {days[0]}..{day - timedelta(days=1)}")  # fmt: skip
-    examples = training.Examples.concat(weak)
+    examples = training.Examples.concat(list(weak.values()))
     if not len(examples.y) or examples.y.min() == examples.y.max():
         raise NotEnoughData(
             f"no weak label of both kinds on {', '.join(map(str, train_days))}: {int(examples.y.sum())} of "
@@ -130,21 +128,19 @@ def train_on_window(
             "days give the ranker something to learn"
         )
     ranker, ranker_report = train_ranker(examples.x, examples.y, examples.groups, config.ranker)
-    choice = None
-    gold_examples = training.Examples.concat(gold_found)
-    if len(gold_examples.y) and interpretations is not None:
-        p = gold_threshold.out_of_fold_p(examples, gold_examples, ranker, config.ranker)
-        best = gold_threshold.best_per_event(gold_events, gold_examples.texts, p)
-        choosing = gold.filter(pl.col("day").is_in(train_days))
+    choice, how = None, ""
+    if gold_found and interpretations is not None:
+        best, scored, how = gold_threshold.scored_gold(weak, gold_found, ranker, config.ranker)
         choice = gold_threshold.choose_threshold(
-            best, choosing, interpretations, config.ranker.target_win_loss
-        )
+            best, gold.filter(pl.col("day").is_in(scored)), interpretations, config.ranker.target_win_loss,
+            config.ranker.threshold_confidence,
+        )  # fmt: skip
         ranker.threshold = choice.threshold
     ranker_report["threshold"] = ranker.threshold
     ranker_report["threshold_source"] = (
         "weak labels: W / (1 + W)" if choice is None
-        else "gold of the training days: no threshold reaches the target" if choice.threshold == gold_threshold.NEVER
-        else "gold of the training days"
+        else f"gold of the training days ({how}): no threshold reaches the target" if choice.threshold == gold_threshold.NEVER
+        else f"gold of the training days ({how})"
     )  # fmt: skip
     if choice is not None:
         ranker_report["threshold_gold"] = {
