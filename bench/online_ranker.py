@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/online_ranker.py --warehouse $SELFLEARN_HOME/warehouse.duckdb --confidence 0 0.8
 
-Input: a warehouse whose days have `defect_signals`, `rephrase_candidates` and audit annotations (the
+The first day judged is the 5th (layers from day 1, training from day 2, threshold from day 4 at the
+earliest). Input: a warehouse whose days have `defect_signals`, `rephrase_candidates` and audit annotations (the
 simulator's world after `selflearn run`, or the real-corpus world of `selflearn simulate --corpus`). The
 request encoder is distilled from the platform encoder over the window's words; then, for every day D
 from the third on, the ranker is trained as `online_ranker` trains it (`build.train_on_window`'s steps:
-weak examples of days 2..D-1, each retrieved from the layers of the days before it; the threshold chosen
-on their gold, each day's scored by a ranker of the days before it, at each `--confidence`) and judged on day D's gold with the layers of days
+weak examples of days 2..D-2, each retrieved from the layers of the days before it; the threshold chosen on
+day D-1's gold, which it did not train on, at each `--confidence`: `gold_threshold.fit_and_choose`) and judged on day D's gold with the layers of days
 before D, as the evaluation judges (`online.evaluation`: wins fix a defective turn, losses change what a
 fine one meant or rewrite a defective one to another wrong request). The retrieval of every day's
 requests is done once and shared by all (D, confidence).
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from selflearn_assets.lib.evaluation.rewrite_offline import judge_rewritten  # noqa: E402
 from selflearn_assets.lib.online import gold_threshold, store, training  # noqa: E402
 from selflearn_assets.lib.online.build import OnlineConfig, make_layers  # noqa: E402
-from selflearn_assets.lib.online.ranker import RankerConfig, train_ranker  # noqa: E402
+from selflearn_assets.lib.online.ranker import RankerConfig  # noqa: E402
 from selflearn_assets.lib.online.static_encoder import StaticEncoder, distill, log_vocabulary  # noqa: E402
 from selflearn_assets.lib.sql import query_pl  # noqa: E402
 
@@ -72,28 +73,22 @@ def retrieve_days(days, turns, pairs, gold, encoder, config: OnlineConfig) -> di
 
 def judge_day(retrieved, days, gold, interpretations, test_day, config: RankerConfig) -> dict:
     train_days = [d for d in days[1:] if d < test_day]
-    weak = training.Examples.concat([retrieved[d][0] for d in train_days])
-    ranker, _ = train_ranker(weak.x, weak.y, weak.groups, config)
-    best, scored, _ = gold_threshold.scored_gold(
-        {d: retrieved[d][0] for d in train_days}, {d: retrieved[d][1:] for d in train_days}, ranker, config
-    )
-    choice = gold_threshold.choose_threshold(
-        best,
-        gold.filter(pl.col("day").is_in(scored)),
-        interpretations,
-        config.target_win_loss,
-        config.threshold_confidence,
-    )
+    ranker, report = gold_threshold.fit_and_choose(
+        {d: retrieved[d][0] for d in train_days}, {d: retrieved[d][1:] for d in train_days},
+        gold, interpretations, config,
+    )  # fmt: skip
+    choice = report.get("threshold_gold", {})
     _, test_found, test_events = retrieved[test_day]
     best = gold_threshold.best_per_event(test_events, test_found.texts, ranker.probabilities(test_found.x))
+    threshold = ranker.threshold
     day_gold = gold.filter(pl.col("day") == test_day)
     judged = judge_rewritten(
-        day_gold.join(best.filter(pl.col("score") >= choice.threshold), on="event_id", how="left"),
+        day_gold.join(best.filter(pl.col("score") >= threshold), on="event_id", how="left"),
         interpretations,
     )
     defective = day_gold.filter(pl.col("failure_point") != "correct").height
     count = {o: judged.filter(pl.col("outcome") == o).height for o in ("win", "loss", "neutral")}
-    return {"threshold": choice.threshold, "choosing": f"{choice.wins}/{choice.losses}",
+    return {"threshold": threshold, "choosing": f"{choice.get('wins', 0)}/{choice.get('losses', 0)}",
             "fired": sum(count.values()), **count, "defective": defective}  # fmt: skip
 
 
@@ -106,8 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("--confidence", type=float, nargs="+", default=[RankerConfig.threshold_confidence])
     args = parser.parse_args(argv)
     days, turns, pairs, gold, interpretations = load(args.warehouse)
-    if len(days) < 4 or not gold.height:
-        print("need at least 4 days with rephrase candidates and audit gold", file=sys.stderr)
+    if len(days) < 5 or not gold.height:
+        print("need at least 5 days with rephrase candidates and audit gold", file=sys.stderr)
         return 2
     config = OnlineConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +115,7 @@ def main(argv=None) -> int:
     for confidence in args.confidence:
         rc = RankerConfig(threshold_confidence=confidence)
         total = {"fired": 0, "win": 0, "loss": 0, "neutral": 0, "defective": 0}
-        for day in days[3:]:
+        for day in days[4:]:
             r = judge_day(retrieved, days, gold, interpretations, day, rc)
             for k in total:
                 total[k] += r[k]

@@ -2,10 +2,11 @@
 
 `turns`: the window's turns (day, user_id, norm_text, defect_prob, intent, slots: `store.read_turns`);
 `pairs`: rephrase candidates with normalised texts (`store.read_pairs`); `markov`: the day's rewrite table
-(or None). The ranker of a window [d1..dn] is trained on the requests of days d2..d(n-1), each retrieved from
+(or None). The ranker of a window [d1..dn] is trained on the requests of days d2..d(n-2), each retrieved from
 layers built from the days before it, as at serving time (the index never holds the request's own session);
-its threshold is chosen on the gold of d2..d(n-1) (`gold_threshold.py`), and it is judged on day dn's gold
-with layers built from d1..d(n-1): the gold day is never in its training data. It needs at least three days.
+its threshold is chosen on the gold of d(n-1), a day it did not train on (`gold_threshold.fit_and_choose`;
+a 3-day window trains and chooses on d2), and it is judged on day dn's gold with layers built from
+d1..d(n-1): the gold day is never in its training data. It needs at least three days.
 The served layers are built from the whole window (`make_layers`).
 """
 
@@ -22,7 +23,7 @@ import polars as pl
 from selflearn_assets.lib.online import gold_threshold, training
 from selflearn_assets.lib.online.entries import EntryParams, global_entries, personal_entries
 from selflearn_assets.lib.online.layers import Layers
-from selflearn_assets.lib.online.ranker import Ranker, RankerConfig, train_ranker
+from selflearn_assets.lib.online.ranker import Ranker, RankerConfig
 from selflearn_assets.lib.online.static_encoder import StaticEncoder, distill, log_vocabulary
 from selflearn_assets.lib.online.vector_index import recall_at_k
 
@@ -127,26 +128,11 @@ def train_on_window(
             f"{len(examples.y)} retrieved candidates are what a user rephrased into after a defect; more users or "
             "days give the ranker something to learn"
         )
-    ranker, ranker_report = train_ranker(examples.x, examples.y, examples.groups, config.ranker)
-    choice, how = None, ""
-    if gold_found and interpretations is not None:
-        best, scored, how = gold_threshold.scored_gold(weak, gold_found, ranker, config.ranker)
-        choice = gold_threshold.choose_threshold(
-            best, gold.filter(pl.col("day").is_in(scored)), interpretations, config.ranker.target_win_loss,
-            config.ranker.threshold_confidence,
-        )  # fmt: skip
-        ranker.threshold = choice.threshold
-    ranker_report["threshold"] = ranker.threshold
-    ranker_report["threshold_source"] = (
-        "weak labels: W / (1 + W)" if choice is None
-        else f"gold of the training days ({how}): no threshold reaches the target" if choice.threshold == gold_threshold.NEVER
-        else f"gold of the training days ({how})"
-    )  # fmt: skip
-    if choice is not None:
-        ranker_report["threshold_gold"] = {
-            "gold_turns": choice.gold_turns, "wins": choice.wins, "losses": choice.losses,
-            "neutral": choice.neutral, "win_loss": choice.win_loss,
-        }  # fmt: skip
+    ranker, ranker_report = gold_threshold.fit_and_choose(
+        weak, gold_found, gold, interpretations, config.ranker
+    )
+    log(f"online: ranker fitted on {', '.join(ranker_report['fit_days'])}; threshold "
+        f"{ranker.threshold:.3f} from {ranker_report['threshold_source']}")  # fmt: skip
     eval_layers = make_layers(turns.filter(pl.col("day") < gold_day), None, encoder, config.entries)
     report = {
         "config": asdict(config),

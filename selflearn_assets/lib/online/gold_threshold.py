@@ -7,13 +7,15 @@ defect may have been fine). The gold turns of the training days can: each is sen
 the days before it, as the runtime would, and its best candidate is judged as the evaluation judges
 (`evaluation.rewrite_offline.judge_rewritten`: win, loss, neutral).
 
-The scores come from rankers that never saw the gold turn's day: the gold of each training day but the first
-is scored by a ranker trained on the training days before it (`scored_gold`), as the served ranker meets
-the day after its window. (Scoring a day's gold with a ranker trained on the same day's other users was
-optimistic: users of one day say the same misheard texts, and a threshold chosen at 17 wins per loss that
-way met 0.4 the next day on the real-speech world.) A window with a single training day has no later day:
-its gold is scored **out of fold** by user (users split in two by their pseudonym, each half scored by a
-ranker trained on the other's weak examples), and the report says so. Walking the turns from the highest P down, wins and losses accumulate; the
+The scores come from the served ranker itself on a day it never saw (`fit_and_choose`): it is fitted on the
+training days but the last, and the last one's gold chooses its threshold, as the served ranker meets the
+day after its window. (Two alternatives measured worse: scoring a day's gold with a ranker trained on the
+same day's other users was optimistic, since users of one day say the same misheard texts — a threshold
+chosen at 17 wins per loss that way met 0.4 the next day on the real-speech world; choosing on gold scored
+by rankers of fewer days and serving one refitted on all days did not transfer, their P being on another
+scale.) A window with a single training day has no day to spare: its gold is scored **out of fold** by
+user (users split in two by their pseudonym, each half scored by a ranker trained on the other's weak
+examples), and the report says so. Walking the turns from the highest P down, wins and losses accumulate; the
 threshold is the lowest P (a turn's own) at which the win share's lower confidence bound reaches W / (1 + W)
 (wins >= W x losses at confidence 0) with at least `min_wins` wins. None reaching it: the ranker abstains on every request (`NEVER`), which the report says. The last day's gold,
 the evaluation's, is never used here.
@@ -56,27 +58,56 @@ def out_of_fold_p(weak: Examples, gold: Examples, ranker: Ranker, config: Ranker
     return p
 
 
-def scored_gold(
-    weak: dict, gold: dict, ranker: Ranker, config: RankerConfig
-) -> tuple[pl.DataFrame, list, str]:
-    """(each scored gold turn's best candidate and score, the days scored, how): `weak` maps each training
-    day to its weak `Examples`, `gold` each training day with gold to (its gold `Examples`, event ids)."""
-    frames, scored = [], []
-    for day in sorted(gold):
-        earlier = Examples.concat([weak[d] for d in sorted(weak) if d < day])
-        if len(np.unique(earlier.y)) < 2:
-            continue
-        day_ranker, _ = train_ranker(earlier.x, earlier.y, earlier.groups, config)
-        found, events = gold[day]
-        frames.append(best_per_event(events, found.texts, day_ranker.probabilities(found.x)))
-        scored.append(day)
-    if frames:
-        return pl.concat(frames), scored, "later days"
-    days = sorted(gold)
-    found = Examples.concat([gold[d][0] for d in days])
-    events = [e for d in days for e in gold[d][1]]
-    p = out_of_fold_p(Examples.concat([weak[d] for d in sorted(weak)]), found, ranker, config)
-    return best_per_event(events, found.texts, p), days, "same days, out of fold by user (optimistic)"
+def fit_and_choose(
+    weak: dict,
+    gold_found: dict,
+    gold: pl.DataFrame | None,
+    interpretations: pl.DataFrame | None,
+    config: RankerConfig,
+) -> tuple[Ranker, dict]:
+    """The served ranker and its threshold: `weak` maps each training day to its weak `Examples`,
+    `gold_found` each training day with gold to (its gold `Examples`, event ids), `gold` the gold turns (with
+    `day`). With two training days or more, the ranker is fitted on all but the last, whose gold (a day it
+    never saw, as the next day will be) chooses its threshold; with one, on it, the threshold from its gold
+    out of fold by user (optimistic, and said). Without gold: W / (1 + W) on the weak P."""
+    days = sorted(weak)
+    held = days[-1] if len(days) > 1 and days[-1] in gold_found else None
+    fit_days = [d for d in days if d != held]
+    examples = Examples.concat([weak[d] for d in fit_days])
+    if held is not None and len(np.unique(examples.y)) < 2:  # the held day's labels are needed to fit at all
+        held, fit_days = None, days
+        examples = Examples.concat([weak[d] for d in days])
+    ranker, report = train_ranker(examples.x, examples.y, examples.groups, config)
+    report["fit_days"] = [str(d) for d in fit_days]
+    choice, how = None, ""
+    if gold_found and gold is not None and gold.height and interpretations is not None:
+        if held is not None:
+            found, events = gold_found[held]
+            best, scored = best_per_event(events, found.texts, ranker.probabilities(found.x)), [held]
+            how = f"{held}, a day the ranker did not train on"
+        else:
+            scored = sorted(gold_found)
+            found = Examples.concat([gold_found[d][0] for d in scored])
+            events = [e for d in scored for e in gold_found[d][1]]
+            best = best_per_event(events, found.texts, out_of_fold_p(examples, found, ranker, config))
+            how = "the training day itself, out of fold by user: optimistic, a longer window chooses on a later day"
+        choice = choose_threshold(
+            best, gold.filter(pl.col("day").is_in(scored)), interpretations, config.target_win_loss,
+            config.threshold_confidence,
+        )  # fmt: skip
+        ranker.threshold = choice.threshold
+    report["threshold"] = ranker.threshold
+    report["threshold_source"] = (
+        "weak labels: W / (1 + W)" if choice is None
+        else f"gold of {how}: no threshold reaches the target" if choice.threshold == NEVER
+        else f"gold of {how}"
+    )  # fmt: skip
+    if choice is not None:
+        report["threshold_gold"] = {
+            "gold_turns": choice.gold_turns, "wins": choice.wins, "losses": choice.losses,
+            "neutral": choice.neutral, "win_loss": choice.win_loss,
+        }  # fmt: skip
+    return ranker, report
 
 
 def best_per_event(event_ids: list[str], texts: list[str], p: np.ndarray) -> pl.DataFrame:

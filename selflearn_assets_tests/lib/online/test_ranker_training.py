@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
 from selflearn_assets.lib.online import gold_threshold, training
 from selflearn_assets.lib.online.char_channel import char_vectors
+from selflearn_assets.lib.online.features import FEATURES
 from selflearn_assets.lib.online.layers import Layers
+from selflearn_assets.lib.online.ranker import RankerConfig
 
 DAY = date(2026, 3, 1)
 MEANT = ("music.play", "artist=michael jackson;song=thriller")
@@ -153,3 +156,40 @@ def test_confidence_asks_for_a_margin_on_small_gold():
     best, gold, interpretations = _gold_case()
     choice = gold_threshold.choose_threshold(best, gold, interpretations, 2.0, confidence=0.8, min_wins=2)
     assert (choice.threshold, choice.wins, choice.losses) == (0.4, 5, 1)
+
+
+def _weak(seed: int, n: int = 300) -> training.Examples:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, len(FEATURES)))
+    return training.Examples(x, (x[:, 0] > 0.5).astype(np.int8), np.arange(n), np.array([f"u{i % 40}" for i in range(n)],
+                             dtype=object), ["t"] * n)  # fmt: skip
+
+
+def _gold_found(day) -> tuple[dict, pl.DataFrame]:
+    """Eight gold turns of `day`, each with one candidate, as `_gold_case` judges them."""
+    best, gold, interpretations = _gold_case()
+    x = np.zeros((best.height, len(FEATURES)))
+    x[:, 0] = np.linspace(3.0, -1.0, best.height)  # the first turns look the most like weak positives
+    found = training.Examples(x, np.zeros(best.height, dtype=np.int8), np.arange(best.height),
+                              np.array(["g"] * best.height, dtype=object), best["rewrite_text"].to_list())  # fmt: skip
+    return {day: (found, best["event_id"].to_list())}, gold.with_columns(day=pl.lit(day)), interpretations
+
+
+def test_the_threshold_is_chosen_on_a_day_the_served_ranker_did_not_train_on():
+    d1, d2 = date(2026, 3, 2), date(2026, 3, 3)
+    gold_found, gold, interpretations = _gold_found(d2)
+    config = RankerConfig(max_iter=20, min_samples_leaf=5, target_win_loss=2.0, threshold_confidence=0.0)
+    ranker, report = gold_threshold.fit_and_choose({d1: _weak(1), d2: _weak(2)}, gold_found, gold, interpretations,
+                                                   config)  # fmt: skip
+    assert report["fit_days"] == [str(d1)]
+    assert report["threshold_source"] == f"gold of {d2}, a day the ranker did not train on"
+    assert report["threshold_gold"]["gold_turns"] == 8 and ranker.threshold == report["threshold"]
+    # one training day: it trains on it and chooses on its own gold out of fold by user, and says so
+    _, report = gold_threshold.fit_and_choose({d2: _weak(2)}, gold_found, gold, interpretations, config)
+    assert report["fit_days"] == [str(d2)] and "out of fold by user: optimistic" in report["threshold_source"]
+    # no gold: the break-even threshold of the weak P
+    ranker, report = gold_threshold.fit_and_choose({d1: _weak(1), d2: _weak(2)}, {}, None, None, config)
+    assert (
+        report["fit_days"] == [str(d1), str(d2)] and report["threshold_source"] == "weak labels: W / (1 + W)"
+    )
+    assert ranker.threshold == pytest.approx(2.0 / 3.0)
