@@ -130,6 +130,13 @@ def test_online_assets_train_build_and_export(selflearn_home):
     base = SimConfig(users=300, start=START, days=3, annotation_rate=0.5)
     turns = replay_online_day(base, DAYS[-1] + timedelta(days=1), table, folder, KEY)
     assert set(turns["arm"]) == {"control", "global", "personal"}
+    # the counterfactual replay: the same users live the same day in each arm
+    users = {a: set(turns.filter(pl.col("arm") == a)["user_id"]) for a in ("control", "global", "personal")}
+    assert users["control"] == users["global"] == users["personal"]
+    online = turns.filter(pl.col("layer").is_in(["global", "personal"]))
+    if online.filter(pl.col("arm") == "global").is_empty():  # nothing changed for anyone: the very same day
+        rates = turns.group_by("arm").agg(pl.col("defective").mean()).sort("arm")["defective"].to_list()
+        assert rates[0] == rates[1]
     layers = turns.filter(pl.col("rewritten")).group_by("arm").agg(pl.col("layer").unique())
     by_arm = {a: set(v) for a, v in layers.iter_rows()}
     assert by_arm.get("control", set()) <= {"table"}

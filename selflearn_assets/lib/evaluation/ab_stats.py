@@ -2,7 +2,9 @@
 
 Turns of one user are correlated (a failure is followed by rephrases), so the interval resamples users,
 not turns: each bootstrap draw reweights users with Poisson(1) weights (a fixed seed makes it repeatable)
-and recomputes  reduction = 1 - rate_treatment / rate_control.
+and recomputes  reduction = 1 - rate_treatment / rate_control. When both arms hold the same users (a
+counterfactual replay: the same day lived once per arm), the draw is **paired**: a user gets the same weight
+in both arms, so the interval measures the treatment's effect, not the difference between users.
 """
 
 from __future__ import annotations
@@ -48,14 +50,16 @@ def compare_arms(turns: pl.DataFrame, seed: int = 0, draws: int = BOOTSTRAP_DRAW
         return rc, rt
 
     rc, rt = rates(np.ones(len(arms["control"][0])), np.ones(len(arms["treatment"][0])))
+    users = {a: per_user.filter(pl.col("arm") == a)["user_id"].to_list() for a in arms}
     wc = rng.poisson(1.0, size=(draws, len(arms["control"][0]))).astype(float)
-    wt = rng.poisson(1.0, size=(draws, len(arms["treatment"][0]))).astype(float)
+    paired = users["control"] == users["treatment"]
+    wt = wc if paired else rng.poisson(1.0, size=(draws, len(arms["treatment"][0]))).astype(float)
     brc, brt = rates(wc, wt)
     with np.errstate(divide="ignore", invalid="ignore"):
         reductions = np.where(brc > 0, 1.0 - brt / brc, np.nan)
     reductions = reductions[np.isfinite(reductions)]
     alpha = (1 - CONFIDENCE) / 2
-    low, high = (np.quantile(reductions, [alpha, 1 - alpha]) if len(reductions) else (np.nan, np.nan))
+    low, high = np.quantile(reductions, [alpha, 1 - alpha]) if len(reductions) else (np.nan, np.nan)
     return ArmComparison(
         turns_control=int(arms["control"][0].sum()),
         turns_treatment=int(arms["treatment"][0].sum()),

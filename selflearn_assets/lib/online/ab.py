@@ -1,12 +1,16 @@
-"""The online rewriter's A/B replay: one day of the simulated world again, users in three arms.
+"""The online rewriter's A/B replay: one day of the simulated world again, once per arm, for the same users.
 
 `replay_online_day` re-simulates a day of the world that wrote the raw root (`evaluation.rewrite_replay`) with
-every session annotated, users split in thirds by a hash (`simulator.rewrites.online_arm`): **control** gets
-the exported Markov table only (today's runtime), **global** the table and the global layer, **personal** the
-table and both layers, each served by the runtime exactly as `selflearn serve` would (the simulator calls
-`Rewriter.rewrite` with the raw user id). `three_arm_report` gives the defect rate per arm and the two
-comparisons the issue sets targets for, global vs control (<= 0.87x) and personal vs global (<= 0.96x), each
-with a user-level bootstrap interval (`evaluation.ab_stats`), and how often each layer fired.
+every session annotated, three times, every user in one arm each time: **control** gets the exported Markov
+table only (today's runtime), **global** the table and the global layer, **personal** the table and both
+layers, each served by the runtime exactly as `selflearn serve` would (the simulator calls `Rewriter.rewrite`
+with the raw user id). The same users living the same day is a counterfactual a real A/B cannot have: the
+arms differ only by what the rewriter did. (Users split in thirds, the first design, compared different
+users: on the demo's world the personal third's defect rate was 0.81x the global third's with no online
+rewrite at all.) `three_arm_report` gives the defect rate per arm and the two comparisons the issue sets
+targets for, global vs control (<= 0.87x) and personal vs global (<= 0.96x), each with a user-level bootstrap
+interval (`evaluation.ab_stats`, paired: one draw reweights a user in both arms), and how often each layer
+fired.
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ import polars as pl
 
 from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.rewrite_replay import replay_day
+from selflearn_assets.lib.simulator.rewrites import ONLINE_ARMS
 
 TARGETS = {"global_vs_control": 0.87, "personal_vs_global": 0.96}
 
 
 def replay_online_day(base, day: date, rewrite_table: Path, bundle: Path, pseudonym_key: str) -> pl.DataFrame:
-    """One row per gold turn of the replayed day: user_id, arm, rewritten, layer, defective, covered."""
-    return replay_day(
-        base, day, rewrite_table, overrides={"online_bundle": Path(bundle), "online_key": pseudonym_key}
+    """One row per gold turn of the replayed day and arm: user_id, arm, rewritten, layer, defective, covered."""
+    return pl.concat(
+        [
+            replay_day(
+                base,
+                day,
+                rewrite_table,
+                overrides={"online_bundle": Path(bundle), "online_key": pseudonym_key, "online_arm": arm},
+            )
+            for arm in ONLINE_ARMS
+        ]  # fmt: skip
     )
 
 

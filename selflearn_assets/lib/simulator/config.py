@@ -134,6 +134,9 @@ class SimConfig:
     # pseudonym key the export's logs were ingested with (the runtime pseudonymises the raw user ids with it)
     online_bundle: Path | None = None
     online_key: str = ""
+    # with online_bundle: every user in this one arm instead of thirds (the counterfactual replay runs the same
+    # day and users once per arm, so that arms differ only by what the rewriter did)
+    online_arm: str | None = None
 
     shard_lines: int = 250_000  # lines per part file
     workers: int = 1  # processes simulating chunks of users; the files do not depend on it
@@ -146,6 +149,8 @@ class SimConfig:
             object.__setattr__(self, "rewrite_table", Path(self.rewrite_table))
         if isinstance(self.online_bundle, str):
             object.__setattr__(self, "online_bundle", Path(self.online_bundle))
+        if self.online_arm not in (None, "control", "global", "personal"):
+            raise ValueError(f"online_arm must be control, global or personal (or None), not {self.online_arm!r}")
         if min(self.users, self.days, self.shard_lines, self.workers) < 1:
             raise ValueError("users, days, shard_lines and workers must be >= 1")
         if not 1 <= self.max_attempts <= 16:

@@ -117,7 +117,7 @@ class _Chunks:
             if idx in memories:
                 u.memory = memories[idx]
             if cfg.online_bundle is not None:  # three arms, each with the table: the arm's name
-                u.treated = online_arm(cfg.seed, u.id)
+                u.treated = cfg.online_arm or online_arm(cfg.seed, u.id)
             else:
                 u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
             rng.seed(mix64(idx ^ day_salt))  # what they do today
