@@ -11,7 +11,6 @@ from dagster_duckdb import DuckDBResource
 from selflearn_assets.defs.metadata import (
     fmt,
     home_relative,
-    markdown_table,
     mlflow_run_metadata,
     mlflow_run_tags,
     rounded,
@@ -19,6 +18,7 @@ from selflearn_assets.defs.metadata import (
     table_definition,
 )
 from selflearn_assets.defs.models.window import load_training_window
+from selflearn_assets.defs.online.evaluation import arm_table
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
@@ -195,18 +195,6 @@ def online_ranker(
     except ValueError as err:
         raise dg.Failure(description=str(err)) from err
     arms = summary["arms"]
-    rows = [
-        (
-            arm,
-            r["fired"],
-            r["wins"],
-            r["losses"],
-            fmt(r["win_loss"]),
-            fmt(r["win_coverage"]),
-            fmt(r["oracle_ceiling"]),
-        )
-        for arm, r in (("table + global", arms["global"]), ("table + global + personal", arms["personal"]))
-    ]
     metrics = summary["metrics"]
     return dg.MaterializeResult(
         metadata={
@@ -219,8 +207,10 @@ def online_ranker(
             "calibration_auc": rounded(metrics.get("calibration_auc"), 3),
             "training_requests": summary["report"]["requests"],
             "gold_by_arm": dg.MetadataValue.md(
-                markdown_table(
-                    ["layers", "fired", "wins", "losses", "win/loss", "win coverage", "oracle"], rows
+                arm_table(
+                    "layers",
+                    (("table + global", arms["global"]), ("table + global + personal", arms["personal"])),
+                    share=fmt,
                 )
             ),
         }

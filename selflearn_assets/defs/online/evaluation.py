@@ -38,6 +38,16 @@ def _write_json_atomic(path, value: dict) -> None:
     os.replace(tmp, path)
 
 
+def arm_table(first: str, arms, share=pct) -> str:
+    """A markdown table of judged arms ((name, `judge_arm` result) pairs): fired, wins, losses, win/loss,
+    win coverage and oracle ceiling, the shares written by `share`."""
+    rows = [
+        (name, r["fired"], r["wins"], r["losses"], fmt(r["win_loss"]), share(r["win_coverage"]), share(r["oracle_ceiling"]))
+        for name, r in arms
+    ]  # fmt: skip
+    return markdown_table([first, "fired", "wins", "losses", "win/loss", "win coverage", "oracle"], rows)
+
+
 @dg.asset(
     deps=["online_export", "rewrite_export", "annotations", "clean_turns"],
     partitions_def=daily_partitions,
@@ -94,26 +104,13 @@ def online_evaluation(
     result["ab_replay"] = replay if replay is not None else "not run (no simulator world, or no table export)"
     _write_json_atomic(online / EVALUATION, result)
 
-    rows = [
-        (
-            arm,
-            r["fired"],
-            r["wins"],
-            r["losses"],
-            fmt(r["win_loss"]),
-            pct(r["win_coverage"]),
-            pct(r["oracle_ceiling"]),
-        )
-        for arm, r in arms.items()
-    ]
     metadata = {
         "evaluated": True,
         "online_export_day": before.isoformat(),
         "evaluation_json": home_relative(online / EVALUATION, selflearn.home),
         "gold_turns": gold.height,
         "offline_by_arm": dg.MetadataValue.md(
-            markdown_table(["arm", "fired", "wins", "losses", "win/loss", "win coverage", "oracle"], rows)
-            if rows else "no gold on this day"
+            arm_table("arm", arms.items()) if arms else "no gold on this day"
         ),
     }  # fmt: skip
     for arm, r in arms.items():

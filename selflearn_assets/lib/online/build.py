@@ -86,8 +86,8 @@ def train_on_window(
     interpretations: pl.DataFrame | None = None,
 ) -> Trained:
     """Weak examples of every day but the first and the last, each retrieved from the layers of the days
-    before it; the threshold from the gold of those days (`gold`: gold turns with a `day` column, judged with
-    `interpretations`), out of fold; without gold, W / (1 + W)."""
+    before it; the ranker and its threshold from `gold_threshold.fit_and_choose` (`gold`: gold turns with a
+    `day` column, judged with `interpretations`; without gold, W / (1 + W))."""
     days = window_days(turns)
     if len(days) < MIN_DAYS:
         raise NotEnoughData(
@@ -121,11 +121,12 @@ def train_on_window(
         log(f"online: {day}: {per_day[str(day)]['rephrase_requests']:,} rephrase and "
             f"{requests.height - per_day[str(day)]['rephrase_requests']:,} working requests, "
             f"{int(found.y.sum()):,} weak positives, layers of {days[0]}..{day - timedelta(days=1)}")  # fmt: skip
-    examples = training.Examples.concat(list(weak.values()))
-    if not len(examples.y) or examples.y.min() == examples.y.max():
+    # only the labels here: fit_and_choose concatenates the examples it fits on
+    labels = np.concatenate([found.y for found in weak.values()])
+    if not len(labels) or labels.min() == labels.max():
         raise NotEnoughData(
-            f"no weak label of both kinds on {', '.join(map(str, train_days))}: {int(examples.y.sum())} of "
-            f"{len(examples.y)} retrieved candidates are what a user rephrased into after a defect; more users or "
+            f"no weak label of both kinds on {', '.join(map(str, train_days))}: {int(labels.sum())} of "
+            f"{len(labels)} retrieved candidates are what a user rephrased into after a defect; more users or "
             "days give the ranker something to learn"
         )
     ranker, ranker_report = gold_threshold.fit_and_choose(

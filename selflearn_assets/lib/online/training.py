@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from selflearn_assets.lib.markov.normalize import normalize_utterance
+from selflearn_assets.lib.markov.normalize import normalize_expr
 from selflearn_assets.lib.online.entries import interpretations
 from selflearn_assets.lib.online.features import feature_matrix
 from selflearn_assets.lib.online.layers import Layers
@@ -145,7 +145,7 @@ def gold_requests(layers: Layers, encoder, gold: pl.DataFrame) -> tuple[Examples
     requests = gold.select(
         "event_id",
         "user_id",
-        pl.col("asr_text").map_elements(normalize_utterance, return_dtype=pl.String).alias("text"),
+        normalize_expr("asr_text").alias("text"),
     ).filter(pl.col("text") != "")
     found = _retrieve_all(layers, encoder, requests, lambda row, cand: False)
     event_ids = requests["event_id"].to_list()
