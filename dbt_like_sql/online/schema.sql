@@ -26,3 +26,20 @@ CREATE TABLE IF NOT EXISTS online.personal_entries (
     slots        VARCHAR,            -- their slots, "name=value;..." sorted (NULL: none)
     candidate    BOOLEAN NOT NULL    -- offered to this user as a rewrite: success_rate >= min_success
 );
+
+-- The self-aware rule's verdicts on the online layers' rewrites applied in the window (lib/online/self_aware.py).
+CREATE TABLE IF NOT EXISTS online.rewrite_verdicts (
+    day                 DATE NOT NULL,     -- last day of the window: the partition
+    rewrite_id          VARCHAR NOT NULL,  -- rewrite_applied.rewrite_id: blake2b of source + target (markov.mine.rewrite_id)
+    source_text         VARCHAR NOT NULL,  -- normalised request the runtime rewrote
+    rewrite_text        VARCHAR NOT NULL,  -- normalised text it ran instead
+    rewritten_successes BIGINT NOT NULL,   -- rewritten turns of it whose chain ended in success right after
+    rewritten_failures  BIGINT NOT NULL,   -- rewritten turns that failed or were rephrased
+    source_successes    BIGINT NOT NULL,   -- organic (not rewritten) turns of the source that succeeded
+    source_failures     BIGINT NOT NULL,   -- organic turns of the source that failed or were rephrased
+    prob_rewrite_better DOUBLE NOT NULL,   -- P(θ_rewritten > θ_source) under Beta(1 + s, 1 + f) posteriors
+    decision            VARCHAR NOT NULL,  -- keep | drop (drop: exported as blocked, never offered for the source)
+    reason              VARCHAR NOT NULL,  -- better | insufficient_evidence | worse | dropped_earlier
+    layers              VARCHAR,           -- layers that applied it in the window ("global", "personal", "global,personal")
+    first_dropped       DATE               -- day it was first dropped (NULL: kept)
+);

@@ -97,3 +97,5 @@ CREATE TABLE IF NOT EXISTS signals.markov_transitions (
     users         VARCHAR[] NOT NULL,          -- distinct pseudonymised user ids, sorted
     rewritten     BOOLEAN NOT NULL             -- the source turns had rewrite_applied set
 );
+ALTER TABLE signals.markov_transitions ADD COLUMN IF NOT EXISTS rewrite_id VARCHAR;    -- rewrite_applied.rewrite_id (NULL: not rewritten, or a day built before this column)
+ALTER TABLE signals.markov_transitions ADD COLUMN IF NOT EXISTS rewrite_layer VARCHAR; -- rewrite_applied.layer: table | global | personal

@@ -242,6 +242,12 @@ def test_chains_link_best_rephrases_and_end_in_failure(con):
         ("lights on please", "turn on the lights", 1, 1, ("u2",), False),
         ("turn on the lights", SUCCESS, 1, 1, ("u2",), True),
     }
+    # the rewritten turn's row carries the rewrite's id and the layer that chose it (the self-aware rules'
+    # input); organic rows carry neither
+    marked = rows(con, "SELECT src, rewrite_id, rewrite_layer FROM signals.markov_transitions WHERE rewritten")
+    assert marked == [{"src": "turn on the lights", "rewrite_id": "r1", "rewrite_layer": "global"}]
+    assert rows(con, "SELECT count(*) AS n FROM signals.markov_transitions WHERE NOT rewritten AND "
+                     "(rewrite_id IS NOT NULL OR rewrite_layer IS NOT NULL)") == [{"n": 0}]  # fmt: skip
 
 
 def test_barge_in_alone_gives_its_prior(con):

@@ -24,12 +24,14 @@ from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
 from selflearn_assets.lib.ingest.gates import readable_among
 from selflearn_assets.lib.ingest.pseudonym_keys import key_fingerprint
+from selflearn_assets.lib.markov.params import MarkovParams
 from selflearn_assets.lib.online import store
 from selflearn_assets.lib.online.build import NotEnoughData, OnlineConfig, index_recall, layers_from_entries
 from selflearn_assets.lib.online.bundle import write_bundle
 from selflearn_assets.lib.online.entries import EntryParams, global_entries, personal_entries
 from selflearn_assets.lib.online.ranker import RankerConfig
 from selflearn_assets.lib.online.ranker_training import champion_artifacts, train_and_track
+from selflearn_assets.lib.online.self_aware import blocked_pairs, judge_online, verdict_counts
 from selflearn_assets.lib.online.training import ExampleParams
 from selflearn_assets.lib.rewrites.store import rewrites_of_day
 from selflearn_assets.lib.sql import query_pl
@@ -40,23 +42,34 @@ MAX_BUNDLE_BYTES = 8 * 2**30
 
 
 class OnlineLayersConfig(dg.Config):
-    """The window and privacy rule of the layers (see `selflearn_assets/lib/online/entries.py`)."""
+    """The window and privacy rule of the layers (see `selflearn_assets/lib/online/entries.py`), and the
+    self-aware rule's evidence bar for the online rewrites applied in the window (`lib/online/self_aware.py`)."""
 
     window_days: int = 7
     min_users: int = EntryParams.min_users
     min_success: float = EntryParams.min_success
     max_per_user: int = EntryParams.max_per_user
+    self_aware_min_trials: int = MarkovParams.min_trials
+    self_aware_keep_threshold: float = MarkovParams.keep_threshold
 
     def params(self) -> EntryParams:
         return EntryParams(self.min_users, self.min_success, self.max_per_user)
 
+    def self_aware(self) -> MarkovParams:
+        return MarkovParams(min_trials=self.self_aware_min_trials, keep_threshold=self.self_aware_keep_threshold)
 
-def _window_turns(duckdb: DuckDBResource, day: date, window_days: int):
+
+def _window_turns(duckdb: DuckDBResource, day: date, window_days: int, applied: dict | None = None):
+    """The window's readable days, turns and the day's Markov table; with `applied` (a dict), also the online
+    rewrites applied in the window, its transition rows and the previous day's verdicts (self-aware rule)."""
     with readable_day(duckdb, day) as con:
-        days = readable_among(con, [day - timedelta(days=i) for i in range(window_days)])
-        turns = store.read_turns(con, sorted(days))
+        days = sorted(readable_among(con, [day - timedelta(days=i) for i in range(window_days)]))
+        turns = store.read_turns(con, days)
         markov = rewrites_of_day(con, day)
-    return sorted(days), turns, markov
+        if applied is not None:
+            applied["applied"], applied["rows"] = store.read_applied(con, days)
+            applied["earlier"] = store.read_verdicts(con, day - timedelta(days=1))
+    return days, turns, markov
 
 
 @dg.asset(
@@ -72,12 +85,18 @@ def online_index_global(
 ) -> dg.MaterializeResult:
     """What works for everyone: every text of the window said by >= min_users users, with its popularity,
     success rate (gold-free: 1 - the calibrated defect probability) and usual interpretation, and the Markov
-    table's rewrite targets; `candidate` marks those offered as rewrites."""
+    table's rewrite targets; `candidate` marks those offered as rewrites. Also the self-aware verdicts on the
+    online rewrites the runtime applied in the window (`online.rewrite_verdicts`): dropped ones are blocked in
+    the day's export."""
     day = date.fromisoformat(context.partition_key)
-    days, turns, markov = _window_turns(duckdb, day, config.window_days)
+    applied = {}
+    days, turns, markov = _window_turns(duckdb, day, config.window_days, applied)
     entries = global_entries(turns, markov, config.params())
+    verdicts = judge_online(applied["rows"], applied["applied"], config.self_aware(), day, applied["earlier"])
+    counts = verdict_counts(verdicts)
     with duckdb.get_connection() as con:
         store.write_global(con, day, entries)
+        store.write_verdicts(con, day, verdicts)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": entries.height,
@@ -87,6 +106,10 @@ def online_index_global(
             "min_users": config.min_users,
             "texts_left_out_for_privacy": turns["norm_text"].n_unique()
             - entries.filter(~entries["from_markov"]).height,
+            "online_rewrites_judged": counts["patterns"],
+            "online_rewrites_dropped": counts["worse"] + counts["dropped_earlier"],
+            "online_rewrites_kept_better": counts["better"],
+            "online_rewrites_insufficient_evidence": counts["insufficient_evidence"],
         }
     )
 
@@ -251,10 +274,12 @@ def online_export(
     selflearn: SelflearnConfig,
 ) -> dg.MaterializeResult:
     """`exports/online/date=D/`: the day's layers encoded with the champion ranker's encoder, the ANN index,
-    the ranker and a manifest with sha256s, written atomically after its gates pass (recall, privacy, size)."""
+    the ranker, the rewrites the self-aware rule dropped (blocked) and a manifest with sha256s, written
+    atomically after its gates pass (recall, privacy, size)."""
     day = date.fromisoformat(context.partition_key)
     with readable_day(duckdb, day) as con:
         g, p = store.read_entries(con, day)
+        blocked = blocked_pairs(store.read_verdicts(con, day))
     if not g.height and not p.height:
         raise dg.Failure(
             description=f"no online entries for {day}; materialize online_index_global/personal first"
@@ -276,7 +301,7 @@ def online_export(
                 ],
             )
         ranker, encoder, version = found
-        layers = layers_from_entries(g, p, encoder)
+        layers = layers_from_entries(g, p, encoder, blocked)
         recall = index_recall(layers, 300)
         privacy_bad = g.filter((g["users"] < config.min_users) & ~g["from_markov"]).height
         gates = {"online_index_recall": recall >= MIN_RECALL, "online_global_privacy": privacy_bad == 0}
@@ -305,6 +330,7 @@ def online_export(
             "absolute_path": dg.MetadataValue.path(str(folder)),
             "global_entries": g.height,
             "personal_entries": p.height,
+            "blocked_pairs": blocked.height,
             "ranker_version": version,
             "recall_at_10": rounded(recall, 4),
             "bundle_mb": rounded(size / 2**20, 1),

@@ -5,7 +5,7 @@ rephrases the one before (the user said A, it failed, a few seconds later said B
 is nobody's rephrase and has none is a chain of length one. Every user turn contributes exactly one
 count: to the next turn of its chain, or, for the chain's last turn, to the chain's outcome.
 
-One row per (day, src, dst, rewritten, rewrite_id):
+One row per (day, src, dst, rewritten, rewrite_id, rewrite_layer):
 
 | column        | type      | meaning                                                                   |
 |---------------|-----------|---------------------------------------------------------------------------|
@@ -17,6 +17,8 @@ One row per (day, src, dst, rewritten, rewrite_id):
 | rewritten     | BOOLEAN   | the src turn was rewritten by the runtime (`rewrite_applied` set)         |
 | rewrite_id    | VARCHAR   | that rewrite's id; NULL when not rewritten. Optional column: without it,  |
 |               |           | deployed rewrites are matched on src alone                                |
+| rewrite_layer | VARCHAR   | the runtime layer that chose it: table, global or personal (optional; the |
+|               |           | online layers' rewrites are judged by `online.self_aware`)                |
 | n_transitions | BIGINT    | how many times this transition happened that day (>= 1)                   |
 | n_sessions    | BIGINT    | distinct sessions in which it happened that day (<= n_transitions)        |
 | users         | VARCHAR[] | the distinct pseudonymised user ids that made it that day (non-empty, no  |

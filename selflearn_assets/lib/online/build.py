@@ -52,8 +52,13 @@ def make_layers(
     return layers_from_entries(g, p, encoder)
 
 
-def layers_from_entries(g: pl.DataFrame, p: pl.DataFrame, encoder: StaticEncoder) -> Layers:
-    return Layers(g, encoder.encode(g["text"].to_list()), p, encoder.encode(p["text"].to_list()))
+def layers_from_entries(
+    g: pl.DataFrame, p: pl.DataFrame, encoder: StaticEncoder, blocked: pl.DataFrame | None = None
+) -> Layers:
+    """The layers of the entries, encoded; `blocked`: (source_text, rewrite_text) pairs never offered."""
+    return Layers(
+        g, encoder.encode(g["text"].to_list()), p, encoder.encode(p["text"].to_list()), blocked=blocked
+    )
 
 
 def index_recall(layers: Layers, sample: int) -> float:

@@ -8,6 +8,7 @@
 | global_char.usearch       | the character-trigram index over the same rows (`char_channel`)         |
 | personal_entries.parquet  | `entries.PERSONAL_COLUMNS`, user_id pseudonymised as in the logs        |
 | personal_vectors.npy      | float16 unit vectors, row-aligned with the personal entries             |
+| blocked_pairs.parquet     | (source_text, rewrite_text) the self-aware rule dropped (`self_aware`)  |
 | encoder/                  | the static request encoder (`static_encoder`)                           |
 | ranker.joblib             | the calibrated ranker and its threshold (`ranker`)                      |
 | manifest.json             | day, counts, parameters, gates, the pseudonym key's fingerprint, sha256 of every file |
@@ -34,6 +35,7 @@ from selflearn_assets.lib.online.static_encoder import StaticEncoder
 from selflearn_assets.lib.online.vector_index import VectorIndex
 
 MANIFEST = "manifest.json"
+BLOCKED = "blocked_pairs.parquet"
 KIND = "online"
 
 
@@ -87,6 +89,7 @@ def write_bundle(
         layers.char_index.save(staging / "global_char.usearch")
         layers.personal_entries.write_parquet(staging / "personal_entries.parquet")
         np.save(staging / "personal_vectors.npy", layers.p_vectors.astype(np.float16))
+        layers.blocked_pairs.write_parquet(staging / BLOCKED)
         shutil.copytree(encoder_folder, staging / "encoder")
         ranker.save(staging / "ranker.joblib")
         full = {
@@ -97,6 +100,7 @@ def write_bundle(
             "global_candidates": int(layers.g_candidate.sum()),
             "personal_entries": layers.personal_entries.height,
             "personal_users": len(layers.p_blocks),
+            "blocked_pairs": layers.blocked_pairs.height,
             "threshold": ranker.threshold,
             "files": _files(staging),
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -146,6 +150,7 @@ def load_bundle(folder: str | Path, check: bool = True) -> Bundle:
         p_vectors,
         index=VectorIndex.load(folder / "global.usearch"),
         char_index=VectorIndex.load(folder / "global_char.usearch"),
+        blocked=pl.read_parquet(folder / BLOCKED) if (folder / BLOCKED).is_file() else None,  # older bundles
     )
     return Bundle(
         folder, manifest, layers, StaticEncoder(folder / "encoder"), Ranker.load(folder / "ranker.joblib")

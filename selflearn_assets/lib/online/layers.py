@@ -3,7 +3,9 @@
 `Layers` holds the global entries (with the ANN index over the candidate texts and a phonetic dictionary)
 and the personal entries (per user a contiguous block of rows and their vectors: at most `max_per_user`
 rows, so exact search is a ~1000 x 256 product, tens of microseconds). Retrieval for one request returns
-`Candidate`s: texts from either or both layers, with where each was found and its cosine similarity.
+`Candidate`s: texts from either or both layers, with where each was found and its cosine similarity. A
+rewrite the self-aware rule dropped (`blocked`: source text -> targets, `online.self_aware`) is never a
+candidate for that source.
 """
 
 from __future__ import annotations
@@ -78,8 +80,15 @@ class Layers:
         personal_vectors: np.ndarray,
         index: VectorIndex | None = None,
         char_index: VectorIndex | None = None,
+        blocked: pl.DataFrame | None = None,
     ) -> None:
         self.global_entries = global_entries
+        self.blocked_pairs = blocked if blocked is not None else pl.DataFrame(
+            schema={"source_text": pl.String, "rewrite_text": pl.String}
+        )
+        self.blocked: dict[str, set[str]] = {}
+        for source, target in self.blocked_pairs.select("source_text", "rewrite_text").iter_rows():
+            self.blocked.setdefault(source, set()).add(target)
         self.g_text: list[str] = global_entries["text"].to_list()
         self.g_row = {t: i for i, t in enumerate(self.g_text)}
         self.g_users = global_entries["users"].to_numpy().astype(np.float64)
@@ -160,8 +169,8 @@ class Layers:
     def retrieve(
         self, text: str, vector: np.ndarray, user_id: str | None, use_personal: bool = True
     ) -> list[Candidate]:
-        """Candidates for rewriting `text` (never `text` itself), from the global layer and, if asked, the
-        user's own entries."""
+        """Candidates for rewriting `text` (never `text` itself, nor a rewrite of it the self-aware rule
+        dropped), from the global layer and, if asked, the user's own entries."""
         found: dict[str, Candidate] = {}
 
         def add(cand_text: str, cos: float, phonetic: bool = False) -> Candidate:
@@ -199,7 +208,8 @@ class Layers:
                 for row in sorted(chosen):
                     if self.p_text[row] != text:
                         add(self.p_text[row], float(self.p_vectors[row] @ vector)).personal_row = row
-        candidates = list(found.values())
+        blocked = self.blocked.get(text, ())
+        candidates = [cand for cand in found.values() if cand.text not in blocked]
         cand_chars = char_vectors([cand.text for cand in candidates])  # one bincount for all candidates
         for cand, cand_char in zip(candidates, cand_chars, strict=True):
             cand.char_cos = float(cand_char @ query_chars)

@@ -1,4 +1,5 @@
-"""The warehouse side of the online layers: the window's turns and rephrases in, `online.*_entries` out."""
+"""The warehouse side of the online layers: the window's turns, rephrases and applied rewrites in,
+`online.*_entries` and `online.rewrite_verdicts` out."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import polars as pl
 
 from selflearn_assets.lib.markov.normalize import normalize_expr
 from selflearn_assets.lib.online.entries import GLOBAL_COLUMNS, PERSONAL_COLUMNS
+from selflearn_assets.lib.online.self_aware import APPLIED_COLUMNS, VERDICT_COLUMNS
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists, transaction
 
-ONLINE_TABLES = ("global_entries", "personal_entries")
+ONLINE_TABLES = ("global_entries", "personal_entries", "rewrite_verdicts")
+REGISTERED = {"global_entries": "_online_global", "personal_entries": "_online_personal",
+              "rewrite_verdicts": "_online_verdicts"}  # fmt: skip
 TURN_COLUMNS = {"day": pl.Date, "user_id": pl.String, "norm_text": pl.String, "defect_prob": pl.Float64,
                 "intent": pl.String, "slots": pl.String}  # fmt: skip
 
@@ -62,11 +66,33 @@ def write_personal(con, day: date, entries: pl.DataFrame) -> None:
     _replace(con, day, "personal_entries", entries.select(PERSONAL_COLUMNS))
 
 
+def read_applied(con, days: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The online layers' rewrites applied on `days` (self_aware.APPLIED_COLUMNS) and the days' transition
+    rows (markov.rows), the self-aware rule's input."""
+    if not days:
+        return pl.DataFrame(schema=APPLIED_COLUMNS), pl.DataFrame()
+    applied = query_pl(con, "online/applied_rewrites.sql", {"days": days})
+    rows = query_pl(con, "online/window_transitions.sql", {"days": days})
+    return (applied if applied.height else pl.DataFrame(schema=APPLIED_COLUMNS)), rows
+
+
+def write_verdicts(con, day: date, verdicts: pl.DataFrame) -> None:
+    """Replace `day`'s rows of online.rewrite_verdicts."""
+    _replace(con, day, "rewrite_verdicts", verdicts.select(list(VERDICT_COLUMNS)))
+
+
+def read_verdicts(con, day: date) -> pl.DataFrame:
+    """The self-aware verdicts of `day` (empty, with the columns, when none were written)."""
+    ensure_online_schema(con)
+    found = query_pl(con, "online/verdicts_of_day.sql", {"day": day})
+    return found.cast(VERDICT_COLUMNS) if found.height else pl.DataFrame(schema=VERDICT_COLUMNS)
+
+
 def _replace(con, day: date, table: str, frame: pl.DataFrame) -> None:
     if table not in ONLINE_TABLES:
         raise ValueError(f"not an online table: {table!r}")
     ensure_online_schema(con)
-    name = "_online_global" if table == "global_entries" else "_online_personal"
+    name = REGISTERED[table]
     con.register(name, frame.to_arrow())
     try:
         with transaction(con):
