@@ -1,5 +1,5 @@
 """`selflearn` console command: simulate logs, run every asset for a range of days, run the demo; rewrite
-requests and serve the online rewriter, pin the exports it serves."""
+requests and serve the online rewriter, teach it a user's preferences, pin the exports it serves."""
 
 from __future__ import annotations
 
@@ -384,6 +384,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teach(args: argparse.Namespace) -> int:
+    """Teach a user a preference (KEY team, cuisine, news_source, music_service or any [a-z_]+ name) or a
+    concept (KEY concept:<phrase>, VALUE what it means), as POST /teach does: appended to the runtime log
+    $SELFLEARN_HOME/online/preferences.jsonl, which `selflearn rewrite` reads and a running `selflearn serve`
+    re-reads at its next poll. A later teaching of the same key replaces the value; both are kept."""
+    import uuid
+
+    from selflearn_assets.lib.online.preferences import PreferenceStore, preferences_log
+    from selflearn_assets.lib.online.runtime import Rewriter
+    from selflearn_assets.lib.settings import load_settings
+
+    settings = load_settings()
+    _warn_default_key(settings.pseudonym_key)
+    path = preferences_log(settings.home)
+    event_id = args.event_id or f"cli-{uuid.uuid4().hex}"
+    try:
+        store = PreferenceStore.load(path)
+        if store.skipped:
+            print(f"[selflearn] warning: {len(store.skipped)} unreadable line(s) of {path} skipped (first: line "
+                  f"{store.skipped[0][0]}: {store.skipped[0][1]})", file=sys.stderr)
+        item = Rewriter(None, None, settings.pseudonym_key, preferences=store).teach(
+            args.user, args.key, args.value, event_id
+        )
+    except ValueError as err:
+        print(f"selflearn teach: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"selflearn teach: cannot write {path}: {err}", file=sys.stderr)
+        return 1
+    what = "unchanged (this event was taught before)" if item["status"] == "unchanged" else "taught"
+    replaced = f"; replaces {item['replaced']!r}" if item["replaced"] is not None else ""
+    print(f"[selflearn] {what}: user {item['user_id']} {item['key']} = {item['value']!r} (event {item['event_id']})"
+          f"{replaced}")
+    print(f"[selflearn] runtime log: {path}; a running `selflearn serve` uses it after its next poll")
+    return 0
+
+
 PIN_KINDS = ("online", "rewrites")
 
 
@@ -573,6 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how often to look for a newer (or pinned) export; 0: never (default 30)")
     serve.add_argument("--layers", type=_layers, help="comma-separated, of table,global,personal (default all)")
     serve.set_defaults(func=cmd_serve)
+
+    teach = sub.add_parser("teach", help="teach a user a preference or concept (used from their next request)",
+                           description=cmd_teach.__doc__)
+    teach.add_argument("key", help="team, cuisine, news_source, music_service, any [a-z_]+ name, or concept:PHRASE")
+    teach.add_argument("value", help='e.g. "Warriors", or for concept:study mode "set the desk lamp to 40%%"')
+    teach.add_argument("--user", required=True, help="the user id as the logs carry it (pseudonymised when stored)")
+    teach.add_argument("--event-id", help="the event it was taught in (default: a new cli-<uuid>)")
+    teach.set_defaults(func=cmd_teach)
 
     pin = sub.add_parser("pin", help="serve the export of DATE as the newest of its kind until unpinned",
                          description=cmd_pin.__doc__)

@@ -85,8 +85,11 @@ def online_evaluation(
         )
     key = selflearn.pseudonym_key
 
-    # one load (and sha256 check) of the exports; each arm answers with its own layers
-    served = Rewriter.load(selflearn.exports_root, key, online=online, table=table if has_table else None)
+    # one load (and sha256 check) of the exports; each arm answers with its own layers. Not the runtime's log of
+    # taught preferences: it holds teachings made after the judged day, which its turns could not have used
+    served = Rewriter.load(
+        selflearn.exports_root, key, online=online, table=table if has_table else None, preferences=None
+    )
 
     # without a table export the arms are the online layers alone
     arm_layers = (

@@ -13,5 +13,9 @@ for every request the table does not cover. Plain Python, no Dagster:
 - `features` + `ranker`: what is scored for each (request, candidate), and the calibrated model that
   abstains unless P(the rewrite is right) clears its threshold;
 - `bundle`: the export folder (index, entries, encoder, ranker, manifest with sha256), written atomically;
-- `runtime`: `Rewriter.load(exports).rewrite(user_id, text)`, used by the CLI and the HTTP service (`serve`).
+- `self_aware`: the keep/drop rule for the online rewrites the runtime applied (dropped pairs are blocked);
+- `preferences`: what customers taught (preferences and concepts, with history), the runtime log, and how
+  taught items rewrite requests;
+- `runtime`: `Rewriter.load(exports).rewrite(user_id, text)` and `teach(...)`, used by the CLI and the HTTP
+  service (`serve`).
 """

@@ -3,13 +3,21 @@
 | endpoint        | answers                                                                                 |
 |-----------------|-----------------------------------------------------------------------------------------|
 | `POST /rewrite` | `{"user_id", "text"}` -> the decision, `RewriteDecision.as_dict()` (as `selflearn rewrite --json`) |
-| `GET /health`   | status, the online bundle and the rewrite table served (folder, date), uptime, last reload error |
-| `GET /metrics`  | Prometheus text: requests, decisions by layer, bad requests, rewrite() latency, exports served |
+| `POST /teach`   | `{"user_id", "key", "value", "event_id"}` -> the item stored, `Rewriter.teach`'s dict; used from the next request on |
+| `GET /health`   | status, the online bundle and the rewrite table served (folder, date), uptime, last reload error, taught items |
+| `GET /metrics`  | Prometheus text: requests, decisions by layer, bad requests, rewrite() latency, teachings, exports served |
 
 Bad input is a 4xx with a JSON body `{"error": <what is wrong>, "reason": <code>}`, never a 500: a body that is
 not UTF-8 or not JSON (400), JSON that is not an object with string `user_id` and `text` (422), a text longer
 than the runtime's `MAX_TEXT_CHARS` or a body over `MAX_BODY_BYTES` (413). An empty text, or a user the
 personal layer does not know, is an ordinary request: 200 and a decision without a (personal) rewrite.
+`POST /teach` is parsed the same way (its four fields strings; a key, value or event_id over `MAX_TEXT_CHARS`:
+413), then refused with 422 `invalid` when `Rewriter.teach` refuses it (a blank field, a malformed key) and
+409 `conflict` when its event_id was taught with another value; a runtime log it cannot append to is a 503.
+
+Taught items live in one `PreferenceStore` for the service's life (the runtime log under `$SELFLEARN_HOME/online/`
+when the exports root is `$SELFLEARN_HOME/exports`): every rewriter swapped in gets the same store, and each poll
+re-reads the log when another process changed it (`selflearn teach`, forget-user).
 
 Hot swap: a thread polls the exports root every `poll_seconds` for another export to serve (a newer day, a
 re-exported day, a pin or unpin: `export_pins`), loads it completely off the request path, then replaces the
@@ -42,7 +50,15 @@ from starlette.routing import Route
 
 from selflearn_assets.lib.export_pins import PinError, read_pin
 from selflearn_assets.lib.online.bundle import BundleError, serving_bundle
-from selflearn_assets.lib.online.runtime import ALL_LAYERS, MAX_TEXT_CHARS, RewriteDecision, Rewriter
+from selflearn_assets.lib.online.preferences import PreferenceStore, TeachConflict
+from selflearn_assets.lib.online.runtime import (
+    ALL_LAYERS,
+    HOME_LOG,
+    MAX_TEXT_CHARS,
+    RewriteDecision,
+    Rewriter,
+    open_preferences,
+)
 from selflearn_assets.lib.rewrites.export import read_export, serving_export
 
 log = logging.getLogger("selflearn.serve")
@@ -52,6 +68,10 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.
 RECENT = 10_000  # rewrite() latencies kept for the summary's quantiles
 QUANTILES = (0.5, 0.9, 0.99)
 BAD_REASONS = ("not_utf8", "not_json", "not_object", "missing_field", "not_string", "not_unicode", "too_long")
+TEACH_BAD_REASONS = (*BAD_REASONS, "invalid", "conflict")
+TEACH_STATUSES = ("stored", "unchanged", "ignored")  # Rewriter.teach's
+REWRITE_FIELDS = ("user_id", "text")
+TEACH_FIELDS = ("user_id", "key", "value", "event_id")
 DECISION_LAYERS = (*ALL_LAYERS, "none")
 
 
@@ -69,15 +89,24 @@ def load_rewriter(
     layers=ALL_LAYERS,
     online: Path | None = None,
     table: Path | None = None,
+    preferences: PreferenceStore | str | Path | None = HOME_LOG,
+    teaching: bool = True,
 ) -> Rewriter:
     """`Rewriter.load` on exactly these folders: a kind whose folder is None is not served (its layers are left
-    out), and the table's sha256 is checked against its manifest first. BundleError when no asked layer has
-    an export."""
+    out, except "personal" while teaching is on: taught items need no bundle), and the table's sha256 is
+    checked against its manifest first. With no export at all but taught items (teaching on, the personal layer
+    asked), those alone; else BundleError when no asked layer has an export."""
     layers = tuple(layers)
     unknown = set(layers) - set(ALL_LAYERS)
     if unknown:
         raise ValueError(f"unknown layers {sorted(unknown)}; layers are {ALL_LAYERS}")
     usable = tuple(name for name in layers if (table if name == "table" else online) is not None)
+    if not usable and teaching and "personal" in layers:  # no export yet: taught items are all there may be
+        store = open_preferences(preferences, exports_root)
+        if store.users():
+            rewriter = Rewriter(None, None, pseudonym_key, ("personal",), store)
+            rewriter.sources = {"online": None, "table": None}
+            return rewriter
     if not usable:
         raise BundleError(
             f"nothing to serve for layers {','.join(layers)}: no "
@@ -93,13 +122,18 @@ def load_rewriter(
         )
     if table is not None and "table" in usable:
         read_export(table)  # RewriteExportError on a missing file or a checksum that does not match
-    return Rewriter.load(
+    rewriter = Rewriter.load(
         exports_root,
         pseudonym_key,
         layers=usable,
         online=online if set(usable) - {"table"} else None,
         table=table if "table" in usable else None,
+        preferences=preferences,
+        teaching=teaching,
     )
+    if teaching and "personal" in layers and "personal" not in usable:
+        rewriter.layers = (*rewriter.layers, "personal")  # taught items only: no bundle was loaded for it
+    return rewriter
 
 
 def folder_signature(folder: Path | None) -> tuple:
@@ -170,6 +204,9 @@ class Metrics:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.decisions: Counter[str] = Counter({layer: 0 for layer in DECISION_LAYERS})
         self.bad: Counter[str] = Counter({reason: 0 for reason in BAD_REASONS})
+        self.teach_bad: Counter[str] = Counter({reason: 0 for reason in TEACH_BAD_REASONS})
+        self.teachings: Counter[str] = Counter({status: 0 for status in TEACH_STATUSES})
+        self.taught_rewrites = 0
         self.reloads: Counter[str] = Counter({"swapped": 0, "failed": 0})
         self.bucket_counts = [0] * len(self.buckets)
         self.latency_sum = 0.0
@@ -180,17 +217,22 @@ class Metrics:
         with self.lock:
             self.requests[(endpoint, status)] += 1
 
-    def count_bad(self, reason: str) -> None:
+    def count_bad(self, reason: str, endpoint: str = "/rewrite") -> None:
         with self.lock:
-            self.bad[reason] += 1
+            (self.teach_bad if endpoint == "/teach" else self.bad)[reason] += 1
+
+    def count_teaching(self, status: str) -> None:
+        with self.lock:
+            self.teachings[status] += 1
 
     def count_reload(self, outcome: str) -> None:
         with self.lock:
             self.reloads[outcome] += 1
 
-    def observe_rewrite(self, seconds: float, layer: str | None) -> None:
+    def observe_rewrite(self, seconds: float, layer: str | None, taught: bool = False) -> None:
         with self.lock:
             self.decisions[layer or "none"] += 1
+            self.taught_rewrites += taught
             self.latency_sum += seconds
             self.latency_count += 1
             self.recent.append(seconds)
@@ -204,6 +246,7 @@ class Metrics:
         with self.lock:
             requests = sorted(self.requests.items())
             decisions, bad, reloads = dict(self.decisions), dict(self.bad), dict(self.reloads)
+            teach_bad, teachings, taught = dict(self.teach_bad), dict(self.teachings), self.taught_rewrites
             bucket_counts, total, count = list(self.bucket_counts), self.latency_sum, self.latency_count
             recent = sorted(self.recent)
         lines: list[str] = []
@@ -230,6 +273,24 @@ class Metrics:
             "counter",
             "POST /rewrite requests refused with a 4xx, by reason.",
             [_series("selflearn_bad_requests_total", {"reason": k}, v) for k, v in bad.items()],
+        )
+        family(
+            "selflearn_taught_rewrites_total",
+            "counter",
+            "Decisions of POST /rewrite made by a taught concept or preference (counted under personal too).",
+            [f"selflearn_taught_rewrites_total {taught}"],
+        )
+        family(
+            "selflearn_teachings_total",
+            "counter",
+            "POST /teach requests answered 200, by status: stored, unchanged (a retry), ignored (teaching off).",
+            [_series("selflearn_teachings_total", {"status": k}, v) for k, v in teachings.items()],
+        )
+        family(
+            "selflearn_teach_bad_requests_total",
+            "counter",
+            "POST /teach requests refused with a 4xx, by reason.",
+            [_series("selflearn_teach_bad_requests_total", {"reason": k}, v) for k, v in teach_bad.items()],
         )
         cumulative, rows = 0, []
         for upper, n in zip(self.buckets, bucket_counts, strict=True):
@@ -303,11 +364,15 @@ class RewriterService:
         pseudonym_key: str,
         layers=ALL_LAYERS,
         poll_seconds: float = 30.0,
+        preferences: PreferenceStore | str | Path | None = HOME_LOG,
+        teaching: bool = True,
     ):
         self.exports_root = Path(exports_root)
         self.key = pseudonym_key
         self.layers = tuple(layers)
         self.poll_seconds = poll_seconds
+        self.preferences = open_preferences(preferences, exports_root)  # one store for every rewriter served
+        self.teaching = teaching
         self.metrics = Metrics()
         self.started = time.monotonic()
         self.last_error: str | None = None
@@ -324,7 +389,9 @@ class RewriterService:
 
     def _load(self, online: Path | None, table: Path | None) -> Served:
         signature = (folder_signature(online), folder_signature(table))
-        rewriter = load_rewriter(self.exports_root, self.key, self.layers, online, table)
+        rewriter = load_rewriter(
+            self.exports_root, self.key, self.layers, online, table, self.preferences, self.teaching
+        )
         sources = getattr(rewriter, "sources", {})
         online = Path(sources["online"]) if sources.get("online") else None
         table = Path(sources["table"]) if sources.get("table") else None
@@ -337,7 +404,12 @@ class RewriterService:
 
     def check_for_update(self) -> bool:
         """One poll: load and swap to the export that should be served if it is not the one served. True when
-        it swapped. Never raises: a failure is logged and the export served stays."""
+        it swapped. Never raises: a failure is logged and the export served stays. Also re-reads the runtime
+        log of taught items if another process changed it."""
+        try:
+            self.preferences.refresh()
+        except Exception as err:  # an unreadable log: keep the items in memory
+            log.error("selflearn serve: keeping the taught items in memory: %s: %s", type(err).__name__, err)
         try:
             online, table = self._choose()
         except Exception as err:  # a broken pin; any error here must not kill the poller
@@ -383,8 +455,15 @@ class RewriterService:
         rewriter = self.served.rewriter  # taken once: a swap during this request does not affect it
         t0 = time.perf_counter()
         decision = rewriter.rewrite(user_id, text)
-        self.metrics.observe_rewrite(time.perf_counter() - t0, decision.layer)
+        taught = decision.reason.startswith("taught ")
+        self.metrics.observe_rewrite(time.perf_counter() - t0, decision.layer, taught)
         return decision
+
+    def teach(self, user_id: str, key: str, value: str, event_id: str) -> dict:
+        """`Rewriter.teach` on the rewriter served (its store is the service's): ValueError on bad input."""
+        result = self.served.rewriter.teach(user_id, key, value, event_id)
+        self.metrics.count_teaching(result["status"])
+        return result
 
     def exports(self) -> dict[str, dict]:
         served = self.served
@@ -403,6 +482,7 @@ class RewriterService:
 
     def health(self) -> dict:
         exports = self.exports()
+        store = self.preferences
         return {
             "status": "ok",
             "online": exports.get("online"),
@@ -413,6 +493,12 @@ class RewriterService:
             "poll_seconds": self.poll_seconds,
             "pinned": self.pins(),
             "last_reload_error": self.last_error,
+            "preferences": {
+                "log": str(store.path) if store.path else None,
+                "teaching": self.teaching,
+                "users": len(store.users()),
+                "skipped_lines": len(store.skipped),
+            },
         }
 
     def pins(self) -> dict[str, str | None]:
@@ -439,6 +525,19 @@ class BadRequest(Exception):
 
 def parse_rewrite_body(body: bytes) -> tuple[str, str]:
     """(user_id, text) of a POST /rewrite body, or BadRequest saying what is wrong with it."""
+    payload = parse_body(body, REWRITE_FIELDS, limited=("text",))
+    return payload["user_id"], payload["text"]
+
+
+def parse_teach_body(body: bytes) -> tuple[str, str, str, str]:
+    """(user_id, key, value, event_id) of a POST /teach body, or BadRequest saying what is wrong with it."""
+    payload = parse_body(body, TEACH_FIELDS, limited=("key", "value", "event_id"))
+    return tuple(payload[name] for name in TEACH_FIELDS)
+
+
+def parse_body(body: bytes, fields: tuple[str, ...], limited: tuple[str, ...] = ()) -> dict:
+    """The JSON object of a POST body with string `fields` (others are ignored), those of `limited` at most
+    MAX_TEXT_CHARS characters; BadRequest saying what is wrong with it."""
     try:
         raw = body.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -448,11 +547,12 @@ def parse_rewrite_body(body: bytes) -> tuple[str, str]:
     except (ValueError, RecursionError) as err:  # RecursionError: nesting deeper than the parser goes
         raise BadRequest(400, "not_json", f"body is not JSON: {err}"[:200]) from None
     if not isinstance(payload, dict):
-        raise BadRequest(422, "not_object", 'body must be a JSON object {"user_id": ..., "text": ...}')
-    missing = [name for name in ("user_id", "text") if name not in payload]
+        shape = ", ".join(f'"{name}": ...' for name in fields)
+        raise BadRequest(422, "not_object", f"body must be a JSON object {{{shape}}}")
+    missing = [name for name in fields if name not in payload]
     if missing:
         raise BadRequest(422, "missing_field", f"missing field(s): {', '.join(missing)}")
-    for name in ("user_id", "text"):
+    for name in fields:
         value = payload[name]
         if not isinstance(value, str):
             raise BadRequest(422, "not_string", f"{name} must be a string, not {type(value).__name__}")
@@ -460,11 +560,12 @@ def parse_rewrite_body(body: bytes) -> tuple[str, str]:
             value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate, written as a \\ud800 escape
             raise BadRequest(422, "not_unicode", f"{name} holds an unpaired surrogate escape") from None
-    if len(payload["text"]) > MAX_TEXT_CHARS:
-        raise BadRequest(
-            413, "too_long", f"text is {len(payload['text'])} characters; at most {MAX_TEXT_CHARS}"
-        )
-    return payload["user_id"], payload["text"]
+    for name in limited:
+        if len(payload[name]) > MAX_TEXT_CHARS:
+            raise BadRequest(
+                413, "too_long", f"{name} is {len(payload[name])} characters; at most {MAX_TEXT_CHARS}"
+            )
+    return payload
 
 
 async def _read_body(request: Request) -> bytes:
@@ -500,6 +601,30 @@ def create_app(service: RewriterService) -> Starlette:
             return answer("/rewrite", JSONResponse({"error": "internal error", "reason": "internal"}, 500))
         return answer("/rewrite", JSONResponse(decision.as_dict()))
 
+    async def teach(request: Request) -> Response:
+        def refuse(status: int, reason: str, message: str) -> Response:
+            if status < 500:
+                service.metrics.count_bad(reason, "/teach")
+            return answer("/teach", JSONResponse({"error": message, "reason": reason}, status))
+
+        try:
+            user_id, key, value, event_id = parse_teach_body(await _read_body(request))
+        except BadRequest as bad:
+            return refuse(bad.status, bad.reason, bad.message)
+        try:
+            item = service.teach(user_id, key, value, event_id)
+        except TeachConflict as err:
+            return refuse(409, "conflict", str(err))
+        except ValueError as err:
+            return refuse(422, "invalid", str(err))
+        except OSError as err:  # the runtime log cannot be appended to: nothing was taught
+            log.error("teach failed: cannot append to the runtime log: %s", err)
+            return refuse(503, "log_unwritable", f"the runtime log cannot be written: {err.strerror or err}")
+        except Exception:  # a bug, not bad input
+            log.exception("teach failed")
+            return answer("/teach", JSONResponse({"error": "internal error", "reason": "internal"}, 500))
+        return answer("/teach", JSONResponse(item))
+
     async def health(request: Request) -> Response:
         return answer("/health", JSONResponse(service.health()))
 
@@ -508,7 +633,7 @@ def create_app(service: RewriterService) -> Starlette:
         return answer("/metrics", Response(text, media_type="text/plain; version=0.0.4; charset=utf-8"))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        known = request.url.path in ("/rewrite", "/health", "/metrics")
+        known = request.url.path in ("/rewrite", "/teach", "/health", "/metrics")
         body = {"error": exc.detail, "reason": "not_found" if exc.status_code == 404 else "method"}
         return answer(
             request.url.path if known else "other", JSONResponse(body, exc.status_code, exc.headers)
@@ -525,6 +650,7 @@ def create_app(service: RewriterService) -> Starlette:
     return Starlette(
         routes=[
             Route("/rewrite", rewrite, methods=["POST"]),
+            Route("/teach", teach, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],

@@ -2,6 +2,7 @@
 
 The endpoints go through starlette's TestClient; the hot swap is driven by `check_for_update()` (one poll), and
 once, marked slow, through a real `selflearn serve` on loopback with a client hammering it while it swaps.
+`POST /teach` likewise: through the TestClient, across a swap, and on loopback with `selflearn teach` beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.testclient import TestClient
 
 from selflearn_assets.lib.export_pins import remove_pin, write_pin
 from selflearn_assets.lib.online.bundle import MANIFEST, BundleError
+from selflearn_assets.lib.online.preferences import PreferenceStore, preferences_log
 from selflearn_assets.lib.online.runtime import MAX_TEXT_CHARS, Rewriter
 from selflearn_assets.lib.online.serve import (
     MAX_BODY_BYTES,
@@ -33,11 +35,12 @@ from selflearn_assets.lib.online.serve import (
     serving_folders,
 )
 
-from .conftest import KEY
+from .conftest import KEY, uid
 from .serving_world import BUNDLE_DAY, KITCHEN, copy_bundle, write_table
 
 D3, D5, D6 = date(2026, 3, 3), date(2026, 3, 5), date(2026, 3, 6)
 WILKERSON_CA = "what's the weather in wilkerson california"
+STUDY = "set the desk lamp to 40%"
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +289,148 @@ def test_only_the_layers_asked_are_loaded(own_exports, tmp_path):
         RewriterService(own_exports, KEY, layers=("table",))
 
 
+@pytest.fixture
+def own_client(own_exports):
+    """A client of a service of its own: what it is taught stays in this test's home."""
+    service = RewriterService(own_exports, KEY, poll_seconds=0)
+    with TestClient(create_app(service)) as client:
+        client.service = service
+        yield client
+
+
+def _teach(client, payload) -> httpx.Response:
+    return client.post("/teach", content=json.dumps(payload).encode())
+
+
+TEACH_STUDY = {"user_id": "alice", "key": "concept:Study Mode", "value": STUDY, "event_id": "turn-1"}
+
+
+def test_teach_is_used_by_the_next_rewrite(own_client, own_exports):
+    log = preferences_log(own_exports.parent)
+    assert own_client.get("/health").json()["preferences"] == {
+        "log": str(log),
+        "teaching": True,
+        "users": 0,
+        "skipped_lines": 0,
+    }
+    taught = _teach(own_client, TEACH_STUDY)
+    assert taught.status_code == 200
+    body = taught.json()
+    assert {k: body[k] for k in ("user_id", "key", "value", "event_id", "source", "valid_to", "status")} == {
+        "user_id": uid("alice"),  # the pseudonym, never the raw id
+        "key": "concept:study mode",
+        "value": STUDY,
+        "event_id": "turn-1",
+        "source": "runtime",
+        "valid_to": None,
+        "status": "stored",
+    }
+    after = _post(own_client, {"user_id": "alice", "text": "Turn on study mode"}).json()
+    assert (after["rewrite"], after["layer"], after["score"], after["reason"]) == (
+        STUDY,
+        "personal",
+        1.0,
+        "taught concept",
+    )
+    bob = _post(own_client, {"user_id": "bob", "text": "turn on study mode"}).json()
+    assert bob["rewrite"] != STUDY and not bob["reason"].startswith("taught")
+    assert _teach(own_client, TEACH_STUDY).json()["status"] == "unchanged"  # a retry
+    assert [json.loads(line)["event_id"] for line in log.read_text().splitlines()] == ["turn-1"]
+    assert own_client.get("/health").json()["preferences"]["users"] == 1
+
+    series = parse_metrics(own_client.get("/metrics").text)
+    assert metric(series, "selflearn_requests_total", endpoint="/teach", status=200) == 2
+    assert metric(series, "selflearn_teachings_total", status="stored") == 1
+    assert metric(series, "selflearn_teachings_total", status="unchanged") == 1
+    assert metric(series, "selflearn_taught_rewrites_total") == 1
+    assert metric(series, "selflearn_rewrite_seconds_count") == 2
+
+
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (b"\xff\xfe{}", 400, "not_utf8"),
+        (b"{", 400, "not_json"),
+        (b'["alice", "team", "Warriors", "e1"]', 422, "not_object"),
+        (
+            json.dumps({k: v for k, v in TEACH_STUDY.items() if k != "event_id"}).encode(),
+            422,
+            "missing_field",
+        ),
+        (json.dumps({**TEACH_STUDY, "key": 5}).encode(), 422, "not_string"),
+        (json.dumps({**TEACH_STUDY, "event_id": None}).encode(), 422, "not_string"),
+        (
+            b'{"user_id": "alice", "key": "team", "value": "war \\ud800", "event_id": "e1"}',
+            422,
+            "not_unicode",
+        ),
+        (json.dumps({**TEACH_STUDY, "value": "x" * (MAX_TEXT_CHARS + 1)}).encode(), 413, "too_long"),
+        (json.dumps({**TEACH_STUDY, "value": "x" * MAX_BODY_BYTES}).encode(), 413, "too_long"),
+        (json.dumps({**TEACH_STUDY, "key": "Team!"}).encode(), 422, "invalid"),
+        (json.dumps({**TEACH_STUDY, "key": "concept:alexa"}).encode(), 422, "invalid"),
+        (json.dumps({**TEACH_STUDY, "value": "   "}).encode(), 422, "invalid"),
+        (json.dumps({**TEACH_STUDY, "user_id": ""}).encode(), 422, "invalid"),
+    ],
+)
+def test_bad_teach_bodies_are_a_clear_4xx_and_teach_nothing(own_client, own_exports, body, status, reason):
+    response = own_client.post("/teach", content=body)
+    assert response.status_code == status
+    assert response.json()["reason"] == reason
+    assert response.json()["error"]
+    series = parse_metrics(own_client.get("/metrics").text)
+    assert metric(series, "selflearn_teach_bad_requests_total", reason=reason) == 1
+    assert metric(series, "selflearn_requests_total", endpoint="/teach", status=status) == 1
+    assert metric(series, "selflearn_teachings_total", status="stored") == 0
+    assert not preferences_log(own_exports.parent).exists()
+    assert own_client.service.preferences.users() == []
+
+
+def test_a_conflicting_event_is_409_and_an_unwritable_log_503(own_client, own_exports):
+    assert _teach(own_client, {**TEACH_STUDY, "key": "team", "value": "Warriors"}).status_code == 200
+    conflict = _teach(own_client, {**TEACH_STUDY, "key": "team", "value": "Lakers"})
+    assert (conflict.status_code, conflict.json()["reason"]) == (409, "conflict")
+    assert own_client.service.served.rewriter.preference("alice", "team") == "Warriors"
+
+    log = preferences_log(own_exports.parent)
+    log.unlink()
+    log.mkdir()  # the log cannot be appended to: nothing is taught, and the client is told
+    unwritable = _teach(own_client, TEACH_STUDY)
+    assert (unwritable.status_code, unwritable.json()["reason"]) == (503, "log_unwritable")
+    assert _post(own_client, {"user_id": "alice", "text": "turn on study mode"}).json()["rewrite"] != STUDY
+
+
+def test_taught_items_survive_the_hot_swap_and_other_writers_are_read(own_exports, online_world):
+    service = RewriterService(own_exports, KEY, poll_seconds=0)
+    service.teach("alice", "concept:study mode", STUDY, "turn-1")
+    old = service.served.rewriter
+    copy_bundle(online_world[0], own_exports, D5)
+    assert service.check_for_update() is True
+    assert service.served.rewriter is not old and service.served.rewriter.preferences is old.preferences
+    assert service.rewrite("alice", "turn on study mode").rewrite == STUDY
+
+    # another process (`selflearn teach`) appends to the log: the service reads it at its next poll
+    PreferenceStore.load(preferences_log(own_exports.parent)).teach(uid("bob"), "team", "Warriors", "cli-1")
+    assert service.rewrite("bob", "play the game").reason != "taught preference team"
+    assert service.check_for_update() is False  # no new export, but the log was re-read
+    assert service.rewrite("bob", "play the game").rewrite == "play the warriors game"
+    assert service.rewrite("alice", "turn on study mode").rewrite == STUDY
+    assert service.health()["preferences"]["users"] == 2
+
+
+def test_taught_items_are_served_without_an_online_bundle(own_exports):
+    shutil.rmtree(own_exports / "online")
+    service = RewriterService(own_exports, KEY, poll_seconds=0)
+    assert service.served.rewriter.bundle is None
+    assert service.health()["layers"] == ["table", "personal"]
+    service.teach("alice", "concept:study mode", STUDY, "turn-1")
+    assert service.rewrite("alice", "turn on study mode").rewrite == STUDY
+    assert service.rewrite("x", KITCHEN).rewrite == "turn on the kitchen lights"
+    control = RewriterService(own_exports, KEY, poll_seconds=0, teaching=False)
+    assert control.health()["layers"] == ["table"]
+    assert control.teach("bob", "team", "Warriors", "e2")["status"] == "ignored"
+    assert control.rewrite("alice", "turn on study mode").rewrite is None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -370,3 +515,62 @@ def test_real_server_swaps_without_failing_a_request(own_exports, online_world, 
     assert errors == [], errors[:5]
     assert len(results) >= 60
     assert "swapped online 2026-03-04, table 2026-03-04 -> online 2026-03-05" in output, output[-2000:]
+
+
+@pytest.mark.slow
+def test_real_server_teach_on_loopback(own_exports, monkeypatch):
+    """`selflearn serve` on loopback: POST /teach, then the next /rewrite uses it; bad bodies are 4xx; a
+    `selflearn teach` beside it is used after the next poll; a restarted server still has both."""
+    from selflearn_assets import cli
+
+    home = own_exports.parent
+    monkeypatch.setenv("SELFLEARN_HOME", str(home))
+    monkeypatch.setenv("SELFLEARN_PSEUDONYM_KEY", KEY)
+
+    def start():
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "selflearn_assets.cli", "serve", "--port", str(port), "--poll-seconds", "0.2"],
+            env={**os.environ, "SELFLEARN_HOME": str(home), "SELFLEARN_PSEUDONYM_KEY": KEY},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        return server, f"http://127.0.0.1:{port}"
+
+    def stop(server) -> str:
+        server.terminate()
+        return server.communicate(timeout=30)[0]
+
+    def rewrite(http, user, text):
+        return http.post("/rewrite", json={"user_id": user, "text": text}).json()
+
+    server, url = start()
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            _wait_for(lambda: http.get("/health").status_code == 200, 120, "the server to start")
+            assert rewrite(http, "alice", "turn on study mode")["rewrite"] != STUDY
+            taught = http.post("/teach", json=TEACH_STUDY)
+            assert (taught.status_code, taught.json()["status"]) == (200, "stored")
+            assert rewrite(http, "alice", "turn on study mode")["rewrite"] == STUDY  # the very next request
+            bad = http.post("/teach", content=b'{"user_id": "alice"')
+            assert (bad.status_code, bad.json()["reason"]) == (400, "not_json")
+            missing = http.post("/teach", json={"user_id": "alice", "key": "team"})
+            assert (missing.status_code, missing.json()["reason"]) == (422, "missing_field")
+
+            assert cli.main(["teach", "--user", "bob", "team", "Warriors", "--event-id", "cli-1"]) == 0
+            _wait_for(lambda: rewrite(http, "bob", "play the game")["rewrite"] == "play the warriors game", 30,
+                      "the server to read what selflearn teach wrote")  # fmt: skip
+            series = parse_metrics(http.get("/metrics").text)
+            assert metric(series, "selflearn_teachings_total", status="stored") == 1
+            assert metric(series, "selflearn_teach_bad_requests_total", reason="not_json") == 1
+    finally:
+        output = stop(server)
+    assert "Traceback" not in output, output[-2000:]
+
+    server, url = start()  # a restart replays the runtime log
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            _wait_for(lambda: http.get("/health").status_code == 200, 120, "the server to restart")
+            assert rewrite(http, "alice", "turn on study mode")["rewrite"] == STUDY
+            assert rewrite(http, "bob", "play the game")["rewrite"] == "play the warriors game"
+    finally:
+        stop(server)
