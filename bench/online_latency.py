@@ -3,6 +3,7 @@ costs in ranking quality against the transformer it is distilled from.
 
     python bench/online_latency.py --work /tmp/online_bench            # 1,000,000 entries (index build: minutes)
     python bench/online_latency.py --work /tmp/online_bench --quick    # 100,000 entries, a smoke run
+    python bench/online_latency.py --work /tmp/online_bench --quick --no-http   # without the HTTP figure (d)
 
 **The entries** are real embeddings of request texts: the simulator's world rendered (every phrasing of every
 intent over the catalog's entities and their known aliases; the personal world's towns, twin towns, named devices,
@@ -27,6 +28,15 @@ Throughput is requests per second of (c) on that core. Beside the wall clock, th
 (`time.thread_time`) for (b) and (c): the machine is shared, and a wall-clock p99 includes time other processes
 held the core. The same (b) and (c) with **brute force** in place of
 both usearch indexes (exact numpy search over float32 vectors), on `--brute-requests` per repeat.
+(d), `--http` (the default): the requests of (c), one at a time, to the real service: `selflearn serve` started as
+its own process on 127.0.0.1 and a free port, serving the same bundle (`_http_client.ServedBundle`: its own
+SELFLEARN_HOME linked to the bundle's exports root, the bench's key, one OpenMP / BLAS thread, pinned to the same
+core as (c)), timed only once `/health` names the bundle (`--http-timeout`) and after the same 200 warm-up
+requests; the client is `http.client` on one keep-alive connection, on the other core (a client is another
+machine's work), timing request, response and JSON parsing. Reported beside (c): p50 / p99, requests/s, the
+overhead over (c)'s median, the service's own `rewrite()` quantiles (`/metrics`), its CPU per request, and whether
+its answers are the Python API's (200 requests compared field by field). The server is terminated however the
+bench ends.
 **Recall@10** of each ANN index against exact search on 500 held-out queries, and the export gate's own measure
 (`vector_index.recall_at_k`: indexed vectors plus noise). **Memory**: usearch `memory_usage` of each index when
 built (the served ones are memory-mapped files), their file sizes, and the serving process's RSS (now and peak).
@@ -59,6 +69,7 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
+from _http_client import Client, ServedBundle, server_quantiles  # noqa: E402
 from _online_world import CORPUS, DAY, KEY, SEED, USER, build, held_out, peak_rss, quality_pairs  # noqa: E402
 
 from selflearn_assets.lib.online.bundle import Bundle, bundle_folder, load_bundle  # noqa: E402
@@ -150,6 +161,53 @@ def measure_stages(bundle: Bundle, rewriter: Rewriter, sets: list[list[str]]) ->
         for k, v in times.items():
             out[k].append(_ms(v))
         out["throughput"].append(len(times["end to end"]) / sum(times["end to end"]))
+    return out
+
+
+def measure_http(
+    rewriter: Rewriter,
+    sets: list[list[str]],
+    warm: list[str],
+    folder: Path,
+    log_path: Path,
+    timeout: float,
+    allowed: set[int],
+) -> dict:
+    """(d): the requests of (c) (every second set), one at a time over HTTP to `selflearn serve` pinned to the
+    calling thread's core, the client on another of the `allowed` cores when there is one; per repeat (p50, p99)
+    and throughput, as `measure_stages`, and what the module docstring lists beside them."""
+    server_cpus = os.sched_getaffinity(0)
+    others = allowed - server_cpus
+    client_cpus = {min(others)} if others else server_cpus
+    out: dict = {"end to end": [], "throughput": []}
+    answers: list[dict] = []
+    with ServedBundle(folder, KEY, log_path, cpus=server_cpus, timeout=timeout) as server:
+        client = Client(server.host, server.port)
+        os.sched_setaffinity(0, client_cpus)
+        try:
+            for q in warm:
+                client.rewrite(USER, q)
+            cpu_before = server.cpu_seconds()
+            for r in range(len(sets) // 2):
+                times = []
+                for q in sets[2 * r + 1]:
+                    t = time.perf_counter()
+                    answer = client.rewrite(USER, q)
+                    times.append(time.perf_counter() - t)
+                    if len(answers) < 200:
+                        answers.append(answer)
+                out["end to end"].append(_ms(times))
+                out["throughput"].append(len(times) / sum(times))
+            timed = sum(len(sets[2 * r + 1]) for r in range(len(sets) // 2))
+            out["server cpu"] = (server.cpu_seconds() - cpu_before) / timed * 1000
+            out["server rewrite"] = server_quantiles(client.get("/metrics"))
+        finally:
+            os.sched_setaffinity(0, server_cpus)
+            client.close()
+        out |= {"connections": client.connections, "port": server.port, "startup": server.startup_seconds}
+    out["cpus"] = (sorted(server_cpus), sorted(client_cpus))
+    python = [json.loads(json.dumps(rewriter.rewrite(USER, q).as_dict())) for q in sets[1][: len(answers)]]
+    out["same"] = (sum(a == b for a, b in zip(python, answers, strict=True)), len(answers))
     return out
 
 
@@ -259,8 +317,16 @@ def encoder_quality(bundle: Bundle, g32: np.ndarray, pairs: list[tuple[str, str,
 
 
 def measure(
-    entries: int, work: Path, folder: Path, corpus: Path, requests: int, repeats: int, brute_requests: int
+    entries: int,
+    work: Path,
+    folder: Path,
+    corpus: Path,
+    requests: int,
+    repeats: int,
+    brute_requests: int,
+    http_timeout: float | None = 300.0,
 ) -> None:
+    """Everything the module docstring lists; (d) over HTTP unless `http_timeout` is None."""
     from threadpoolctl import threadpool_limits
 
     built = json.loads((work / f"build-{entries}.json").read_text())
@@ -296,6 +362,7 @@ def measure(
     recall_queries = bundle.encoder.encode([q for q, _ in held_out(texts, indexed, 500, rng, taken)])
     recall_chars = np.stack([char_vector(q) for q, _ in held_out(texts, indexed, 500, rng, taken)])
 
+    allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {0})
     load_before = os.getloadavg()[0]
     import torch
@@ -306,6 +373,11 @@ def measure(
             rewriter.rewrite(USER, q)
         ann = measure_stages(bundle, rewriter, sets)
         print("measure: ANN latency done", flush=True)
+        http = None
+        if http_timeout is not None:
+            log_path = work / f"serve-{entries}.log"
+            http = measure_http(rewriter, sets, warm, folder, log_path, http_timeout, allowed)
+            print(f"measure: HTTP latency done (server log {log_path})", flush=True)
         exact_emb = ExactIndex(g32)
         exact_chars = ExactIndex(char_vectors(texts))
         ann_index, ann_chars = layers.index, layers.char_index
@@ -332,6 +404,7 @@ def measure(
         requests,
         repeats,
         brute_requests,
+        http,
     )
 
 
@@ -350,6 +423,7 @@ def report(
     requests,
     repeats,
     brute_requests,
+    http=None,
 ) -> None:
     gib = 2**30
     load_after = os.getloadavg()[0]
@@ -383,13 +457,36 @@ def report(
         lines.append(
             f"{name:<46}{a[0]:>7.2f}ms{a[1]:>7.2f}ms{cpu}{b[0]:>8.2f}ms{b[1]:>8.2f}ms{goal:>11}{met:>5}"
         )
+    if http:
+        h = _median(http["end to end"])
+        lines.append(f"{'(d) end to end over HTTP, POST /rewrite':<46}{h[0]:>7.2f}ms{h[1]:>7.2f}ms")
     lines.append(
         f"{'throughput, one core (requests/s)':<46}{statistics.median(ann['throughput']):>9.0f}{'':>18}"
         f"{statistics.median(brute['throughput']):>10.1f}"
     )
+    if http:
+        lines.append(
+            f"{'throughput over HTTP, one client (requests/s)':<46}{statistics.median(http['throughput']):>9.0f}"
+        )
     lines.append(
         f"{'torch MiniLM encoding alone, one request':<46}{torch_ms[0]:>7.2f}ms{torch_ms[1]:>7.2f}ms"
     )
+    if http:
+        c, h = _median(ann["end to end"]), _median(http["end to end"])
+        server_cpu, client_cpu = (",".join(map(str, cpus)) for cpus in http["cpus"])
+        q = {k: v * 1000 for k, v in http["server rewrite"].items()}
+        same, compared = http["same"]
+        lines += [
+            "",
+            f"HTTP (d): `selflearn serve` (uvicorn) as its own process on 127.0.0.1:{http['port']}, core "
+            f"{server_cpu}, one OpenMP / BLAS thread, serving this bundle (up in {http['startup']:.1f} s); client "
+            f"http.client on core {client_cpu}, {http['connections']} keep-alive connection(s); the requests of (c), "
+            "one at a time, after 200 warm-up requests",
+            f"  overhead over (c) Rewriter.rewrite: p50 {h[0] - c[0]:+.2f} ms ({h[0] / c[0]:.2f}x its median), "
+            f"p99 {h[1] - c[1]:+.2f} ms; the service's own rewrite() p50 / p99 {q.get(0.5, float('nan')):.2f} / "
+            f"{q.get(0.99, float('nan')):.2f} ms (/metrics, warm-up included); server CPU per request "
+            f"{http['server cpu']:.2f} ms (mean); answers identical to Rewriter.rewrite on {same}/{compared}",
+        ]
     rec_emb, rec_chars, rec_gate, served = recalls
     lines += [
         "",
@@ -445,6 +542,15 @@ def main(argv: list[str] | None = None) -> int:
         "--brute-requests", type=int, default=100, help="per repeat, brute force (~0.2 s each at 1M)"
     )
     ap.add_argument("--rebuild", action="store_true", help="build the bundle again even if --work has it")
+    ap.add_argument(
+        "--http",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="(d): the requests of (c) over HTTP to `selflearn serve` on loopback",
+    )
+    ap.add_argument(
+        "--http-timeout", type=float, default=300.0, help="seconds to wait for the server's /health"
+    )
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     entries = 100_000 if args.quick else args.entries
@@ -466,7 +572,16 @@ def main(argv: list[str] | None = None) -> int:
             str(args.corpus),
         ]
         subprocess.run(cmd, check=True)
-    measure(entries, args.work, folder, args.corpus, args.requests, args.repeats, args.brute_requests)
+    measure(
+        entries,
+        args.work,
+        folder,
+        args.corpus,
+        args.requests,
+        args.repeats,
+        args.brute_requests,
+        args.http_timeout if args.http else None,
+    )
     return 0
 
 
