@@ -126,12 +126,15 @@ def test_ab_replay_lowers_the_defect_rate_for_treatment(window):
                 "relative_reduction_covered_ci"):
         assert key in evaluation
     assert evaluation["ab_replay"] == "done"
-    # Where the table fires, it removes most defects. On all traffic of this small world (1,500 users,
-    # a table covering <10% of defects) the difference between the arms is within the noise of the
-    # user split, so only its interval is asserted to allow an improvement.
+    # The replay is a counterfactual: the same users live the day without and with the table (both arms
+    # counted in replay_turns). Where the table fires, it removes most defects. On all traffic of this small
+    # world (a table covering ~10% of defects) the reduction is small, but the paired interval measures the
+    # table's effect alone, not the differences between users, and is above 0 (~8%, 5..11%).
+    assert evaluation["replay_users"] > 1000 and evaluation["replay_turns"] > 2 * evaluation["gold_turns"]
     assert evaluation["defect_rate_covered_treatment"] < evaluation["defect_rate_covered_control"]
     assert evaluation["relative_reduction_covered"] > 0.3
-    assert evaluation["relative_reduction_ci"][1] > 0
+    assert evaluation["defect_rate_treatment"] < evaluation["defect_rate_control"]
+    assert 0 < evaluation["relative_reduction_ci"][0] <= evaluation["relative_reduction"]
     assert evaluation["wins"] > 5 * evaluation["losses"]
 
 

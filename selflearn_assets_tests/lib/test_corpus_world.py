@@ -12,8 +12,10 @@ import duckdb
 import orjson
 import pytest
 
+from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.rewrite_replay import (
     load_simulator_config,
+    replay_counterfactual,
     replay_day,
     save_simulator_config,
 )
@@ -289,8 +291,35 @@ def test_simulator_json_and_replay_of_a_corpus_root(corpus_dir, tmp_path):
     table = write_rewrite_table(
         [{"source_text": "zzz", "rewrite_text": "play some jazz"}], tmp_path / "rw.parquet"
     )
-    frame = replay_day(base, day, table, treatment_fraction=0.0)
-    # with no treatment users, the replayed day is the original day
+    frame = replay_day(base, day, table, overrides={"ab_arm": "control"})
+    # with every user in control, the replayed day is the original day
     assert frame.height == len(_read(raw / f"date={day.isoformat()}"))
     assert set(frame.columns) >= {"user_id", "arm", "defective", "covered", "rewritten"}
     assert not frame["rewritten"].any()
+
+
+def test_counterfactual_replay_of_a_corpus_day(corpus_dir, tmp_path):
+    """The table routes the misheard "wake me up at nine am" to the reference sentence. Replayed as a
+    counterfactual, the control arm is the day as first written (its turns and its gold defects, nothing
+    rewritten), every user lives the day in both arms, and only the treatment arm is rewritten and fails less."""
+    cfg = _config(corpus_dir, popularity_exponent=0.0)
+    raw = tmp_path / "raw"
+    simulate_corpus(cfg, raw, progress=False)
+    day = date(2026, 11, 2)
+    table = write_rewrite_table(
+        [{"source_text": "wake me up at nine am", "rewrite_text": "wake me up at five am"}],
+        tmp_path / "rw.parquet",
+    )
+    turns = replay_counterfactual(cfg, day, table)
+    control, treatment = (turns.filter(turns["arm"] == arm) for arm in ("control", "treatment"))
+    written = _read(raw / f"date={day.isoformat()}")
+    gold = [r for r in _read(raw / GOLD_FOLDER / f"date={day.isoformat()}") if r["task"] == "failure_point"]
+    assert control.height == len(written) == len(gold)
+    assert control["defective"].sum() == sum(r["label"] != "correct" for r in gold)
+    assert not control["rewritten"].any() and control["covered"].sum() > 0
+    assert treatment["rewritten"].sum() > 0 and treatment.filter("rewritten")["covered"].all()
+    assert set(control["user_id"]) == set(treatment["user_id"])
+    c = compare_arms(turns, seed=0, paired=True)
+    assert c.defect_rate_treatment < c.defect_rate_control
+    with pytest.raises(ValueError, match="ab_arm"):
+        _config(corpus_dir, ab_arm="half")

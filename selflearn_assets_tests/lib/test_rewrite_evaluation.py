@@ -2,6 +2,8 @@
 replay is run, the A/B replay's summary, and the table and results read and written beside the export."""
 
 import json
+from collections import Counter
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -106,22 +108,23 @@ def test_outcomes_count_fired_turns_by_gold_failure_point():
 
 
 def _turns(covered_arms=("control", "treatment")) -> pl.DataFrame:
-    """Control: c1 says 4 turns, 2 defective (both covered by the table); c2 2 fine turns. Treatment: t1 says 4
-    turns, 1 defective, and 2 fine covered turns that the table rewrote; t2 2 fine turns. By hand: defect rate
-    2/6 in control and 1/6 in treatment, a reduction of 1/2; on covered turns 2/2 against 0/2, a reduction of 1."""
+    """A counterfactual replay: u1 and u2 live the day in both arms. Control: u1 says 4 turns, 2 defective (both
+    covered by the table); u2 2 fine turns. Treatment: the table rewrites and fixes u1's 2 covered turns, and u1's
+    day goes on into 1 defective turn and a fine one; u2 says the same 2 fine turns. By hand: defect rate 2/6 in
+    control and 1/6 in treatment, a reduction of 1/2; on covered turns 2/2 against 0/2, a reduction of 1."""
     rows = [
-        ("c1", "control", True, True, False),
-        ("c1", "control", True, True, False),
-        ("c1", "control", False, False, False),
-        ("c1", "control", False, False, False),
-        ("c2", "control", False, False, False),
-        ("c2", "control", False, False, False),
-        ("t1", "treatment", True, False, False),
-        ("t1", "treatment", False, True, True),
-        ("t1", "treatment", False, True, True),
-        ("t1", "treatment", False, False, False),
-        ("t2", "treatment", False, False, False),
-        ("t2", "treatment", False, False, False),
+        ("u1", "control", True, True, False),
+        ("u1", "control", True, True, False),
+        ("u1", "control", False, False, False),
+        ("u1", "control", False, False, False),
+        ("u2", "control", False, False, False),
+        ("u2", "control", False, False, False),
+        ("u1", "treatment", True, False, False),
+        ("u1", "treatment", False, True, True),
+        ("u1", "treatment", False, True, True),
+        ("u1", "treatment", False, False, False),
+        ("u2", "treatment", False, False, False),
+        ("u2", "treatment", False, False, False),
     ]
     frame = pl.DataFrame(rows, schema=["user_id", "arm", "defective", "covered", "rewritten"], orient="row")
     return frame.with_columns(covered=pl.col("covered") & pl.col("arm").is_in(list(covered_arms)))
@@ -131,6 +134,7 @@ def test_replay_summary_by_hand():
     summary, arms = replay_summary(_turns())
     assert list(summary) == [
         "ab_replay",
+        "replay_users",
         "replay_turns",
         "replay_rewritten_turns",
         "defect_rate_control",
@@ -144,16 +148,14 @@ def test_replay_summary_by_hand():
         "relative_reduction_covered",
         "relative_reduction_covered_ci",
     ]
-    assert (summary["ab_replay"], summary["replay_turns"], summary["replay_rewritten_turns"]) == (
-        "done",
-        12,
-        2,
-    )
+    assert (summary["ab_replay"], summary["replay_users"], summary["replay_turns"]) == ("done", 2, 12)
+    assert summary["replay_rewritten_turns"] == 2
     assert summary["defect_rate_control"] == pytest.approx(1 / 3)
     assert summary["defect_rate_treatment"] == pytest.approx(1 / 6)
     assert summary["relative_reduction"] == pytest.approx(0.5)
-    low, high = summary["relative_reduction_ci"]
-    assert low <= high
+    # paired draws weight u1 alike in both arms: with weights w1 > 0, w2 the rates are 2w1 / (4w1 + 2w2) and
+    # w1 / (4w1 + 2w2), a reduction of exactly 1/2 in every draw
+    assert summary["relative_reduction_ci"] == [pytest.approx(0.5), pytest.approx(0.5)]
     assert (summary["covered_turns_control"], summary["covered_turns_treatment"]) == (2, 2)
     assert (summary["defect_rate_covered_control"], summary["defect_rate_covered_treatment"]) == (1.0, 0.0)
     # every bootstrap draw with a covered control turn has rates 1 and 0: the interval is the point
@@ -162,6 +164,26 @@ def test_replay_summary_by_hand():
         1.0,
     ]
     assert arms == {"all traffic": (pytest.approx(1 / 3), pytest.approx(1 / 6)), "covered": (1.0, 0.0)}
+
+
+def test_the_paired_interval_is_narrower_than_unpaired_draws_of_the_same_turns():
+    """The same turns as `test_replay_summary_by_hand`: paired, every draw gives 1/2; drawn independently per
+    arm, a draw that weights u1 more in one arm than in the other moves the reduction, so the interval widens
+    around 1/2. Asking for a paired comparison of different users is an error, not an unpaired one."""
+    from selflearn_assets.lib.evaluation.ab_stats import compare_arms
+
+    turns = _turns()
+    paired, unpaired = compare_arms(turns, seed=0), compare_arms(turns, seed=0, paired=False)
+    assert paired.relative_reduction == unpaired.relative_reduction == pytest.approx(0.5)
+    assert paired.interval == (pytest.approx(0.5), pytest.approx(0.5))
+    assert unpaired.interval[0] < 0.5 - 0.1 and unpaired.interval[1] > 0.5 + 0.1
+    assert compare_arms(turns, seed=0, paired=True) == paired
+    other_users = turns.with_columns(
+        user_id=pl.when(pl.col("arm") == "treatment").then("t" + pl.col("user_id")).otherwise("user_id")
+    )
+    assert compare_arms(other_users, seed=0) == unpaired  # different users: drawn independently
+    with pytest.raises(ValueError, match="the same users"):
+        compare_arms(other_users, seed=0, paired=True)
 
 
 def test_covered_turns_in_one_arm_only_are_not_compared():
@@ -229,3 +251,111 @@ def test_the_same_users_in_both_arms_are_compared_paired():
     c = compare_arms(pl.DataFrame(rows), seed=1)
     assert c.relative_reduction == pytest.approx(0.25)
     assert 0.0 < c.interval[0] <= 0.25 <= c.interval[1] < 0.6
+
+
+# The counterfactual replay on a small simulated world: DAY of 400 users, lived once per arm.
+REPLAY_WORLD = SimConfig(seed=5, users=400, start=DAY, days=1, annotation_rate=0.1)
+
+
+def _misheard_requests(out) -> list[dict]:
+    """DAY of REPLAY_WORLD simulated with every session annotated, as the replay does: each text ASR misheard
+    (normalised, as the miner writes a source) -> what its user meant, the 10 said most first."""
+    import orjson
+
+    from selflearn_assets.lib.markov import normalize_utterance
+    from selflearn_assets.lib.simulator import simulate
+
+    simulate(replace(REPLAY_WORLD, annotation_rate=1.0), out, progress=False)
+    said = {}
+    for f in out.glob("date=*/*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            rec = orjson.loads(line)
+            said[rec["event_id"]] = normalize_utterance(rec["asr_text"])
+    gold: dict[str, dict] = {}
+    for f in out.glob("annotations/date=*/*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            row = orjson.loads(line)
+            if row["annotator"] == "gold":
+                gold.setdefault(row["event_id"], {})[row["task"]] = row["label"]
+    pairs = Counter(
+        (said[e], g["intended_text"]) for e, g in gold.items() if g["failure_point"] == "asr" and said[e]
+    )
+    return [{"source_text": s, "rewrite_text": t} for (s, t), _ in pairs.most_common(10) if s != t]
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory):
+    """(turns with an empty table, turns with a table of the day's most said mishearings, that table's rows,
+    its path)."""
+    from selflearn_assets.lib.evaluation.rewrite_replay import replay_counterfactual
+    from selflearn_assets.lib.simulator import write_rewrite_table
+
+    tmp = tmp_path_factory.mktemp("replay")
+    rows = _misheard_requests(tmp / "day")
+    empty = write_rewrite_table([], tmp / "empty.parquet")
+    fixes = write_rewrite_table(rows, tmp / "fixes" / "rewrites.parquet")
+    return (
+        replay_counterfactual(REPLAY_WORLD, DAY, empty),
+        replay_counterfactual(REPLAY_WORLD, DAY, fixes),
+        rows,
+        fixes,
+    )
+
+
+def _arm(turns: pl.DataFrame, arm: str) -> pl.DataFrame:
+    return turns.filter(pl.col("arm") == arm).drop("arm").sort(pl.all())
+
+
+def test_an_empty_table_leaves_the_two_arms_identical(replays):
+    """Nothing can fire: the same users live the very same day twice, so the arms have the same turns, the
+    treatment/control ratio is exactly 1 and every paired draw says so (the interval collapses on it)."""
+    from selflearn_assets.lib.evaluation.ab_stats import compare_arms
+
+    empty, *_ = replays
+    control, treatment = _arm(empty, "control"), _arm(empty, "treatment")
+    assert control.height > 1000 and control.equals(treatment)
+    assert not empty["rewritten"].any() and not empty["covered"].any()
+    c = compare_arms(empty, seed=0, paired=True)
+    assert c.defect_rate_treatment / c.defect_rate_control == 1.0
+    assert c.relative_reduction == 0.0 and c.interval == (0.0, 0.0)
+
+
+def test_a_table_that_fixes_known_mishearings_lowers_only_the_treatment_arm(replays):
+    """The table maps the day's most said misheard texts to what was meant. Control never sees it: its turns
+    are those of the empty-table replay, one for one. Treatment is rewritten there (and only there) and fails
+    less; each user is in both arms, so the paired interval is narrower than unpaired draws of the same turns,
+    and above 0."""
+    from selflearn_assets.lib.evaluation.ab_stats import compare_arms
+
+    empty, fixes, rows, _ = replays
+    assert len(rows) >= 3
+    assert _arm(fixes, "control").drop("covered").equals(_arm(empty, "control").drop("covered"))
+    assert _arm(fixes, "control")["covered"].sum() >= len(rows)  # the misheard texts are said in control
+    assert not _arm(fixes, "control")["rewritten"].any()
+    treatment = _arm(fixes, "treatment")
+    assert treatment["rewritten"].sum() >= len(rows)
+    assert treatment.filter("rewritten")["covered"].all()
+    assert set(_arm(fixes, "control")["user_id"]) == set(treatment["user_id"])
+    paired = compare_arms(fixes, seed=0, paired=True)
+    assert paired.defect_rate_control == compare_arms(empty, seed=0).defect_rate_control
+    assert paired.defect_rate_treatment < paired.defect_rate_control and paired.relative_reduction > 0
+    covered = compare_arms(fixes.filter(pl.col("covered")), seed=0)
+    assert covered.defect_rate_treatment < 0.5 < covered.defect_rate_control
+    unpaired = compare_arms(fixes, seed=0, paired=False)
+    assert paired.interval[1] - paired.interval[0] < unpaired.interval[1] - unpaired.interval[0]
+    assert 0 < paired.interval[0] <= paired.relative_reduction <= paired.interval[1]
+
+
+def test_the_evaluation_replays_the_day_as_a_counterfactual(replays, tmp_path):
+    """Through `evaluate_rewrite_table` on the simulated world: the replay's numbers are those of the two arms
+    above (control the very day without the table), over the users who live it in both."""
+    _, fixes, rows, path = replays
+    table = pl.read_parquet(path)
+    deployed = DeployedTable(path.parent, table, {"window_start": "2026-10-21"}, TABLE_DAY)
+    params = EvaluationParams()
+    result = evaluate_rewrite_table(deployed, DAY, GOLD, MEANINGS, REPLAY_WORLD, tmp_path, params).result
+    assert result["ab_replay"] == "done" and result["rewrites"] == len(rows)
+    summary, _ = replay_summary(fixes)
+    assert {k: result[k] for k in summary} == summary
+    assert result["replay_users"] == fixes.filter(pl.col("arm") == "control")["user_id"].n_unique()
+    assert result["replay_turns"] == fixes.height and result["relative_reduction_ci"][0] > 0

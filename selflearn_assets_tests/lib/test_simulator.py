@@ -481,6 +481,7 @@ def test_config_checks_its_knobs():
         {"personal_share": -0.1},
         {"personal_error_fraction": 1.5},
         {"namesake_share": 2.0},
+        {"ab_arm": "half"},
     ):
         with pytest.raises(ValueError):
             SimConfig(**bad)

@@ -1,6 +1,6 @@
-"""Evaluation: how the rewrite table mined up to the day before does on this day, offline and in an A/B
-replay. The asset loads the table and the day's evidence, calls `lib/evaluation/rewrite_evaluation.py`, writes
-beside the table and reports (`report.py`)."""
+"""Evaluation: how the rewrite table mined up to the day before does on this day, offline and in a
+counterfactual A/B replay. The asset loads the table and the day's evidence, calls
+`lib/evaluation/rewrite_evaluation.py`, writes beside the table and reports (`report.py`)."""
 
 from datetime import date, timedelta
 
@@ -19,8 +19,8 @@ from selflearn_assets.lib.evaluation.store import read_deployed_table, read_judg
 
 
 class RewriteEvaluationConfig(config_class(EvaluationParams)):
-    """Whether to replay the day on the simulator, and for what share of users (the fields of
-    `EvaluationParams`, `selflearn_assets/lib/evaluation/rewrite_evaluation.py`)."""
+    """Whether to replay the day on the simulator (the fields of `EvaluationParams`,
+    `selflearn_assets/lib/evaluation/rewrite_evaluation.py`)."""
 
 
 @dg.asset(
@@ -37,8 +37,10 @@ def rewrite_evaluation(
     selflearn: SelflearnConfig,
 ) -> dg.MaterializeResult:
     """The rewrite table exported for the day before (window ending D-1) judged on day D: offline wins and
-    losses against D's gold annotations, and an A/B replay of D on the simulator with the table for a
-    treatment half of users. On a corpus world whose raw root has every turn's gold (`_gold/`), also the
+    losses against D's gold annotations, and a counterfactual A/B replay of D on the simulator: the same users
+    live D once without the table (control) and once with it (treatment), compared with paired user-level
+    bootstrap intervals (the reduction's 95% interval measures what the table did, not how users differ; the
+    day is simulated twice). On a corpus world whose raw root has every turn's gold (`_gold/`), also the
     real-logs judge on all of D's turns (`world_*`: a rewrite's meaning is the corpus' recorded NLU
     interpretation of its text) and the oracle table's ceiling (`oracle_*`). Written to
     `exports/rewrites/date=D-1/evaluation.json`."""
@@ -57,7 +59,8 @@ def rewrite_evaluation(
     evaluation = evaluate_rewrite_table(deployed, day, gold, meanings, world, selflearn.raw_root, params)
     if evaluation.result["ab_replay"] == "done":
         context.log.info(
-            f"A/B replay of {day} with {deployed.table.height} rewrites for {params.treatment_fraction:.0%} of users"
+            f"counterfactual replay of {day} with and without {deployed.table.height} rewrites for "
+            f"{evaluation.result['replay_users']} users"
         )
     write_evaluation(deployed.folder, evaluation.result, evaluation.chart)
     return dg.MaterializeResult(metadata=evaluation_metadata(evaluation, deployed.folder, selflearn.home))

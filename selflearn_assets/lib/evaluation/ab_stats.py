@@ -4,7 +4,8 @@ Turns of one user are correlated (a failure is followed by rephrases), so the in
 not turns: each bootstrap draw reweights users with Poisson(1) weights (a fixed seed makes it repeatable)
 and recomputes  reduction = 1 - rate_treatment / rate_control. When both arms hold the same users (a
 counterfactual replay: the same day lived once per arm), the draw is **paired**: a user gets the same weight
-in both arms, so the interval measures the treatment's effect, not the difference between users.
+in both arms, so the interval measures the treatment's effect, not the difference between users (unpaired
+draws of the same turns would add the users' differences to it).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ class ArmComparison:
     interval: tuple[float, float]
 
 
-def compare_arms(turns: pl.DataFrame, seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> ArmComparison:
-    """`turns`: user_id, arm ('control' / 'treatment'), defective (bool). Raises on an empty arm."""
+def compare_arms(
+    turns: pl.DataFrame, seed: int = 0, draws: int = BOOTSTRAP_DRAWS, paired: bool | None = None
+) -> ArmComparison:
+    """`turns`: user_id, arm ('control' / 'treatment'), defective (bool). Raises on an empty arm. `paired`: None
+    pairs the draws when both arms hold the same users, True requires that (raises otherwise), False draws the
+    arms independently."""
     per_user = (
         turns.group_by("user_id", "arm")
         .agg(n=pl.len(), d=pl.col("defective").cast(pl.Int64).sum())
@@ -52,7 +57,11 @@ def compare_arms(turns: pl.DataFrame, seed: int = 0, draws: int = BOOTSTRAP_DRAW
     rc, rt = rates(np.ones(len(arms["control"][0])), np.ones(len(arms["treatment"][0])))
     users = {a: per_user.filter(pl.col("arm") == a)["user_id"].to_list() for a in arms}
     wc = rng.poisson(1.0, size=(draws, len(arms["control"][0]))).astype(float)
-    paired = users["control"] == users["treatment"]
+    same_users = users["control"] == users["treatment"]
+    if paired is None:
+        paired = same_users
+    elif paired and not same_users:
+        raise ValueError("a paired comparison needs the same users in both arms")
     wt = wc if paired else rng.poisson(1.0, size=(draws, len(arms["treatment"][0]))).astype(float)
     brc, brt = rates(wc, wt)
     with np.errstate(divide="ignore", invalid="ignore"):

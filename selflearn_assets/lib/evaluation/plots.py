@@ -21,7 +21,7 @@ def rewrite_evaluation_png(arms: dict[str, tuple[float, float]], outcomes: dict[
     left.bar([i + 0.2 for i in x], [arms[s][1] for s in slices], width=0.4, label="treatment", color="#2a7")
     left.set_xticks(list(x), slices)
     left.set_ylabel("defect rate")
-    left.set_title("A/B replay")
+    left.set_title("A/B replay (the same users in both arms)")
     left.legend()
     kinds = sorted(outcomes)
     bottom = [0] * len(kinds)

@@ -7,9 +7,12 @@ The table mined on the window ending D-1 is judged on day D, each way where its 
   (`world_gold.py`), the real-logs judge on all of D's turns (`world_*`) and the ceiling of the window's oracle
   table (`oracle_*`);
 - **A/B replay** (`rewrite_replay.py`, `ab_stats.py`): D simulated again on the world that wrote the raw root,
-  with the table for a `treatment_fraction` of users; the defect rate by arm and the relative reduction with a
-  user-bootstrap interval, on all traffic and on the turns the table covers (when both arms have some).
-  `ab_replay` says `done`, `off`, or why it was skipped (real logs have no simulator to replay).
+  as a counterfactual: the same users live D once without the table (control) and once with it for everyone
+  (treatment), with the same seed. The defect rate by arm and the relative reduction with a **paired**
+  user-level bootstrap interval (a draw weights a user alike in both arms, so it measures what the table did,
+  not how users differ), on all traffic and on the turns the table covers (when both arms have some).
+  `ab_replay` says `done`, `off`, or why it was skipped (real logs have no simulator to replay; an empty
+  table leaves the arms identical).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.plots import rewrite_evaluation_png
 from selflearn_assets.lib.evaluation.rewrite_corpus import interpretations_of_corpus, judge_on_world
 from selflearn_assets.lib.evaluation.rewrite_offline import judge_turns, offline_win_loss
-from selflearn_assets.lib.evaluation.rewrite_replay import replay_day
+from selflearn_assets.lib.evaluation.rewrite_replay import replay_counterfactual
 from selflearn_assets.lib.evaluation.store import DeployedTable
 from selflearn_assets.lib.evaluation.world_gold import has_world_gold
 from selflearn_assets.lib.simulator import SimConfig
@@ -36,8 +39,8 @@ EMPTY_TABLE = "skipped: empty rewrite table"
 
 @dataclass(frozen=True)
 class EvaluationParams:
-    ab_replay: bool = True  # replay the day on the simulator (only for simulated raw roots)
-    treatment_fraction: float = 0.5  # share of users (hashed) whose requests the table rewrites in the replay
+    # replay the day on the simulator, once without the table and once with it (only for simulated raw roots)
+    ab_replay: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def evaluate_rewrite_table(
     elif table.height == 0:
         result["ab_replay"] = EMPTY_TABLE
     else:
-        replayed, arms = replay_summary(replay_day(world, day, deployed.path, params.treatment_fraction))
+        replayed, arms = replay_summary(replay_counterfactual(world, day, deployed.path))
         result |= replayed
     outcomes = outcomes_by_failure_point(judged)
     return RewriteEvaluation(result, outcomes, arms, rewrite_evaluation_png(arms, outcomes))
@@ -95,12 +98,15 @@ def outcomes_by_failure_point(judged: pl.DataFrame) -> dict[str, dict[str, int]]
 
 
 def replay_summary(turns: pl.DataFrame) -> tuple[dict, dict[str, tuple[float, float]]]:
-    """What an A/B replay (`rewrite_replay.replay_day`: user_id, arm, defective, covered, rewritten per turn)
-    adds to the result, and the (control, treatment) defect rates per traffic slice for the chart. The covered
-    slice is compared only when both arms have covered turns (a small table may fire in one arm only)."""
-    overall = compare_arms(turns, seed=0)
+    """What the counterfactual replay (`rewrite_replay.replay_counterfactual`: user_id, arm, defective, covered,
+    rewritten per turn, the same users in both arms) adds to the result, and the (control, treatment) defect
+    rates per traffic slice for the chart. `replay_turns` counts both arms. All traffic is compared with paired
+    draws (raises if the arms hold different users); the covered slice (turns whose text the table has) is paired
+    where both arms have the same users with covered turns, and compared only when both arms have some."""
+    overall = compare_arms(turns, seed=0, paired=True)
     summary: dict = {
         "ab_replay": "done",
+        "replay_users": turns["user_id"].n_unique(),
         "replay_turns": turns.height,
         "replay_rewritten_turns": int(turns["rewritten"].sum()),
         "defect_rate_control": overall.defect_rate_control,

@@ -1,11 +1,18 @@
 """A/B replay of a rewrite table on the embedded simulator.
 
 The simulator that wrote a raw root leaves its configuration in `<raw root>/_simulator.json`. A replay
-simulates one day of that same world again, with the rewrite table applied before the simulated NLU for
-a treatment half of users (hashed), annotates every session, ingests the result through the normal
-ingestion code into a scratch DuckDB, and returns one row per turn:
-user_id, arm, defective (gold failure_point != correct), covered (the table has the turn's text as a
-source, so it would fire), rewritten (it did fire). Real logs have no `_simulator.json`: no replay.
+(`replay_day`) simulates one day of that same world again with the rewrite table hooked in before the
+simulated NLU, annotates every session, ingests the result through the normal ingestion code into a scratch
+DuckDB, and returns one row per turn: user_id, arm, defective (gold failure_point != correct), covered (the
+table has the turn's text as a source, so it would fire), rewritten (it did fire). Real logs have no
+`_simulator.json`: no replay.
+
+The table's evaluation replays the day as a **counterfactual** (`replay_counterfactual`): the same users live
+it twice with the same seed, once with the table firing for nobody (arm `control`) and once with it firing
+for everybody (arm `treatment`), so everything up to a user's first rewrite is the same in both and the arms
+differ only by what the table did. (Users split in halves, the first design, compared different users; split
+in thirds for the online replay, one third's defect rate was 0.81x another's on the demo's world with no
+rewrite at all.) It simulates the day twice.
 
 A raw root written by the corpus world (`selflearn simulate --corpus`) records `"world": "corpus"`, the
 absolute corpus path (`corpus`) and the `CorpusSimConfig` fields; its replay re-simulates the day of
@@ -59,15 +66,22 @@ def load_simulator_config(raw_root: str | Path) -> SimConfig | CorpusSimConfig |
     return cls(**values)
 
 
+REPLAY_ARMS = ("control", "treatment")
+
+
+def replay_counterfactual(base: SimConfig | CorpusSimConfig, day: date, rewrite_table: Path) -> pl.DataFrame:
+    """`day` of the world of `base` lived by the same users once per arm of `REPLAY_ARMS` (the table firing for
+    nobody, then for everybody); `replay_day`'s rows for both arms."""
+    return pl.concat([replay_day(base, day, rewrite_table, overrides={"ab_arm": arm}) for arm in REPLAY_ARMS])
+
+
 def replay_day(
-    base: SimConfig | CorpusSimConfig,
-    day: date,
-    rewrite_table: Path,
-    treatment_fraction: float = 0.5,
-    overrides: dict | None = None,
+    base: SimConfig | CorpusSimConfig, day: date, rewrite_table: Path, overrides: dict | None = None
 ) -> pl.DataFrame:
-    """Simulate `day` of the world of `base` with the table for treatment users; one row per turn.
-    `overrides`: further config fields (the online three-arm replay sets `online_bundle`, `online_key`)."""
+    """Simulate `day` of the world of `base` with the table hooked in; one row per turn. Who the table fires
+    for is the world's own A/B (`treatment_fraction`) unless `overrides` (further config fields) say: `ab_arm`
+    puts every user in one arm (`replay_counterfactual`), the online three-arm replay sets `online_bundle`,
+    `online_key` and `online_arm`."""
     cls = type(base)
     config = cls(
         **{
@@ -76,7 +90,6 @@ def replay_day(
             "days": 1,
             "annotation_rate": 1.0,
             "rewrite_table": Path(rewrite_table),
-            "treatment_fraction": treatment_fraction,
             **(overrides or {}),
         }
     )
@@ -95,6 +108,6 @@ def replay_day(
             turns = query_pl(con, "evaluation/replay_turns.sql")
         finally:
             con.close()
-    sources = pl.read_parquet(rewrite_table, columns=["source_text"])
-    covered = normalize_expr("asr_text").is_in(sources["source_text"])
+    sources = pl.read_parquet(rewrite_table, columns=["source_text"])["source_text"].cast(pl.String)
+    covered = normalize_expr("asr_text").is_in(sources.implode())  # an empty table's column has no type
     return turns.with_columns(covered=covered).drop("asr_text")

@@ -128,6 +128,10 @@ class SimConfig:
     # rewrite hook and A/B split (records carry `ab_arm` when a table is given)
     rewrite_table: Path | None = None  # parquet in the rewrite export format
     treatment_fraction: float = 0.5  # share of users (by a hash of seed and user id) who get rewrites
+    # with rewrite_table: every user in this one arm ("control": the table never fires, "treatment": it fires
+    # for all) instead of the treatment_fraction split; the evaluation's counterfactual replay runs the same
+    # day and users once per arm, so that the arms differ only by what the table did
+    ab_arm: str | None = None
     # three-arm A/B of the online rewriter: an online export folder (exports/online/date=D); users are split
     # in thirds by a hash (`rewrites.online_arm`): control (the table only), global (table + global layer),
     # personal (table + global + personal layers); every arm gets `rewrite_table`. `online_key`: the
@@ -149,6 +153,8 @@ class SimConfig:
             object.__setattr__(self, "rewrite_table", Path(self.rewrite_table))
         if isinstance(self.online_bundle, str):
             object.__setattr__(self, "online_bundle", Path(self.online_bundle))
+        if self.ab_arm not in (None, "control", "treatment"):
+            raise ValueError(f"ab_arm must be control or treatment (or None), not {self.ab_arm!r}")
         if self.online_arm not in (None, "control", "global", "personal"):
             raise ValueError(f"online_arm must be control, global or personal (or None), not {self.online_arm!r}")
         if min(self.users, self.days, self.shard_lines, self.workers) < 1:

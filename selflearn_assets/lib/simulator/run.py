@@ -118,6 +118,8 @@ class _Chunks:
                 u.memory = memories[idx]
             if cfg.online_bundle is not None:  # three arms, each with the table: the arm's name
                 u.treated = cfg.online_arm or online_arm(cfg.seed, u.id)
+            elif cfg.ab_arm is not None:  # the counterfactual replay: every user in one arm
+                u.treated = self.ab and cfg.ab_arm == "treatment"
             else:
                 u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
             rng.seed(mix64(idx ^ day_salt))  # what they do today

@@ -75,6 +75,9 @@ class CorpusSimConfig:
     # rewrite hook and A/B split
     rewrite_table: Path | None = None
     treatment_fraction: float = 0.5
+    # with rewrite_table: every user in this one arm ("control" or "treatment") instead of the split (the
+    # evaluation's counterfactual replay: the same day and users once per arm)
+    ab_arm: str | None = None
 
     shard_lines: int = 250_000
 
@@ -85,6 +88,8 @@ class CorpusSimConfig:
             object.__setattr__(self, "start", date.fromisoformat(self.start))
         if isinstance(self.rewrite_table, str):
             object.__setattr__(self, "rewrite_table", Path(self.rewrite_table))
+        if self.ab_arm not in (None, "control", "treatment"):
+            raise ValueError(f"ab_arm must be control or treatment (or None), not {self.ab_arm!r}")
         if min(self.users, self.days, self.shard_lines, self.max_attempts, self.max_goals) < 1:
             raise ValueError("users, days, shard_lines, max_attempts and max_goals must be >= 1")
         if self.favourites < 2 or self.unannotated_last_days < 0 or self.sessions_per_user_day <= 0:

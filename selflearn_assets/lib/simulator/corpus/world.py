@@ -13,8 +13,10 @@ sentence of the same intent that shares an entity value with it, preferring ones
 whose last turn is `correct`. After a success there may be another goal (`continue_prob`).
 
 Day D is a pure function of (config, D): profiles hash (seed, user), a day's draws hash (seed, D,
-user), with no memory across days. So an A/B replay of one day (`start=D, days=1`) reproduces the
-control users' traffic exactly. Records follow the raw-log contract like the embedded simulator's.
+user), with no memory across days. So a replay of one day (`start=D, days=1`) reproduces the traffic of
+every user the table leaves alone exactly: the evaluation's counterfactual replay runs the day with every
+user in the control arm, then in the treatment arm (`ab_arm`), and the two differ only where a rewrite
+fired. Records follow the raw-log contract like the embedded simulator's.
 """
 
 from __future__ import annotations
@@ -96,7 +98,10 @@ class CorpusWorld:
         u.session_rate = cfg.sessions_per_user_day * max(0.25, 1.0 + 0.3 * noise(rng.random))
         favourites = 2 + int(rng.random() * (cfg.favourites - 1))
         u.favourites = [self._popular(rng) for _ in range(favourites)]
-        u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
+        if cfg.ab_arm is not None:  # the counterfactual replay: every user in one arm
+            u.treated = self.ab and cfg.ab_arm == "treatment"
+        else:
+            u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
         return u
 
     def _popular(self, rng: random.Random) -> int:
