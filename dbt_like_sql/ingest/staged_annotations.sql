@@ -6,11 +6,12 @@
 --   unreadable_file, invalid_utf8, line_too_long, blank_line, invalid_json, not_an_object  (as for turns)
 --   missing_field    event_id, task or annotator absent, null or "", or no "label" key at all
 --   bad_type         event_id, task or annotator not a string
---   unknown_task     task is not one of the contract's seven
+--   unknown_task     task is not one of the contract's nine
 --   bad_label        the label does not fit its task: failure_point one of false_wake, asr, nlu, er,
 --                    result, correct; goal_start / goal_success a boolean; intent a "domain.intent"
 --                    string; slots a list of {name: string, value: string}; rephrase_of a non-empty
---                    event id string or null; intended_text a string
+--                    event id string or null; intended_text a string; preference an object with a
+--                    non-empty string key and a string value; preference_use a non-empty string (the key)
 --   duplicate_annotation / conflicting_duplicate_annotation  a later copy of the same (event_id, task,
 --                    annotator), with the same / a different label; the first copy by (file, line) stays
 -- Keys other than event_id, task, annotator and label are ignored. Needs the macros of macros.sql.
@@ -42,6 +43,11 @@ checks AS (
                           AND coalesce(json_type(e, '$.value') = 'VARCHAR', false))), true)
             WHEN 'rephrase_of' THEN label_t = 'NULL' OR (label_t = 'VARCHAR' AND v[4] <> '')
             WHEN 'intended_text' THEN label_t = 'VARCHAR'
+            WHEN 'preference' THEN label_t = 'OBJECT'
+                AND coalesce(json_type(label, '$.key') = 'VARCHAR', false)
+                AND coalesce(json_extract_string(label, '$.key') <> '', false)
+                AND coalesce(json_type(label, '$.value') = 'VARCHAR', false)
+            WHEN 'preference_use' THEN label_t = 'VARCHAR' AND v[4] <> ''
         END AS label_ok
     FROM fields
 ),
@@ -79,7 +85,7 @@ SELECT file_idx, line, reason,
             type_detail('task', task_t = 'VARCHAR', task_t, 'a string'),
             type_detail('annotator', annotator_t = 'VARCHAR', annotator_t, 'a string'))
         WHEN 'unknown_task' THEN 'task ''' || task || ''' is not one of failure_point, goal_start, goal_success, '
-            || 'intent, slots, rephrase_of, intended_text'
+            || 'intent, slots, rephrase_of, intended_text, preference, preference_use'
         WHEN 'bad_label' THEN 'label ' || coalesce(label, 'null') || ' does not fit task ' || task || ': expected '
             || CASE task
                 WHEN 'failure_point' THEN 'one of false_wake, asr, nlu, er, result, correct'
@@ -89,6 +95,8 @@ SELECT file_idx, line, reason,
                 WHEN 'slots' THEN 'a list of {name: string, value: string}'
                 WHEN 'rephrase_of' THEN 'an event id or null'
                 WHEN 'intended_text' THEN 'a string'
+                WHEN 'preference' THEN 'an object {key: non-empty string, value: string}'
+                WHEN 'preference_use' THEN 'a non-empty string (the key of a taught preference)'
             END
     END AS detail,
     CASE WHEN event_id_t = 'VARCHAR' THEN event_id END AS event_id, task, annotator, label,

@@ -965,10 +965,12 @@ def test_annotations_valid_of_every_task(tmp_path, con):
         annotation(task="rephrase_of", label=None),
         annotation(event_id="e2", task="rephrase_of", label="e1"),
         annotation(task="intended_text", label="play imagine dragons"),
+        annotation(event_id="e3", task="preference", label={"key": "concept:study mode", "value": "set the lamp to 40%"}),
+        annotation(event_id="e4", task="preference_use", label="concept:study mode"),
     ]
     write_lines(tmp_path / "annotations" / "date=2026-01-05" / "gold.jsonl", lines)
     stats = ingest_annotations(con, tmp_path, DAY)
-    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (9, 9, 0)
+    assert (stats.lines_read, stats.clean_rows, stats.quarantined_rows) == (11, 11, 0)
     rows = con.execute(
         "SELECT event_id, task, annotator, label, is_gold FROM ingest.annotations ORDER BY source_line"
     ).fetchall()
@@ -976,6 +978,8 @@ def test_annotations_valid_of_every_task(tmp_path, con):
     assert rows[2][2:] == ("a1", "false", False)
     assert json.loads(rows[4][3]) == [{"name": "artist", "value": "imagine dragons"}]
     assert rows[6][3] is None and rows[7][3] == '"e1"'
+    assert json.loads(rows[9][3]) == {"key": "concept:study mode", "value": "set the lamp to 40%"}
+    assert rows[10][3] == '"concept:study mode"'
 
 
 BAD_ANNOTATIONS = [
@@ -993,6 +997,11 @@ BAD_ANNOTATIONS = [
     (annotation(task="slots", label={"artist": "x"}), "bad_label"),
     (annotation(task="rephrase_of", label=""), "bad_label"),
     (annotation(task="intended_text", label=None), "bad_label"),
+    (annotation(task="preference", label="team=warriors"), "bad_label"),
+    (annotation(task="preference", label={"key": "", "value": "warriors"}), "bad_label"),
+    (annotation(task="preference", label={"key": "team"}), "bad_label"),
+    (annotation(task="preference_use", label=""), "bad_label"),
+    (annotation(task="preference_use", label=["team"]), "bad_label"),
     (annotation(label="music.play"), "duplicate_annotation"),
     (annotation(label="music.stop"), "conflicting_duplicate_annotation"),
 ]

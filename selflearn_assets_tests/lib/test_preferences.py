@@ -400,6 +400,7 @@ def test_a_users_items_move_between_stores_with_their_history():
     moved = here.items_of("u1")
     assert [(i.key, i.value, i.valid_to is None) for i in moved] == [
         ("concept:study mode", STUDY, True), ("team", "warriors", False), ("team", "lakers", True)]  # fmt: skip
+    there.teach("u1", "team", "warriors", "e1", ts=t0)  # what `there` knew of u1: an older state
     there.restore(moved)
     there.restore(moved)  # twice: nothing doubled
     assert there.items_of("u1") == moved and there.users() == ["u1"]

@@ -22,7 +22,8 @@ from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
 from selflearn_assets.lib.ingest.turns import MAX_LINE_BYTES
 from selflearn_assets.lib.sql import run_sql, transaction
 
-TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text")
+TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text",
+         "preference", "preference_use")  # fmt: skip
 
 
 @dataclass(frozen=True)

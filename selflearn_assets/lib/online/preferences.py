@@ -375,14 +375,19 @@ class PreferenceStore:
         return [item for key in sorted(history) for item in history[key]]
 
     def restore(self, items: list[TaughtItem]) -> None:
-        """Put back items taken by `items_of` (from this or another store) in memory, as they were, history
-        included; not appended to the log (they were logged where they were taught)."""
+        """Make items taken by `items_of` (from this or another store) the whole state of their users here, as
+        they were, history included (what this store held of those users is replaced); in memory only, not
+        appended to the log (they were logged where they were taught)."""
+        users: dict[str, dict[str, list[TaughtItem]]] = {}
+        for item in items:
+            keyed = users.setdefault(item.user_id, {}).setdefault(item.key, [])
+            if all(k.event_id != item.event_id for k in keyed):
+                keyed.append(item)
+        for keys in users.values():
+            for keyed in keys.values():
+                keyed.sort(key=lambda k: (k.valid_from, k.valid_to is None))
         with self.lock:
-            for item in items:
-                keyed = self._history.setdefault(item.user_id, {}).setdefault(item.key, [])
-                if all(k.event_id != item.event_id for k in keyed):
-                    keyed.append(item)
-                    keyed.sort(key=lambda k: (k.valid_from, k.valid_to is None))
+            self._history.update(users)
 
     def rewrite(self, user_id: str, norm: str) -> tuple[str, str] | None:
         """(rewrite, key) of the normalised request by the user's current taught items, or None."""

@@ -6,6 +6,11 @@ the assistant). `ann_1` is a single annotator who gets each label right with pro
 otherwise makes a plausible mistake: ASR and ER blamed for each other, NLU for the result, a
 correct turn called a result error, a flipped goal boundary, a sibling intent of the same domain,
 a missed slot, a missed or invented rephrase, the recogniser's text taken for what was said.
+
+A turn that taught the assistant something (`teaching.py`) also has a `preference` label {key, value}, and a
+turn that relies on something taught (a concept asked for by its name, "how did my team do") a
+`preference_use` label, its key; the single annotator takes the recogniser's text for the taught value, or
+names the other preference.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from selflearn_assets.lib.simulator.text import stable_unit
 
 TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text")
 FAILURE_POINTS = ("false_wake", "asr", "nlu", "er", "result", "correct")
-ROWS_PER_ANNOTATED_TURN = 2 * len(TASKS)  # a `gold` and an `ann_1` record per task
+ROWS_PER_ANNOTATED_TURN = 2 * len(TASKS)  # a `gold` and an `ann_1` record per task (teaching tasks aside)
+TEACHING_TASKS = ("preference", "preference_use")  # on the few turns that teach or use a taught item
 GOLD = "gold"
 SINGLE_ANNOTATOR = "ann_1"
 FAILURE_MISTAKES = {
@@ -55,15 +61,23 @@ def gold_labels(gold) -> tuple:
     )
 
 
+def teaching_labels(gold) -> list[tuple[str, object]]:
+    """The teaching tasks a turn has: `preference` {key, value} on a turn that taught one, `preference_use`
+    (the key) on a turn that relies on one; most turns have neither."""
+    out = []
+    if getattr(gold, "preference", None) is not None:
+        out.append(("preference", gold.preference))
+    if getattr(gold, "preference_use", None) is not None:
+        out.append(("preference_use", gold.preference_use))
+    return out
+
+
 def annotation_records(gold, rng: random.Random, accuracy: float) -> list[dict]:
-    """The 2 x 7 annotation records of one turn."""
-    labels = gold_labels(gold)
+    """The 2 x 7 annotation records of one turn, and 2 more per teaching task it has."""
+    labels = list(zip(TASKS, gold_labels(gold), strict=True)) + teaching_labels(gold)
     eid = gold.event_id
-    out = [
-        {"event_id": eid, "task": task, "annotator": GOLD, "label": label}
-        for task, label in zip(TASKS, labels, strict=True)
-    ]
-    for task, label in zip(TASKS, labels, strict=True):
+    out = [{"event_id": eid, "task": task, "annotator": GOLD, "label": label} for task, label in labels]
+    for task, label in labels:
         if rng.random() >= accuracy:
             label = annotator_mistake(task, label, gold, rng)
         out.append({"event_id": eid, "task": task, "annotator": SINGLE_ANNOTATOR, "label": label})
@@ -83,6 +97,10 @@ def annotator_mistake(task: str, label, gold, rng: random.Random):
         return label[:-1] if label else label
     if task == "rephrase_of":
         return None if label is not None else gold.prev_event_id
+    if task == "preference":  # what the recogniser heard taken for what was taught
+        return {"key": label["key"], "value": gold.asr_text}
+    if task == "preference_use":  # the preference the request could also have relied on
+        return "cuisine" if label == "team" else "team"
     if task == "intended_text":
         if gold.asr_text != label:
             return gold.asr_text

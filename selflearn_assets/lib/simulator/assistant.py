@@ -23,6 +23,14 @@ own registry, and never guesses one (it says it could not find the name); a name
 result (the request was heard, understood and resolved as said; the item is the wrong one); a user's
 own mishearing is the recogniser's fixed confusion for that user (`confusion` with its probability).
 
+What users teach (`teaching.py`) lives in the runtime (`Assistant.runtime`, the platform's `Rewriter` with
+taught items only): the assistant tells it every teaching (`learn`: "i'm a warriors fan", a concept defined
+in its teaching dialogue or stated unasked) and asks it about every request first, so a taught concept or
+preference reaches NLU as the runtime's rewrite (logged as `rewrite_applied`, layer `personal`). A request it
+cannot handle that asks for a name by an activation ("turn on study mode") is a teachable moment: it asks
+what the name means, and takes the user's next turn as the definition. With `SimConfig.teaching` off the
+runtime keeps nothing (an A/B control).
+
 `first_failure` is the first stage that failed irrecoverably: the ASR is to blame when what it heard
 parses differently from what was said (and no rewrite restored it); a rewrite that changed the
 meaning of a well-heard request counts as NLU. A clarifying question for a preference the user never
@@ -34,7 +42,7 @@ from __future__ import annotations
 import random
 import string
 
-from selflearn_assets.lib.simulator import vocab
+from selflearn_assets.lib.simulator import teaching, vocab
 from selflearn_assets.lib.simulator.catalog import Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import SCREEN_DEVICES
@@ -93,7 +101,7 @@ class Turn:
 
     __slots__ = ("asr_text", "asr_confidence", "nbest", "wake_score", "parse", "rewrite", "nlu_confidence",
                  "er_status", "er_entity_id", "response_text", "status", "duration_ms", "success", "failure",
-                 "ask_pref", "wrong_media", "guessed")  # fmt: skip
+                 "ask_pref", "wrong_media", "guessed", "teach", "ask_concept")  # fmt: skip
 
 
 class Assistant:
@@ -113,6 +121,9 @@ class Assistant:
         self.cfg = cfg
         self.rewrites = rewrites  # normalised source text -> (rewrite_id, source_text, rewrite_text)
         self.online: dict = {}  # online A/B arm -> the runtime's Rewriter (`rewrites.load_online_rewriters`)
+        # the runtime that keeps what users taught (`lib/online/runtime.py`, taught items only; None: the world
+        # has no teaching): consulted for every request, told every teaching (`learn`)
+        self.runtime = None
         self._norm: dict[str, str] = {}
         self._alt: dict[str, str] = {}
         self._qa: dict[str, bool] = {}
@@ -205,8 +216,10 @@ class Assistant:
         goal_intent: str,
         goal_slots: tuple,
         treated: bool,
+        asked: str | None = None,
     ) -> Turn:
-        """Run a real request through the pipeline and judge it against the user's goal."""
+        """Run a real request through the pipeline and judge it against the user's goal. `asked`: the concept
+        the assistant asked the user to define on their previous turn (this turn is the answer)."""
         t = Turn()
         heard, entity_error = self.recognise(
             rng, spoken, confusion, user.asr_factor * (1.5 if device_type == "car" else 1.0)
@@ -214,9 +227,20 @@ class Assistant:
         t.asr_text = heard
         t.asr_confidence, t.nbest = self._asr_scores(rng, spoken, heard, entity_error)
         t.wake_score = _score(min(1.0, max(0.45, 0.9 + 0.06 * noise(rng.random))))
+        t.teach = t.ask_concept = None
+        if asked is not None:  # the user's answer to "what should I do when you say <asked>?"
+            return self._teaching(rng, t, asked, teaching.answer_value(heard))
+        said = teaching.statement(heard) if self.runtime is not None else None
+        if said is not None:  # "when i say study mode turn on the reading nook lamp"
+            return self._teaching(rng, t, *said)
         text = heard
         t.rewrite = None
-        if treated and self.rewrites:
+        if self.runtime is not None:  # what the user taught comes first, as in the runtime
+            decision = self.runtime.rewrite(user.id, heard)
+            if decision.rewrite is not None:
+                t.rewrite = (decision.rewrite_id, heard, decision.rewrite, decision.layer)
+                text = decision.rewrite
+        if t.rewrite is None and treated and self.rewrites:
             hit = self.rewrites.get(self.normalize(heard))
             if hit is not None:
                 t.rewrite = hit
@@ -233,6 +257,8 @@ class Assistant:
 
         # judge: did this turn serve the goal, and if not, which stage failed first?
         my_kind = p.my_kind
+        if my_kind is None and t.rewrite is not None and len(t.rewrite) > 3 and t.rewrite[3] == "personal":
+            my_kind = self.nlu.parse(heard).my_kind  # "find me a restaurant" personalised by what was taught
         if my_kind is not None and all(k != my_kind for k, _ in goal_slots):
             resolved = tuple(
                 r for r in resolved if r[0] != my_kind
@@ -246,6 +272,17 @@ class Assistant:
             and not t.wrong_media
         )
         t.ask_pref = None
+        if (
+            not t.success
+            and t.status == "unsupported"
+            and self.runtime is not None
+            and self.runtime.teaching
+            and (t.rewrite is None or t.rewrite[3] != "personal")
+        ):  # a teachable moment: ask what it means
+            t.ask_concept = teaching.asks_about(heard)
+            if t.ask_concept is not None:
+                t.status, t.response_text = "clarify", teaching.ASK.format(concept=t.ask_concept)
+                t.duration_ms = int(350 + 62 * len(t.response_text) + rng.random() * 400)
         if t.success:
             t.failure = "correct"
         elif missing_pref == "team" and p.intent == goal_intent:
@@ -263,7 +300,43 @@ class Assistant:
                 and _namesake(resolved, goal_slots, self.popular_of)
             ):
                 t.failure = "result"  # "wilkerson" is the popular town; this user meant the other one
+        if t.success and p.domain == "preferences" and resolved:  # "i'm a warriors fan": the runtime keeps it
+            kind, idx = resolved[0]
+            t.teach = (kind, self.ents[idx].name)
         return t
+
+    def _teaching(self, rng, t: Turn, concept: str, definition: str) -> Turn:
+        """A teaching turn: the assistant's teaching dialogue takes `definition` for `concept` (`learn` stores
+        it once the turn has its event id) and confirms. Judged by the user's side (what they meant to teach)."""
+        t.rewrite = None
+        t.parse = Parse(teaching.TEACH_INTENT, (), "fixed")
+        t.nlu_confidence = _score(min(0.99, max(0.01, 0.9 + 0.07 * noise(rng.random))))
+        t.er_status, t.er_entity_id = "not_applicable", None
+        t.response_text = teaching.CONFIRM.format(concept=concept, definition=definition)
+        t.status = "success"
+        t.duration_ms = int(350 + 62 * len(t.response_text) + rng.random() * 400)
+        t.success, t.failure, t.ask_pref, t.wrong_media, t.guessed = True, "correct", None, False, False
+        t.teach = (teaching.CONCEPT_KEY + concept, definition)
+        return t
+
+    def learn(self, user, turn: Turn, event_id: str, ts) -> None:
+        """Tell the runtime what the user taught on this turn (`turn.teach`), as the assistant's teaching
+        dialogue does, with the turn's event id as provenance."""
+        if turn.teach is not None and self.runtime is not None:
+            self.runtime.teach(user.id, turn.teach[0], turn.teach[1], event_id, ts=ts)
+
+    def memory(self, user) -> dict[str, int]:
+        """What the runtime says the user taught, as ER uses it: kind -> entity (a taught name ER does not
+        know, e.g. misheard, is no use)."""
+        if self.runtime is None:
+            return {}
+        out = {}
+        for kind in ("team", "cuisine"):
+            value = self.runtime.preference(user.id, kind)
+            idx = self.nlu.er_index[kind].get(value) if value else None
+            if idx is not None:
+                out[kind] = idx
+        return out
 
     def _first_failure(
         self, spoken, heard, rewrite, p: Parse, goal_intent, goal_slots, unresolved, resolved
@@ -301,7 +374,8 @@ class Assistant:
             )
         )
         registry = self.profiles.of(user).registry if p.personal and self.profiles is not None else None
-        resolved, main, unresolved, missing_pref = self.nlu.resolve(p, user.memory, registry)
+        memory = self.memory(user) if p.my_kind is not None else {}  # "how did my team do"
+        resolved, main, unresolved, missing_pref = self.nlu.resolve(p, memory, registry)
         if p.kinds:
             t.er_status = "unresolved" if unresolved or missing_pref else "resolved"
         else:
@@ -326,7 +400,7 @@ class Assistant:
             t.response_text, t.status = CLARIFY["sports.get_score"], "clarify"
         elif unresolved is not None:
             if guess_rate and not p.personal and rng.random() < guess_rate:
-                guessed, main = self._guess(p, user.memory)
+                guessed, main = self._guess(p, memory)
                 t.er_status, t.er_entity_id, t.guessed = "resolved", self.ents[main].id, True
                 t.response_text = self._success_text(rng, t, intent, guessed, main, state)
                 t.status = "success"
@@ -450,6 +524,7 @@ class Assistant:
         p = t.parse = self.nlu.parse(chatter)
         self.fulfil(rng, t, p, user, device_type, state, True)
         t.success, t.failure, t.ask_pref, t.guessed = False, "false_wake", None, False
+        t.teach = t.ask_concept = None
         return t
 
 

@@ -1,5 +1,10 @@
 """How users talk to the assistant over a day: sessions, goals, retries, barge-ins, feedback, teaching.
 
+A user with concepts of their own (`teaching.py`) asks for one of their routines by its name ("turn on study
+mode") with `concept_use` (`pursue_concept`): it fails until taught; they answer the assistant's question
+(`teach_prob`), say the request itself, repeat the name or give up; with `state_prob` a session opens with
+them defining a concept the runtime lacks or holds with an old meaning.
+
 A session is one device picked up at one moment: a false wake (background speech, nothing meant), or
 one or more goals. For each goal the user says a request; after a failure they barge in, then
 rephrase a few seconds later (repeat it, reword it, add detail, or use the full name instead of a
@@ -33,7 +38,9 @@ what was said, except for a town said without its state where the user meant the
 from __future__ import annotations
 
 import random
+from datetime import datetime
 
+from selflearn_assets.lib.simulator import teaching
 from selflearn_assets.lib.simulator.annotate import in_audit_sample
 from selflearn_assets.lib.simulator.assistant import Assistant, Turn
 from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
@@ -41,7 +48,7 @@ from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, SCREEN_DEVICES, Intent
 from selflearn_assets.lib.simulator.personal import CAREFUL_MISHEAR, HABIT, MISHEAR, REWORD, Own
 from selflearn_assets.lib.simulator.rewrites import applied_record
-from selflearn_assets.lib.simulator.text import mix64, noise, pick_cumulative, stable_int
+from selflearn_assets.lib.simulator.text import mix64, noise, normalize_text, pick_cumulative, stable_int
 from selflearn_assets.lib.simulator.users import COMMUTE_HOURS, Population, User
 
 DAY_S = 86_400.0
@@ -50,6 +57,7 @@ MAX_SESSION_S = 480.0
 MAX_GOALS = 6
 NOTICE_GUESS = 0.5  # P(the user notices that a claimed success did the wrong thing)
 TEACH_INTENT = {"team": "preferences.set_team", "cuisine": "preferences.set_cuisine"}
+DEFINE = Intent(teaching.TEACH_INTENT, [((), 1.0)], [])  # the goal of a teaching turn: to define a concept
 # rephrase style by the stage that failed: (repeat, reword, add detail, full name)
 STYLES = {
     "asr": (0.45, 0.25, 0.3, 0.0),
@@ -64,7 +72,7 @@ class Gold:
     """What the simulator knows about one turn; becomes annotation records (never a log field)."""
 
     __slots__ = ("event_id", "failure", "goal_start", "goal_success", "intent", "slots", "rephrase_of",
-                 "intended_text", "asr_text", "prev_event_id")  # fmt: skip
+                 "intended_text", "asr_text", "prev_event_id", "preference", "preference_use")  # fmt: skip
 
     def __init__(
         self, event_id, failure, goal_start, intent, slots, rephrase_of, intended_text, asr_text, prev
@@ -79,13 +87,15 @@ class Gold:
         self.intended_text = intended_text
         self.asr_text = asr_text
         self.prev_event_id = prev
+        self.preference = None  # {"key", "value"} the user taught on this turn
+        self.preference_use = None  # the key of what this turn relies on having been taught
 
 
 class Session:
     """The fixed fields of a session's records, its event counter, and the turns of the goal in progress."""
 
     __slots__ = ("id", "key", "user", "device_id", "device_type", "state", "arm", "turn_no", "last_event",
-                 "annotated", "pending")  # fmt: skip
+                 "annotated", "pending", "asked")  # fmt: skip
 
 
 class DaySimulator:
@@ -113,11 +123,13 @@ class DaySimulator:
         self.sessions = 0
         self._emit = None
         self._prefix = ""
+        self._ordinal = 0
+        self._concepts: dict[str, teaching.UserConcepts] = {}
 
     # -- a day ----------------------------------------------------------------------------------
     def user_day(self, u: User, day_ordinal: int, day_prefix: str, rng: random.Random, emit) -> None:
         """All sessions of user `u` on one day; `day_prefix` is "YYYY-MM-DDT"."""
-        self._emit, self._prefix = emit, day_prefix
+        self._emit, self._prefix, self._ordinal = emit, day_prefix, day_ordinal
         n = poisson(rng, u.session_rate)
         starts = []
         for _ in range(min(n, 255)):
@@ -147,6 +159,7 @@ class DaySimulator:
         s.arm = (arm if isinstance(arm, str) else "treatment" if arm else "control") if self.ab else None
         s.turn_no = 0
         s.last_event = None
+        s.asked = None
         s.annotated = in_audit_sample(cfg.seed, s.id, cfg.annotation_rate)
         s.pending = []
         self.sessions += 1
@@ -164,13 +177,23 @@ class DaySimulator:
             return t + 3.0 + turn.duration_ms / 1000.0
         # goals, while the session is young: a goal takes under 3 minutes, so no session crosses midnight
         start, goals, follow_up = t, 0, None
+        mine = self.concepts(u)
+        if mine.concepts and rng.random() < cfg.state_prob:  # tells the assistant what a concept means, unasked
+            stale = self._stale(u, mine)
+            if stale is not None:
+                t = self._state(s, rng, t, stale, goal_start=True)
         while goals < MAX_GOALS and t - start < MAX_SESSION_S:
             if follow_up is not None:  # what the previous goal led to: teaching a preference, a reformulation
                 intent, slots, _ = follow_up
                 habit = own = None
             else:
                 intent, slots, habit, own = self.pop.goal(u, rng, local_hour, s.device_type, s.state)
-            t, success, follow_up = self.pursue(s, rng, t, intent, slots, habit, own)
+            concept = self._concept_for(mine, intent, slots) if mine.concepts and own is None else None
+            if concept is not None and rng.random() < cfg.concept_use:  # asks for it by its own name
+                t, success = self.pursue_concept(s, rng, t, concept)
+                follow_up = None
+            else:
+                t, success, follow_up = self.pursue(s, rng, t, intent, slots, habit, own)
             goals += 1
             go_on = cfg.continue_prob if success else cfg.continue_prob * 0.5
             if follow_up is None and rng.random() >= go_on:
@@ -207,17 +230,18 @@ class DaySimulator:
                 spoken, confusion, intended, armed = self._render_own(
                     rng, template, surfaces, own, attempt > 0
                 )
-            turn, rec = self._say(
-                s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of, intended
-            )
+            use = intent.implicit_slot if template in intent.my_phrasings else None  # relies on a taught one
+            taught = (slots[0][0], self.ents[slots[0][1]].name) if intent.domain == "preferences" else None
+            turn, rec = self._say(s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of,
+                                  intended, use=use, teach=taught)  # fmt: skip
             if armed is not None and turn.failure == armed and (armed != "asr" or turn.asr_text != spoken):
                 self.stage_counts["personal"] += 1  # failed the way the user's own error makes it fail
             if turn.success:
                 success = True
                 rec["barge_in"] = rng.random() < cfg.barge_in_success
                 if intent.domain == "preferences":
-                    u.memory[slots[0][0]] = slots[0][1]
-                elif attempt and self._teachable(intent, slots, u) and rng.random() < cfg.teach_prob * 0.5:
+                    pass  # the assistant told the runtime (`Assistant.learn`)
+                elif attempt and self._teachable(intent, slots, self.assistant.memory(u)) and rng.random() < cfg.teach_prob * 0.5:
                     kind = intent.implicit_slot  # had to spell out a preference: teach it next
                     follow_up = (INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, dict(slots)[kind]),), False)
                 t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
@@ -232,6 +256,9 @@ class DaySimulator:
             rec["barge_in"] = barge
             attempt += 1
             t += _retry_gap(rng, spoken, turn, barge)
+            if turn.ask_concept is not None:  # asked to define words they did not mean as a name: walks away
+                s.asked = None
+                break
             if turn.ask_pref is not None and u.team is not None and rng.random() < cfg.teach_prob:
                 # "which team?" -> "i'm a warriors fan" -> the same request again, now that it knows
                 t_slots = ((turn.ask_pref, u.team),)
@@ -239,14 +266,14 @@ class DaySimulator:
                 t_spoken, t_confusion = self._render(
                     self._phrasing(rng, teach, t_slots, u), self._surfaces(rng, t_slots), t_slots
                 )
-                t_turn, t_rec = self._say(s, rng, t, teach, t_slots, t_spoken, t_confusion, False, None)
+                t_turn, t_rec = self._say(s, rng, t, teach, t_slots, t_spoken, t_confusion, False, None,
+                                          teach=(turn.ask_pref, self.ents[u.team].name))  # fmt: skip
                 t_rec["barge_in"] = rng.random() < (
                     cfg.barge_in_success if t_turn.success else cfg.barge_in_failure
                 )
                 if not t_turn.success:
                     t += _speak_s(t_spoken) + 1.0 + t_turn.duration_ms / 1000.0
                     break
-                u.memory[turn.ask_pref] = u.team
                 t += _retry_gap(rng, t_spoken, t_turn, False)
                 rephrase_of = rec["event_id"]
                 continue
@@ -278,6 +305,117 @@ class DaySimulator:
         self._flush(s)
         return t, success or believed, follow_up
 
+    # -- concepts of the user's own (`teaching.py`) ------------------------------------------------
+    def concepts(self, u: User) -> teaching.UserConcepts:
+        """The user's concepts: the same for every day of the world (cached per user)."""
+        found = self._concepts.get(u.id)
+        if found is None:
+            if len(self._concepts) > 100_000:
+                self._concepts.clear()
+            found = self._concepts[u.id] = teaching.concepts_of(self.cfg, u, self._definition_text)
+        return found
+
+    def _definition_text(self, intent: Intent, slots, template: str) -> str:
+        """A routine as the user would define a concept by it: the request with the entities' full names, and
+        only one the assistant understands as that routine ("" otherwise)."""
+        text = template.format_map({kind: self.ents[idx].name for kind, idx in slots}) if "{" in template else template
+        return text if self.assistant.nlu.parse(text).intent == intent.key else ""
+
+    def _concept_for(self, mine: teaching.UserConcepts, intent: Intent, slots) -> teaching.Concept | None:
+        """The user's concept that names this goal today, if any."""
+        for concept in mine.concepts:
+            now = mine.current(concept, self._ordinal)
+            if now.intent is intent and now.slots == slots:
+                return now
+        return None
+
+    def _stale(self, u: User, mine: teaching.UserConcepts) -> teaching.Concept | None:
+        """A concept of the user's that the runtime does not hold as they mean it today (untaught, or taught
+        before they redefined it), else None."""
+        runtime = self.assistant.runtime
+        if runtime is None:
+            return None
+        for concept in mine.concepts:
+            now = mine.current(concept, self._ordinal)
+            held = runtime.preference(u.id, now.key)
+            if held is None or normalize_text(held) != now.definition:
+                return now
+        return None
+
+    def _state(self, s: Session, rng, t: float, concept: teaching.Concept, goal_start: bool) -> float:
+        """The user tells the assistant what a concept means, unasked (customer-initiated teaching): a goal of
+        its own at the start of a session (`goal_start`), or a correction within the goal in progress."""
+        spoken = teaching.statement_text(concept, rng, teaching.phrasing_set(self.cfg, self._ordinal))
+        turn, rec = self._say(s, rng, t, DEFINE, (), spoken, None, goal_start, None,
+                              teach=(concept.key, concept.definition))  # fmt: skip
+        rec["barge_in"] = rng.random() < (self.cfg.barge_in_success if turn.success else self.cfg.barge_in_failure)
+        if goal_start:
+            if s.annotated:
+                for _, _, gold in s.pending:
+                    gold.goal_success = turn.success
+            self._flush(s)
+        return t + _speak_s(spoken) + 1.0 + turn.duration_ms / 1000.0
+
+    def pursue_concept(self, s: Session, rng: random.Random, t: float, concept: teaching.Concept):
+        """A goal asked for by the user's own name for it ("turn on study mode"); returns (end time, success).
+
+        Untaught, the assistant does not understand it and may ask what it means (`Assistant.request`): the
+        user answers (`teach_prob`), and asks again at once; else they say the request itself, repeat the
+        name, or give up. Taught, the runtime rewrites the name into what it was taught: the old definition
+        where the user has redefined it since, which they notice and correct by stating the new one."""
+        cfg, u = self.cfg, s.user
+        spoken = teaching.activation_text(concept, rng)
+        attempt, success, rephrase_of, taught, answers = 0, False, None, False, 0
+        explicit = False  # the user said the request itself instead of the concept's name
+        while True:
+            turn, rec = self._say(
+                s, rng, t, concept.intent, concept.slots, spoken, None, attempt == 0, rephrase_of,
+                concept.definition, use=None if explicit else concept.key,
+            )  # fmt: skip
+            if turn.success:
+                success = True
+                rec["barge_in"] = rng.random() < cfg.barge_in_success
+                t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
+                break
+            rec["barge_in"] = rng.random() < cfg.barge_in_failure
+            attempt += 1
+            t += _retry_gap(rng, spoken, turn, rec["barge_in"])
+            if turn.ask_concept is not None:  # asked what it means (again, if a taught name was said another way)
+                if turn.ask_concept != concept.name or answers >= 2 or rng.random() >= cfg.teach_prob:
+                    s.asked = None
+                    break  # not now (or it asked about words the user did not mean): walks away
+                answer = teaching.answer_text(concept, rng, teaching.phrasing_set(cfg, self._ordinal))
+                a_turn, a_rec = self._say(s, rng, t, DEFINE, (), answer, None, False, None,
+                                          teach=(concept.key, concept.definition))  # fmt: skip
+                a_rec["barge_in"] = False
+                taught, answers = True, answers + 1
+                t += _retry_gap(rng, answer, a_turn, False)
+                rephrase_of, explicit = rec["event_id"], False
+                spoken = teaching.activation_text(concept, rng)  # and asks again, at once
+                continue
+            if attempt >= cfg.max_attempts or rng.random() >= cfg.rephrase_prob * cfg.rephrase_decay ** (
+                attempt - 1
+            ):
+                break  # gives up
+            rephrase_of = rec["event_id"]
+            held = self.assistant.runtime.preference(u.id, concept.key) if self.assistant.runtime else None
+            if held is not None and not taught and rng.random() < cfg.teach_prob:
+                t = self._state(s, rng, t, concept, goal_start=False)  # "no: study mode means ..." then again
+                taught, explicit = True, False
+                spoken = teaching.activation_text(concept, rng)
+            elif rng.random() < 0.5:
+                spoken, explicit = concept.definition, True  # says what they want in so many words
+            else:
+                spoken, explicit = teaching.activation_text(concept, rng), False
+        if s.annotated:
+            for _, _, gold in s.pending:
+                gold.goal_success = success
+        if rng.random() < cfg.feedback_rate:
+            positive = rng.random() < (0.92 if success else 0.15)
+            s.pending[-1][0]["explicit_feedback"] = "positive" if positive else "negative"
+        self._flush(s)
+        return t, success
+
     def _say(
         self,
         s: Session,
@@ -290,13 +428,25 @@ class DaySimulator:
         goal_start: bool,
         rephrase_of: str | None,
         intended: str | None = None,
+        use: str | None = None,
+        teach: tuple[str, str] | None = None,
     ) -> tuple[Turn, dict]:
         """One request to the assistant; its record (and gold) wait in `s.pending` for the goal's end.
-        `intended`: what the user meant, where it is not what they said (a twin town without its state)."""
+        `intended`: what the user meant, where it is not what they said (a twin town without its state);
+        `use`: the key of a taught item the request relies on; `teach`: (key, value) the user means to teach
+        (the turn succeeds when the assistant took exactly that)."""
+        asked, s.asked = s.asked, None
         turn = self.assistant.request(
-            rng, spoken, confusion, s.user, s.device_type, s.state, intent.key, slots, s.user.treated
+            rng, spoken, confusion, s.user, s.device_type, s.state, intent.key, slots, s.user.treated, asked
         )
+        if teach is not None and intent is DEFINE:  # judged by what the assistant took, not by NLU
+            right = turn.teach is not None and (normalize_text(turn.teach[0]), normalize_text(turn.teach[1])) == (
+                normalize_text(teach[0]), normalize_text(teach[1]))  # fmt: skip
+            turn.success, turn.failure = right, "correct" if right else "asr"
+        s.asked = turn.ask_concept
         rec = self._record(s, turn, t)
+        if turn.teach is not None:
+            self.assistant.learn(s.user, turn, rec["event_id"], datetime.fromisoformat(rec["ts"]))
         gold = None
         if s.annotated:
             gold = Gold(
@@ -310,15 +460,18 @@ class DaySimulator:
                 turn.asr_text,
                 s.last_event,
             )
+            if teach is not None:
+                gold.preference = {"key": teach[0], "value": teach[1]}
+            gold.preference_use = use
         s.pending.append((rec, turn.failure, gold))
         s.last_event = rec["event_id"]
         return turn, rec
 
     @staticmethod
-    def _teachable(intent: Intent, slots, u: User) -> bool:
+    def _teachable(intent: Intent, slots, memory: dict) -> bool:
         """The goal named a preference the assistant could have filled in, had it been taught."""
         kind = intent.implicit_slot
-        return kind is not None and kind not in u.memory and any(k == kind for k, _ in slots)
+        return kind is not None and kind not in memory and any(k == kind for k, _ in slots)
 
     def _rephrase(self, rng, turn: Turn, intent: Intent, slots, template: str, surfaces: dict, u: User):
         stage = "correct" if turn.ask_pref else turn.failure

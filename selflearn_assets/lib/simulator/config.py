@@ -62,7 +62,7 @@ _PROBABILITIES = (
     "asr_word_error_rate er_alias_rate result_error_rate result_bug_fraction rephrase_prob rephrase_decay "
     "continue_prob barge_in_failure barge_in_success feedback_rate teach_prob annotation_rate "
     "annotator_accuracy treatment_fraction reformulate_prob wrong_success_rate long_tail_share personal_share "
-    "personal_error_fraction namesake_share"
+    "personal_error_fraction namesake_share concept_share concept_use state_prob redefine_share"
 ).split()
 
 
@@ -120,6 +120,13 @@ class SimConfig:
     barge_in_success: float = 0.03
     feedback_rate: float = 0.05  # P(the user answers a satisfaction prompt) per goal
     teach_prob: float = 0.55  # P(the user teaches the preference when the assistant asks for it)
+    # teachable AI (`teaching.py`): users' own concepts, taught through the runtime
+    teaching: bool = True  # the assistant keeps what users teach (in the runtime); False: it never learns
+    concept_share: float = 0.3  # share of users with concepts of their own ("study mode" = one of their routines)
+    concept_use: float = 0.5  # P(a goal that one of the user's concepts names is asked for by that name)
+    state_prob: float = 0.1  # P(a session opens with the user defining a concept the runtime lacks)
+    redefine_share: float = 0.2  # share of users with concepts who give one of them another meaning on a later day
+    teaching_heldout_days: int = 1  # the last days teach with the held-out phrasings (`teaching.phrasing_set`)
 
     # ground truth
     annotation_rate: float = 0.10  # share of sessions (by a hash of the session id) with labels
@@ -164,6 +171,8 @@ class SimConfig:
         for name in _PROBABILITIES:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
+        if self.teaching_heldout_days < 0:
+            raise ValueError("teaching_heldout_days must be >= 0")
         if self.sessions_per_user_day <= 0 or self.nlu_miss_scale < 0:
             raise ValueError("sessions_per_user_day must be > 0 and nlu_miss_scale >= 0")
 

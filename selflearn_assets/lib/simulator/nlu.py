@@ -88,6 +88,7 @@ GRAMMAR: list[tuple[str, str | dict[str, str]]] = [
     ("find a {cuisine} restaurant near me", "local.find_restaurant"),
     ("where can i get {cuisine} food", "local.find_restaurant"), ("find me a restaurant", "local.find_restaurant"),
     ("find a restaurant near me", "local.find_restaurant"), ("where should i eat", "local.find_restaurant"),
+    ("{cuisine} restaurants near me", "local.find_restaurant"),
     ("i'm a {team} fan", "preferences.set_team"), ("my team is the {team}", "preferences.set_team"),
     ("i like {cuisine} food", "preferences.set_cuisine"), ("my favorite food is {cuisine}", "preferences.set_cuisine"),
     ("i love {cuisine} food", "preferences.set_cuisine"),

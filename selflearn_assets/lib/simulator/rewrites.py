@@ -91,7 +91,8 @@ def load_online_rewriters(bundle_folder: Path, pseudonym_key: str) -> dict:
     from selflearn_assets.lib.online.runtime import Rewriter
 
     bundle = load_bundle(bundle_folder)
-    return {arm: Rewriter(bundle, None, pseudonym_key, layers) for arm, layers in ARM_LAYERS.items()}
+    # taught items are the assistant's runtime's (`Assistant.runtime`), not the arms'
+    return {arm: Rewriter(bundle, None, pseudonym_key, layers, teaching=False) for arm, layers in ARM_LAYERS.items()}
 
 
 def in_treatment(seed: int, user_id: str, fraction: float) -> bool:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 import orjson
 from tqdm import tqdm
 
-from selflearn_assets.lib.simulator.annotate import ROWS_PER_ANNOTATED_TURN, annotation_records
+from selflearn_assets.lib.online.preferences import PreferenceStore
+from selflearn_assets.lib.online.runtime import Rewriter, pseudonymize
+from selflearn_assets.lib.simulator.annotate import annotation_records
 from selflearn_assets.lib.simulator.assistant import Assistant
 from selflearn_assets.lib.simulator.behaviour import DaySimulator
 from selflearn_assets.lib.simulator.catalog import Catalog, build_catalog
@@ -37,6 +39,7 @@ from selflearn_assets.lib.simulator.writer import DayWriter
 
 STAGES = ("false_wake", "asr", "nlu", "er", "result", "correct")
 COUNTS = (*STAGES, "personal")  # turns by first failing stage, and defective turns from a personal source
+TEACHING_KEY = "selflearn-simulator"  # the simulated runtime's pseudonym key when no online_key is given
 CHUNK_USERS = 1024
 
 
@@ -85,12 +88,17 @@ class _Chunks:
         assistant = Assistant(catalog, nlu, cfg, rewrites, self.population.profiles)
         if cfg.online_bundle is not None:
             assistant.online = load_online_rewriters(cfg.online_bundle, cfg.online_key)
+        # the runtime that keeps what users teach (taught items only: `Rewriter` with no bundle or table)
+        self.key = cfg.online_key or TEACHING_KEY
+        assistant.runtime = Rewriter(None, None, self.key, ("personal",), PreferenceStore(), cfg.teaching)
+        self.catalog = catalog
         self.sim = DaySimulator(cfg, catalog, self.population, assistant, self.ab)
         self.user_salt = stable_int(cfg.seed, "user")
         self.rng = random.Random()
 
     def run(self, d: int, lo: int, hi: int, memories: dict[int, dict]):
-        """Users lo..hi-1 on day d: (turn lines, annotation lines, their memories, stage counts, sessions)."""
+        """Users lo..hi-1 on day d: (turn lines, annotation lines, what the runtime kept of them (taught items),
+        stage counts and annotated turns, sessions)."""
         cfg, sim, rng = self.cfg, self.sim, self.rng
         day = (cfg.start + timedelta(days=d)).isoformat()
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
@@ -99,9 +107,12 @@ class _Chunks:
         annotator = random.Random(stable_int(cfg.seed, "annotator", day, lo))
         accuracy = cfg.annotator_accuracy
 
+        annotated = [0]
+
         def emit(rec: dict, gold) -> None:
             lines.append(dumps(rec, option=newline))
             if gold is not None:
+                annotated[0] += 1
                 labels.extend(
                     dumps(row, option=newline) for row in annotation_records(gold, annotator, accuracy)
                 )
@@ -111,11 +122,16 @@ class _Chunks:
         sim.stage_counts = dict.fromkeys(COUNTS, 0)
         sim.sessions = 0
         taught = {}
+        store = sim.assistant.runtime.preferences
+        before = datetime.combine(cfg.start, datetime.min.time(), UTC)
         for idx in range(lo, hi):
             rng.seed(mix64(idx ^ self.user_salt))  # the user's profile: the same every day
             u = self.population.make_user(idx, rng)
-            if idx in memories:
-                u.memory = memories[idx]
+            if idx in memories:  # what the runtime kept of this user, as it was at the end of their last day
+                store.restore(memories[idx])
+            elif u.memory and cfg.teaching:  # taught before the world's first day
+                store.teach(pseudonymize(self.key, u.id), "team", self.catalog.entities[u.memory["team"]].name,
+                            f"before-{u.id}", ts=before)  # fmt: skip
             if cfg.online_bundle is not None:  # three arms, each with the table: the arm's name
                 u.treated = cfg.online_arm or online_arm(cfg.seed, u.id)
             elif cfg.ab_arm is not None:  # the counterfactual replay: every user in one arm
@@ -124,9 +140,10 @@ class _Chunks:
                 u.treated = self.ab and in_treatment(cfg.seed, u.id, cfg.treatment_fraction)
             rng.seed(mix64(idx ^ day_salt))  # what they do today
             sim.user_day(u, ordinal, f"{day}T", rng, emit)
-            if u.memory:
-                taught[idx] = u.memory
-        return lines, labels, taught, sim.stage_counts, sim.sessions
+            items = store.items_of(pseudonymize(self.key, u.id))
+            if items:
+                taught[idx] = items
+        return lines, labels, taught, {**sim.stage_counts, "annotated": annotated[0]}, sim.sessions
 
 
 _worker: _Chunks | None = None
@@ -154,7 +171,7 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
-    memories: dict[int, dict] = {}  # what each user taught the assistant, across days
+    memories: dict[int, list] = {}  # what the runtime kept of each user (taught items), across days
     counts = dict.fromkeys(COUNTS, 0)
     sessions = 0
     turns_per_day: dict[str, int] = {}
@@ -179,6 +196,7 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
                     turns.write_many(lines)
                     labels.write_many(label_lines)
                     memories.update(taught)
+                    annotated += chunk_counts.pop("annotated")
                     for stage, n in chunk_counts.items():
                         counts[stage] += n
                     sessions += chunk_sessions
@@ -189,7 +207,6 @@ def simulate(config: SimConfig, out_dir: Path | str, progress: bool = True) -> S
                 labels.abort()
                 raise
             turns_per_day[day] = turns.lines
-            annotated += labels.lines // ROWS_PER_ANNOTATED_TURN
             files += turns.close()
             annotation_files += labels.close()
     finally:

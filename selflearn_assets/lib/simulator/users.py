@@ -3,8 +3,8 @@
 A user has a time zone and a daily rhythm (hours they talk to the assistant), one to three devices,
 preferences (genres, artists, a sports team, a cuisine, a home city), a few routine requests they
 repeat in their own habitual words, and an ASR factor (accent, noisy home) that scales how often the
-recogniser mishears them. `memory` is what the user has taught the assistant; it persists across
-days. Goals are drawn from the routines, or from time-of-day intent weights and Zipf-popular
+recogniser mishears them. `memory` is what the user taught before the world's first day (their team,
+for some); the runtime keeps it, and everything they teach later (`run.py`, `teaching.py`). Goals are drawn from the routines, or from time-of-day intent weights and Zipf-popular
 entities, so the same requests recur across many users; a share of the entities drawn by popularity
 (`long_tail_share`, also for a user's favourites) come from the catalog's long tail instead, so many
 requests are said by a handful of users only. After a failure a user may reformulate into another
