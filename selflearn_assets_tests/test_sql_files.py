@@ -29,10 +29,11 @@ import pytest
 from selflearn_assets.lib.ingest.lines import LINES_SCHEMA
 from selflearn_assets.lib.labels.store import LABEL_TABLES
 from selflearn_assets.lib.markov.mine import REWRITE_COLUMNS
-from selflearn_assets.lib.online.store import ONLINE_TABLES
+from selflearn_assets.lib.online.store import ENTRY_TABLES
 from selflearn_assets.lib.signals.calibration import DefectModel
 from selflearn_assets.lib.signals.params import SignalParams
 from selflearn_assets.lib.sql import identifier_names, load_sql, render_sql, run_sql, sql_root
+from selflearn_assets.lib.teaching.store import TABLES as TEACHING_TABLES
 
 DAY, WINDOW_START = date(2026, 1, 2), date(2025, 12, 27)
 
@@ -45,6 +46,7 @@ SCHEMAS = [
     "rewrites/schema.sql",
     "releases/schema.sql",
     "online/schema.sql",
+    "teaching/schema.sql",
 ]
 
 
@@ -78,6 +80,8 @@ FRAMES = {
     "_release_quality": ("releases.release_quality", "day"),  # releases/release_quality_insert.sql
     "_online_global": ("online.global_entries", "day"),  # online/global_entries_insert.sql
     "_online_personal": ("online.personal_entries", "day"),  # online/personal_entries_insert.sql
+    "_online_verdicts": ("online.rewrite_verdicts", "day"),  # online/rewrite_verdicts_insert.sql
+    **{f"_teaching_{t}": (f"teaching.{t}", "day") for t in TEACHING_TABLES},  # teaching/<table>_insert.sql
 }
 
 # Files that create temp macros or temp tables later files read, in the callers' order (lib/ingest/turns.py,
@@ -150,7 +154,8 @@ PARAMS: dict = {
 # Every value an identifier (`{{ name }}`) takes: the lists the callers pick them from.
 IDENTIFIERS = {
     "table": LABEL_TABLES,  # labels/coverage_counts.sql (lib/labels/store.py)
-    "layer_table": ONLINE_TABLES,  # online/entries_of_day.sql (lib/online/store.py)
+    "layer_table": ENTRY_TABLES,  # online/entries_of_day.sql (lib/online/store.py)
+    "teaching_table": TEACHING_TABLES,  # teaching/of_day.sql (lib/teaching/store.py)
 }
 
 SQL_FILES = sorted(p.relative_to(sql_root()).as_posix() for p in sql_root().rglob("*.sql"))

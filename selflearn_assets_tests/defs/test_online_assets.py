@@ -106,10 +106,19 @@ def test_online_assets_train_build_and_export(selflearn_home):
     folder = selflearn_home / export_event.metadata["path"].value
     bundle = load_bundle(folder)
     assert bundle.manifest["ranker_version"] == "1" and bundle.manifest["recall_at_10"] >= 0.95
-    # these logs were served no online rewrite: nothing for the self-aware rule to judge, nothing blocked
+    # the online rewrites these logs were served (the simulator's runtime rewrites what users taught) are
+    # judged by the self-aware rule, one verdict per distinct pattern of the window
+    with duckdb.connect(str(selflearn_home / "warehouse.duckdb"), read_only=True) as con:
+        (patterns,) = con.execute(
+            "SELECT count(DISTINCT rewrite_applied.rewrite_id) FROM ingest.clean_turns "
+            "WHERE rewrite_applied.layer IN ('global', 'personal')"
+        ).fetchone()
+        dropped = con.execute(
+            "SELECT count(*) FROM online.rewrite_verdicts WHERE day = ? AND decision = 'drop'", [DAYS[-1]]
+        ).fetchone()[0]
     (global_event,) = built.asset_materializations_for_node("online_index_global")
-    assert global_event.metadata["online_rewrites_judged"].value == 0
-    assert bundle.manifest["blocked_pairs"] == 0 and export_event.metadata["blocked_pairs"].value == 0
+    assert global_event.metadata["online_rewrites_judged"].value == patterns > 0
+    assert bundle.manifest["blocked_pairs"] == dropped == export_event.metadata["blocked_pairs"].value
 
     with duckdb.connect(str(selflearn_home / "warehouse.duckdb"), read_only=True) as con:
         g = con.sql("SELECT * FROM online.global_entries").pl()

@@ -13,6 +13,7 @@ from selflearn_assets.lib.online.self_aware import APPLIED_COLUMNS, VERDICT_COLU
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists, transaction
 
 ONLINE_TABLES = ("global_entries", "personal_entries", "rewrite_verdicts")
+ENTRY_TABLES = ONLINE_TABLES[:2]  # the layers' entries (entries_of_day.sql)
 REGISTERED = {"global_entries": "_online_global", "personal_entries": "_online_personal",
               "rewrite_verdicts": "_online_verdicts"}  # fmt: skip
 TURN_COLUMNS = {"day": pl.Date, "user_id": pl.String, "norm_text": pl.String, "defect_prob": pl.Float64,
@@ -106,5 +107,5 @@ def read_entries(con, day: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(global, personal) entries of `day`; empty frames when none were built."""
     ensure_online_schema(con)
     frames = [query_pl(con, "online/entries_of_day.sql", {"day": day}, identifiers={"layer_table": t})
-              for t in ONLINE_TABLES]  # fmt: skip
+              for t in ENTRY_TABLES]  # fmt: skip
     return frames[0], frames[1]

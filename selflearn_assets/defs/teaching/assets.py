@@ -1,0 +1,139 @@
+"""Teachable AI: where teaching would help, what customers taught, and what each customer taught as of each day
+(`lib/teaching/`); the runtime uses the taught items at once (`Rewriter.teach`), these assets keep the record."""
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from selflearn_assets.defs.metadata import mlflow_run_tags, rounded, stage, table_definition
+from selflearn_assets.defs.partitions import daily_partitions
+from selflearn_assets.defs.readable_days import readable_day
+from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
+from selflearn_assets.lib.ingest.gates import readable_among
+from selflearn_assets.lib.models import tracking
+from selflearn_assets.lib.online.preferences import PreferenceStore, preferences_log
+from selflearn_assets.lib.teaching import moments, store
+from selflearn_assets.lib.teaching.learn import extract_day, judge_moments
+from selflearn_assets.lib.teaching.moments import REASONS
+from selflearn_assets.lib.teaching.reconcile import mined_items, reconcile, runtime_items
+
+EXPERIMENT = "selflearn-teaching-extraction"
+
+
+class TeachingConfig(dg.Config):
+    """The window whose teaching turns train the extractor and whose logs are its evidence."""
+
+    window_days: int = 7
+
+
+def _judged_table(judged: dict) -> str:
+    rows = ["| extractor | extracted | gold | right | precision | recall |", "|---|---|---|---|---|---|"]
+    for method, r in judged.items():
+        rows.append(f"| {method} | {r['extracted']} | {r['gold']} | {r['right']} | {rounded(r['precision'], 3)} | "
+                    f"{rounded(r['recall'], 3)} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+@dg.asset(
+    deps=["defect_signals", "annotations"],
+    partitions_def=daily_partitions,
+    **stage("online"),
+    kinds={"duckdb", "polars"},
+    metadata=table_definition("teaching.moments"),
+    pool="duckdb",
+)
+def teachable_moments(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Turns where teaching would have helped (unsupported, clarify, an unresolved name, the same words failing
+    again, negative feedback) and the teaching exchanges that happened, with the name a request asked for; the
+    rule detector judged on the day's audit gold (a turn that relied on something taught and failed)."""
+    day = date.fromisoformat(context.partition_key)
+    with readable_day(duckdb, day) as con:
+        turns = store.read_turns(con, [day])
+        gold = store.read_gold(con, [day])
+    found = moments.find(turns)
+    with duckdb.get_connection() as con:
+        store.write_day(con, "moments", day, found.drop("day"))
+    judged = judge_moments(found, gold)
+    by_reason = found.explode("reasons").group_by("reasons").len()
+    reasons = dict(by_reason.drop_nulls("reasons").iter_rows())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": found.height,
+            "moments": found.filter(pl.col("kind") == "moment").height,
+            "exchanges": found.filter(pl.col("kind") == "exchange").height,
+            "asked_names": found.filter(pl.col("asked_name").is_not_null() & (pl.col("kind") == "moment")).height,
+            **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS},
+            "gold_true_moments": judged["true_moments"],
+            "rule_detector_precision": rounded(judged["precision"], 3),
+            "rule_detector_recall": rounded(judged["recall"], 3),
+        }
+    )
+
+
+@dg.asset(
+    deps=["teachable_moments"],
+    partitions_def=daily_partitions,
+    **stage("online"),
+    kinds={"duckdb", "polars", "mlflow"},
+    metadata=table_definition("teaching.user_preferences", "teaching.extractions"),
+    pool="duckdb",
+)
+def user_preferences(
+    context: dg.AssetExecutionContext,
+    config: TeachingConfig,
+    duckdb: DuckDBResource,
+    mlflow: MLflowResource,
+    selflearn: SelflearnConfig,
+) -> dg.MaterializeResult:
+    """Per pseudonymised user, key -> value with provenance, confidence and history, as of the end of the day:
+    the runtime's log of teachings (`$SELFLEARN_HOME/online/preferences.jsonl`) reconciled with what the day's
+    teaching turns taught (the span extractor, trained on the window's earlier gold; the rule baseline while
+    it has too little). The extractors' precision and recall on the day's audit gold go to the metadata and to
+    MLflow (experiment `selflearn-teaching-extraction`)."""
+    day = date.fromisoformat(context.partition_key)
+    with readable_day(duckdb, day) as con:
+        days = sorted(readable_among(con, [day - timedelta(days=i) for i in range(config.window_days)]))
+        turns = store.read_turns(con, days)
+        gold = store.read_gold(con, days)
+        earlier = store.read_day(con, "user_preferences", day - timedelta(days=1))
+    found = moments.find(turns)
+    exchanges = found.filter(pl.col("kind") == "exchange").join(
+        turns.select("event_id", "intent", "slots"), on="event_id", how="left"
+    )
+    extracted = extract_day(turns, exchanges, gold, day)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time())
+    runtime = runtime_items(PreferenceStore.load(preferences_log(selflearn.home)).rows()).filter(pl.col("ts") < end)
+    prefs = reconcile(earlier if earlier.height else None, runtime, mined_items(extracted.found, turns))
+    with duckdb.get_connection() as con:
+        store.write_day(con, "extractions", day, extracted.found.drop("day"))
+        store.write_day(con, "user_preferences", day, prefs)
+    mlflow.configure()
+    metrics = {f"{m}_{k}": v for m, r in extracted.judged.items() for k, v in r.items() if v is not None}
+    with tracking.start_run(
+        EXPERIMENT, tags=mlflow_run_tags(context, days),
+        params={"day": day, "window_days": config.window_days, "method": extracted.method,
+                "trained_on_turns": extracted.trained_on},
+        run_name=f"teaching-extraction {day}",
+    ) as run:  # fmt: skip
+        import mlflow as mlflow_api
+
+        mlflow_api.log_metrics({k: float(v) for k, v in metrics.items()})
+    sources = dict(prefs.group_by("source").len().iter_rows())
+    current = prefs.filter(pl.col("current"))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": prefs.height,
+            "users": current["user_id"].n_unique(),
+            "current_items": current.height,
+            "replaced_items": prefs.height - current.height,
+            **{f"source_{s}": int(sources.get(s, 0)) for s in ("runtime", "mined", "runtime+mined")},
+            "runtime_and_mined_disagree": prefs.filter(pl.col("agrees") == False).height,  # noqa: E712
+            "teaching_turns_today": exchanges.filter(pl.col("day") == day).height,
+            "extractor": extracted.method,
+            "extractor_trained_on_turns": extracted.trained_on,
+            "extraction_on_gold": dg.MetadataValue.md(_judged_table(extracted.judged)),
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run.info.experiment_id, run.info.run_id)),
+        }
+    )
