@@ -142,20 +142,28 @@ def test_online_assets_train_build_and_export(selflearn_home):
                                 selflearn_home / "table.parquet")  # fmt: skip
     base = SimConfig(users=300, start=START, days=3, annotation_rate=0.5)
     turns = replay_online_day(base, DAYS[-1] + timedelta(days=1), table, folder, KEY)
-    assert set(turns["arm"]) == {"control", "global", "personal"}
+    assert set(turns["arm"]) == {"control", "global", "personal", "no_teaching"}
     # the counterfactual replay: the same users live the same day in each arm
-    users = {a: set(turns.filter(pl.col("arm") == a)["user_id"]) for a in ("control", "global", "personal")}
-    assert users["control"] == users["global"] == users["personal"]
+    users = {a: set(turns.filter(pl.col("arm") == a)["user_id"]) for a in set(turns["arm"])}
+    assert users["control"] == users["global"] == users["personal"] == users["no_teaching"]
+    # without teaching no turn is rewritten by what users taught, and taught uses fail
+    off = turns.filter(pl.col("arm") == "no_teaching")
+    assert off.filter(pl.col("rewritten") & (pl.col("layer") == "personal")).is_empty()
     online = turns.filter(pl.col("layer").is_in(["global", "personal"]))
     if online.filter(pl.col("arm") == "global").is_empty():  # nothing changed for anyone: the very same day
         rates = turns.group_by("arm").agg(pl.col("defective").mean()).sort("arm")["defective"].to_list()
         assert rates[0] == rates[1]
-    layers = turns.filter(pl.col("rewritten")).group_by("arm").agg(pl.col("layer").unique())
+    # what users taught is the runtime's personal layer in every arm but no_teaching (the assistant's runtime);
+    # the retrieval layers answer only in their arms
+    taught = pl.col("rewritten") & (pl.col("layer") == "personal") & pl.col("uses_taught")
+    layers = turns.filter(pl.col("rewritten") & ~taught).group_by("arm").agg(pl.col("layer").unique())
     by_arm = {a: set(v) for a, v in layers.iter_rows()}
     assert by_arm.get("control", set()) <= {"table"}
     assert by_arm.get("global", set()) <= {"table", "global"}
     report = three_arm_report(turns)
-    assert set(report["arms"]) == {"control", "global", "personal"}
+    assert set(report["arms"]) == {"control", "global", "personal", "no_teaching"}
+    taught = report["teaching_vs_none"]["taught_use_success"]
+    assert taught["no_teaching"]["success"] <= taught["personal"]["success"]
     assert (
         report["global_vs_control"]["ratio_interval"][0] <= report["global_vs_control"]["defect_rate_ratio"]
     )

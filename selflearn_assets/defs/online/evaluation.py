@@ -1,5 +1,5 @@
 """Evaluation of the online rewriter: the export of the day before judged on this day's gold per arm of layers,
-and on the simulated world a three-arm A/B replay of the day (`lib/online/ab.py`)."""
+and on the simulated world a three-arm A/B replay of the day and a fourth arm without teaching (`lib/online/ab.py`)."""
 
 import json
 import os
@@ -26,7 +26,8 @@ EVALUATION = "evaluation.json"
 
 
 class OnlineEvaluationConfig(dg.Config):
-    """Whether to replay the day on the simulator in three arms (control: table; global; personal)."""
+    """Whether to replay the day on the simulator in three arms (control: table; global; personal) and a fourth
+    (personal, with a runtime that keeps nothing users teach)."""
 
     ab_replay: bool = True
     window_days: int = 7
@@ -64,7 +65,8 @@ def online_evaluation(
     """The online export of D-1 judged on day D: per arm (table; table + global; table + global + personal)
     wins, losses, win/loss, coverage and the oracle ceiling on D's gold, and on the simulated world an A/B
     replay of D in three arms with each arm's defect rate and the two ratios (targets global <= 0.87 x
-    control, personal <= 0.96 x global) with user-level 95% intervals. Written to
+    control, personal <= 0.96 x global) with user-level 95% intervals, and a fourth arm, the personal one with
+    teaching off: all traffic's ratio and how often the turns relying on something taught succeed. Written to
     `exports/online/date=D-1/evaluation.json`."""
     day = date.fromisoformat(context.partition_key)
     before = day - timedelta(days=1)
@@ -102,7 +104,7 @@ def online_evaluation(
     world = load_simulator_config(selflearn.raw_root)
     replay = None
     if config.ab_replay and isinstance(world, SimConfig) and has_table:
-        context.log.info(f"three-arm A/B replay of {day} with the exports of {before}")
+        context.log.info(f"A/B replay of {day} with the exports of {before} (three arms, and teaching off)")
         replay = three_arm_report(replay_online_day(world, day, table / TABLE, online, key))
     result["ab_replay"] = replay if replay is not None else "not run (no simulator world, or no table export)"
     _write_json_atomic(online / EVALUATION, result)
@@ -130,4 +132,12 @@ def online_evaluation(
         metadata["ab_by_arm"] = dg.MetadataValue.md(
             markdown_table(["arm", "users", "turns", "defect rate", "rewritten"], ab_rows)
         )
+        teaching = replay.get("teaching_vs_none")
+        if teaching is not None:  # the fourth arm: the personal arm with a runtime that keeps nothing taught
+            metadata["teaching_vs_none_defect_ratio"] = rounded(teaching["defect_rate_ratio"], 3)
+            metadata["teaching_vs_none_ratio_95"] = (
+                f"{teaching['ratio_interval'][0]:.3f}..{teaching['ratio_interval'][1]:.3f}"
+            )
+            for arm, r in teaching["taught_use_success"].items():
+                metadata[f"taught_use_success_{arm}"] = f"{pct(r['success'])} of {r['turns']}"
     return dg.MaterializeResult(metadata=metadata)

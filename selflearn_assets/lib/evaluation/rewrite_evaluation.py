@@ -108,7 +108,11 @@ def replay_summary(turns: pl.DataFrame) -> tuple[dict, dict[str, tuple[float, fl
         "ab_replay": "done",
         "replay_users": turns["user_id"].n_unique(),
         "replay_turns": turns.height,
-        "replay_rewritten_turns": int(turns["rewritten"].sum()),
+        # the table's rewrites (the runtime also rewrites what users taught, in both arms alike)
+        "replay_rewritten_turns": int(
+            (turns["rewritten"] & (turns["layer"] == "table")).sum() if "layer" in turns.columns
+            else turns["rewritten"].sum()
+        ),
         "defect_rate_control": overall.defect_rate_control,
         "defect_rate_treatment": overall.defect_rate_treatment,
         "relative_reduction": overall.relative_reduction,

@@ -277,7 +277,7 @@ class Assistant:
             and t.status == "unsupported"
             and self.runtime is not None
             and self.runtime.teaching
-            and (t.rewrite is None or t.rewrite[3] != "personal")
+            and (t.rewrite is None or len(t.rewrite) < 4 or t.rewrite[3] != "personal")
         ):  # a teachable moment: ask what it means
             t.ask_concept = teaching.asks_about(heard)
             if t.ask_concept is not None:
