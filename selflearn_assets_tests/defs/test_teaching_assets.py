@@ -48,6 +48,10 @@ def test_teaching_assets_over_three_days(selflearn_home):
     first, last = metas[DAYS[0]], metas[DAYS[-1]]
     assert first["teachable_moments"]["moments"].value > 0 and first["teachable_moments"]["exchanges"].value > 0
     assert first["teachable_moments"]["gold_true_moments"].value > 0
+    # the learned detector needs earlier gold: none on the first day, trained (and judged) on the last
+    assert first["teachable_moments"]["model_detector_recall"].value == "not trained"
+    assert last["teachable_moments"]["model_trained_on_moments"].value >= 5
+    assert 0.0 <= last["teachable_moments"]["model_detector_recall"].value <= 1.0
     # the first day has no earlier gold: the rule baseline; later days train the span model on it
     assert first["user_preferences"]["extractor"].value == "rules"
     assert last["user_preferences"]["extractor_trained_on_turns"].value >= 5

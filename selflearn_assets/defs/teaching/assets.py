@@ -15,7 +15,7 @@ from selflearn_assets.lib.ingest.gates import readable_among
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.online.preferences import PreferenceStore, preferences_log
 from selflearn_assets.lib.teaching import moments, store
-from selflearn_assets.lib.teaching.learn import extract_day, judge_moments
+from selflearn_assets.lib.teaching.learn import detect_day, extract_day
 from selflearn_assets.lib.teaching.moments import REASONS
 from selflearn_assets.lib.teaching.reconcile import mined_items, reconcile, runtime_items
 
@@ -23,7 +23,7 @@ EXPERIMENT = "selflearn-teaching-extraction"
 
 
 class TeachingConfig(dg.Config):
-    """The window whose teaching turns train the extractor and whose logs are its evidence."""
+    """The window whose gold trains the moment detector and the extractor, and whose logs are their evidence."""
 
     window_days: int = 7
 
@@ -44,30 +44,51 @@ def _judged_table(judged: dict) -> str:
     metadata=table_definition("teaching.moments"),
     pool="duckdb",
 )
-def teachable_moments(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def teachable_moments(
+    context: dg.AssetExecutionContext, config: TeachingConfig, duckdb: DuckDBResource, mlflow: MLflowResource
+) -> dg.MaterializeResult:
     """Turns where teaching would have helped (unsupported, clarify, an unresolved name, the same words failing
-    again, negative feedback) and the teaching exchanges that happened, with the name a request asked for; the
-    rule detector judged on the day's audit gold (a turn that relied on something taught and failed)."""
+    again, negative feedback) and the teaching exchanges that happened, with the name a request asked for. Two
+    detectors judged on the day's audit gold (a turn that relied on something taught and failed): the rules,
+    and a logistic regression trained on the window's earlier gold (MLflow `selflearn-teachable-moments`)."""
     day = date.fromisoformat(context.partition_key)
     with readable_day(duckdb, day) as con:
-        turns = store.read_turns(con, [day])
-        gold = store.read_gold(con, [day])
+        days = sorted(readable_among(con, [day - timedelta(days=i) for i in range(config.window_days)]))
+        turns = store.read_turns(con, days)
+        gold = store.read_gold(con, days)
     found = moments.find(turns)
+    today = found.filter(pl.col("day") == day)
     with duckdb.get_connection() as con:
-        store.write_day(con, "moments", day, found.drop("day"))
-    judged = judge_moments(found, gold)
-    by_reason = found.explode("reasons").group_by("reasons").len()
+        store.write_day(con, "moments", day, today.drop("day"))
+    judged = detect_day(turns, found, gold, day)
+    by_reason = today.explode("reasons").group_by("reasons").len()
     reasons = dict(by_reason.drop_nulls("reasons").iter_rows())
+    mlflow.configure()
+    metrics = {f"{m}_{k}": float(v) for m in ("rules", "model") if m in judged for k, v in judged[m].items()
+               if v is not None}  # fmt: skip
+    with tracking.start_run(
+        "selflearn-teachable-moments", tags=mlflow_run_tags(context, days),
+        params={"day": day, "window_days": config.window_days, "trained_on_moments": judged["trained_on"]},
+        run_name=f"teachable-moments {day}",
+    ) as run:  # fmt: skip
+        import mlflow as mlflow_api
+
+        mlflow_api.log_metrics(metrics)
+    model = judged.get("model")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": found.height,
-            "moments": found.filter(pl.col("kind") == "moment").height,
-            "exchanges": found.filter(pl.col("kind") == "exchange").height,
-            "asked_names": found.filter(pl.col("asked_name").is_not_null() & (pl.col("kind") == "moment")).height,
+            "dagster/row_count": today.height,
+            "moments": today.filter(pl.col("kind") == "moment").height,
+            "exchanges": today.filter(pl.col("kind") == "exchange").height,
+            "asked_names": today.filter(pl.col("asked_name").is_not_null() & (pl.col("kind") == "moment")).height,
             **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS},
-            "gold_true_moments": judged["true_moments"],
-            "rule_detector_precision": rounded(judged["precision"], 3),
-            "rule_detector_recall": rounded(judged["recall"], 3),
+            "gold_true_moments": judged["rules"]["true_moments"],
+            "rule_detector_precision": rounded(judged["rules"]["precision"], 3),
+            "rule_detector_recall": rounded(judged["rules"]["recall"], 3),
+            "model_trained_on_moments": judged["trained_on"],
+            "model_detector_precision": rounded(model["precision"], 3) if model else "not trained",
+            "model_detector_recall": rounded(model["recall"], 3) if model else "not trained",
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run.info.experiment_id, run.info.run_id)),
         }
     )
 

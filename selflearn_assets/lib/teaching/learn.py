@@ -1,7 +1,8 @@
 """One day of teaching: its moments judged against the gold, and what its teaching turns taught.
 
-`judge_moments(found, gold)`: the rule detector against the truth of the audited turns: a turn where teaching
-would have helped is one that relied on something taught (`preference_use`) and failed.
+`judge_moments(found, gold)`: a detector against the truth of the audited turns: a turn where teaching would
+have helped is one that relied on something taught (`preference_use`) and failed. `detect_day` judges the
+rules and the learned detector (`moments.MomentModel`, trained on the window's earlier days) on one day.
 
 `extract_day(turns, found, gold, day)`: the span model trained on the teaching turns of the window's days
 before `day` (their gold `preference` labels), applied to `day`'s; with too little gold to train (fewer than
@@ -17,21 +18,48 @@ from datetime import date
 
 import polars as pl
 
+from selflearn_assets.lib.teaching import moments
 from selflearn_assets.lib.teaching.extract import Evidence, RuleExtractor, SpanExtractor, precision_recall
 from selflearn_assets.lib.teaching.store import Gold
 
 MIN_TRAIN = 5
 
 
-def judge_moments(found: pl.DataFrame, gold: Gold) -> dict:
-    """Precision and recall of the rule detector (a moment at score >= 1) on the audited turns."""
-    audited = gold.annotated
-    truth = {e for e, _ in gold.used.items() if e in audited and gold.failure.get(e) != "correct"}
-    called = set(found.filter((pl.col("kind") == "moment") & (pl.col("score") >= 1))["event_id"]) & audited
+def true_moments(gold: Gold) -> set[str]:
+    """Audited turns where teaching would have helped: they relied on something taught, and failed."""
+    return {e for e in gold.used if e in gold.failure and gold.failure[e] != "correct"}
+
+
+def judge_moments(
+    found: pl.DataFrame, gold: Gold, called: set[str] | None = None, events: set[str] | None = None
+) -> dict:
+    """Precision and recall on the audited turns (of `events`, default all) of a detector's calls (default: the
+    rules, a moment at score >= 1)."""
+    audited = gold.annotated if events is None else gold.annotated & events
+    truth = true_moments(gold) & audited
+    if called is None:
+        called = set(found.filter((pl.col("kind") == "moment") & (pl.col("score") >= 1))["event_id"])
+    called = called & audited
     right = len(called & truth)
     return {"audited_turns": len(audited), "true_moments": len(truth), "called": len(called), "right": right,
             "precision": right / len(called) if called else None,
             "recall": right / len(truth) if truth else None}  # fmt: skip
+
+
+def detect_day(turns: pl.DataFrame, found: pl.DataFrame, gold: Gold, day: date) -> dict:
+    """The rules and the learned detector (trained on the window's days before `day`) judged on `day`'s gold:
+    method -> judge_moments, and the model's training size under "trained_on"."""
+    features = moments.moment_features(turns, found)
+    before = features.filter((pl.col("day") < day) & pl.col("event_id").is_in(list(gold.annotated)))
+    model = moments.MomentModel()
+    trained = model.fit(before, true_moments(gold))
+    today = found.filter(pl.col("day") == day)
+    events = set(turns.filter(pl.col("day") == day)["event_id"])
+    judged = {"rules": judge_moments(today, gold, events=events), "trained_on": trained}
+    if trained:
+        called = model.predict(features.filter(pl.col("day") == day))
+        judged["model"] = judge_moments(today, gold, called, events)
+    return judged
 
 
 @dataclass

@@ -14,7 +14,10 @@ either kind (`MOMENT_COLUMNS`):
   | repeated_failure   | the same user's second (or later) defective turn with the same words that day   |
   | negative_feedback  | explicit_feedback `negative`                                                    |
 
-  `score` is the number of reasons; a rule-only detector calls a moment at score >= 1.
+  `score` is the number of reasons; a rule-only detector calls a moment at score >= 1. `MomentModel` is the
+  learned detector: a logistic regression over the turn's reasons, whether it asked for a name, its words, its
+  defect probability and whether a teaching exchange follows in the session, trained on the gold of earlier
+  days (a turn that relied on something taught and failed).
 - an **exchange**: a turn that taught the assistant something: the assistant logged a teaching or preference
   intent (domain `teaching` or `preferences`), or the turn answers a clarifying question about a request that
   named something by an activation ("turn on study mode" -> "what should I do?" -> the answer).
@@ -95,3 +98,59 @@ def find(turns: pl.DataFrame) -> pl.DataFrame:
     )
     out = pl.concat([moments, exchanges]).with_columns(score=pl.col("reasons").list.len().cast(pl.Int64))
     return out.select(list(MOMENT_COLUMNS)).cast(MOMENT_COLUMNS).sort("day", "session_id", "event_id")
+
+
+MODEL_FEATURES = (*REASONS, "asked_name", "words", "defect_prob", "exchange_follows", "fallback")
+
+
+def moment_features(turns: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """One row per turn of `turns`: event_id, day and `MODEL_FEATURES` (from `find`'s rows of the same turns)."""
+    reasons = found.filter(pl.col("kind") == "moment").select("event_id", "reasons", "asked_name")
+    exchanges = found.filter(pl.col("kind") == "exchange").select("session_id", "event_id")
+    later = (
+        turns.select("session_id", "event_id", "ts")
+        .join(exchanges.rename({"event_id": "x"}), on="session_id")
+        .join(turns.select(pl.col("event_id").alias("x"), pl.col("ts").alias("x_ts")), on="x")
+        .filter(pl.col("x_ts") > pl.col("ts"))
+        .select("event_id")
+        .unique()
+    )
+    t = turns.join(reasons, on="event_id", how="left").with_columns(
+        pl.col("reasons").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    )
+    return t.select(
+        "event_id",
+        "day",
+        *[pl.col("reasons").list.contains(r).cast(pl.Float64).alias(r) for r in REASONS],
+        pl.col("asked_name").is_not_null().cast(pl.Float64).alias("asked_name"),
+        pl.col("norm_text").str.split(" ").list.len().cast(pl.Float64).alias("words"),
+        pl.col("defect_prob").cast(pl.Float64),
+        pl.col("event_id").is_in(later["event_id"].implode()).cast(pl.Float64).alias("exchange_follows"),
+        (pl.col("intent").fill_null("").str.starts_with("knowledge.question")).cast(pl.Float64).alias("fallback"),
+    )
+
+
+class MomentModel:
+    """The learned teachable-moment detector (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.model = None
+
+    def fit(self, features: pl.DataFrame, truth: set[str]) -> int:
+        """Fit on the turns of `features` (audited ones), `truth` the event ids that are moments; the number of
+        true moments learned from (fewer than 5, or no negatives: not trained)."""
+        from sklearn.linear_model import LogisticRegression
+
+        y = features["event_id"].is_in(list(truth)).to_numpy()
+        if y.sum() < 5 or y.all():
+            return 0
+        x = features.select(MODEL_FEATURES).to_numpy()
+        self.model = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x, y)
+        return int(y.sum())
+
+    def predict(self, features: pl.DataFrame) -> set[str]:
+        """The event ids it calls moments (P >= 0.5 under balanced class weights)."""
+        if self.model is None or not features.height:
+            return set()
+        called = self.model.predict(features.select(MODEL_FEATURES).to_numpy())
+        return set(features.filter(pl.Series(called.astype(bool)))["event_id"].to_list())
