@@ -42,7 +42,8 @@ def _rewriter(log: Path | None = None, **kwargs) -> Rewriter:
 @pytest.mark.parametrize(
     "request_text",
     ["turn on study mode", "Start study mode", "activate study mode", "study mode", "switch to study mode",
-     "set study mode", "Alexa, turn on my study mode!", "switch on the study mode", "enable study mode"],
+     "set study mode", "Alexa, turn on my study mode!", "switch on the study mode", "enable study mode",
+     "time for study mode", "it's study mode", "let's do study mode", "go into study mode"],
 )  # fmt: skip
 def test_a_taught_concept_rewrites_the_very_next_request(tmp_path, request_text):
     rewriter = _rewriter(tmp_path / "preferences.jsonl")
@@ -67,7 +68,9 @@ def test_a_taught_concept_rewrites_the_very_next_request(tmp_path, request_text)
 
 
 @pytest.mark.parametrize("request_text", ["is study mode on", "turn off study mode", "study mode settings",
-                                          "turn on study", "start the study mode timer"])  # fmt: skip
+                                          "turn on study", "start the study mode timer", "what is study mode",
+                                          "stop study mode", "please don't start study mode", "exit study mode",
+                                          "how do i use study mode", "i really do not like study mode"])  # fmt: skip
 def test_a_concept_applies_only_to_its_phrase_with_an_activation(request_text):
     rewriter = _rewriter()
     rewriter.teach("alice", "concept:study mode", STUDY, "e1")

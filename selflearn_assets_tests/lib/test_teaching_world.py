@@ -64,9 +64,9 @@ def test_a_concept_fails_until_taught_and_works_from_the_next_request(world: Wor
     assert len(before) > 50 and len(after) > 50
     # untaught, the assistant does not understand a user's own name for a routine
     assert sum(before) / len(before) < 0.05
-    # taught, the runtime rewrites the name into the definition (phrasings the runtime does not know, e.g.
-    # "time for study mode", and misrecognitions still fail)
-    assert sum(after) / len(after) > 0.4 and sum(first) / len(first) > 0.4
+    # taught, the runtime rewrites the name into the definition from the very next request on (what still fails
+    # is a misrecognition)
+    assert sum(after) / len(after) > 0.9 and sum(first) / len(first) > 0.9
     rewritten = [r for r in world.turns.values() if r.get("rewrite_applied", {}).get("layer") == "personal"]
     assert rewritten and all(world.gold[r["event_id"]].get("preference_use") for r in rewritten)
 

@@ -17,7 +17,7 @@ How taught items rewrite a request (`taught_rewrite`; the request is normalised,
 
 | taught key        | request                                                                   | rewrite                            |
 |-------------------|---------------------------------------------------------------------------|------------------------------------|
-| `concept:P`       | `P`, or `P` after turn on / switch on / switch to / start / activate / enable / set, optionally then my / the | the taught value, as taught |
+| `concept:P`       | `P`, or `P` after turn on / switch on / switch to / start / activate / enable / set, optionally then my / the; or `P` at the end after 1-3 other words, none a question or negation word ("time for P", not "stop P") | the taught value, as taught |
 | `team`            | play / watch / put on / when is / who won / what's the score of + "the game" | the same with "the {team} game" |
 | `team`            | how did my team do / did my team win / how are my team doing               | the same with "the {team}"         |
 | `team`            | what's my team's score                                                     | what's the {team} score            |
@@ -63,6 +63,11 @@ PREFERENCES_LOG = Path("online") / "preferences.jsonl"  # under $SELFLEARN_HOME
 PREFERENCE_KEY = re.compile(r"[a-z_]+")
 ACTIVATIONS = ("turn on", "switch on", "switch to", "start", "activate", "enable", "set")
 ARTICLES = ("my", "the")
+# a concept at the end of a request after other words ("time for study mode"): at most this many, and none of
+# them a question or a negation
+MAX_LEAD_WORDS = 3
+QUESTION_WORDS = frozenset("what whats what's who how when where why which is are was does do did can could will should".split())
+NEGATIONS = frozenset("off stop cancel end exit quit leave disable deactivate pause no not dont don't never without".split())
 
 # (key, pattern over the whole normalised request, template): named groups and {value} fill the template
 USES: tuple[tuple[str, str, str], ...] = (
@@ -185,6 +190,9 @@ def taught_rewrite(norm: str, taught: Mapping[str, str]) -> tuple[str, str] | No
         value = taught.get(CONCEPT + phrase)
         if value is not None and normalize_utterance(value) != norm:
             return value.strip(), CONCEPT + phrase
+    found = _concept_at_end(norm, taught)
+    if found is not None:
+        return found
     for key, pattern, template in _USES:
         value = taught.get(key)
         if value is None:
@@ -196,6 +204,20 @@ def taught_rewrite(norm: str, taught: Mapping[str, str]) -> tuple[str, str] | No
         if match:
             groups = {k: v or "" for k, v in match.groupdict().items()}
             return template.format(value=named, **groups), key
+    return None
+
+
+def _concept_at_end(norm: str, taught: Mapping[str, str]) -> tuple[str, str] | None:
+    """A concept named at the end of a request after up to `MAX_LEAD_WORDS` other words that neither ask about
+    it nor stop it ("time for study mode", "let's do study mode"; not "what is study mode", "stop study mode")."""
+    words = norm.split()
+    for lead in range(1, min(MAX_LEAD_WORDS, len(words) - 1) + 1):
+        before, phrase = words[:lead], " ".join(words[lead:])
+        value = taught.get(CONCEPT + phrase)
+        if value is None or before[0] in QUESTION_WORDS or NEGATIONS & set(before):
+            continue
+        if normalize_utterance(value) != norm:
+            return value.strip(), CONCEPT + phrase
     return None
 
 
