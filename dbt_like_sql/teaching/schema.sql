@@ -27,11 +27,11 @@ CREATE TABLE IF NOT EXISTS teaching.extractions (
 CREATE TABLE IF NOT EXISTS teaching.user_preferences (
     day          DATE NOT NULL,      -- the snapshot: everything known at the end of this day
     user_id      VARCHAR NOT NULL,   -- pseudonymised
-    key          VARCHAR NOT NULL,
-    value        VARCHAR NOT NULL,
+    key          VARCHAR NOT NULL,   -- preference name (team, cuisine, news_source, ...) or concept:<name>
+    value        VARCHAR NOT NULL,   -- what the user taught it to mean (the runtime's value where it has one)
     source       VARCHAR NOT NULL,   -- runtime | mined | runtime+mined (lib/teaching/reconcile.py)
     event_id     VARCHAR NOT NULL,   -- provenance: the teaching turn / the runtime's event id
-    confidence   DOUBLE NOT NULL,
+    confidence   DOUBLE NOT NULL,    -- 1 for the runtime's items; the extractor's confidence for mined ones
     agrees       BOOLEAN,            -- runtime+mined: the mined value is the runtime's; else NULL
     valid_from   TIMESTAMP NOT NULL, -- when it was taught (UTC)
     valid_to     TIMESTAMP,          -- when a later teaching of the key replaced it (NULL: current)
