@@ -57,6 +57,9 @@ def test_teaching_assets_over_three_days(selflearn_home):
     assert last["user_preferences"]["extractor_trained_on_turns"].value >= 5
     assert last["user_preferences"]["extractor"].value == "spans"
     assert "| spans |" in last["user_preferences"]["extraction_on_gold"].value
+    # the audited uses of what was taught, before and after their teaching as the history dates it
+    meta = last["user_preferences"]
+    assert meta["taught_uses_before_uses"].value + meta["taught_uses_after_uses"].value > 0
     tracking.configure(selflearn_home)
     run_id = last["user_preferences"]["mlflow_run"].value.rsplit("/", 1)[-1]
     assert "spans_recall" in MlflowClient().get_run(run_id).data.metrics

@@ -151,3 +151,23 @@ def test_a_preference_changed_later_keeps_both_and_the_newer_is_current():
     assert (team[1]["source"], team[1]["agrees"]) == ("runtime+mined", True)
     assert later.filter(pl.col("key") == "concept:study mode")["current"].to_list() == [True]  # carried over
     assert reconcile(later, runtime, _items(("u1", "team", "lakers", "e9", 0.9, t2))).equals(later)  # idempotent
+
+
+def test_taught_uses_before_and_after_their_teaching():
+    from selflearn_assets.lib.teaching.learn import taught_use_outcomes
+
+    t = [T0 + timedelta(minutes=m) for m in range(10)]
+    turns = pl.DataFrame({"event_id": [f"e{i}" for i in range(7)], "user_id": ["u1"] * 5 + ["u2"] * 2,
+                          "ts": [t[0], t[1], t[3], t[4], t[5], t[1], t[2]]})  # fmt: skip
+    prefs = reconcile(None, _items(), _items(("u1", "concept:study mode", "turn on the lamp", "x1", 0.9, t[2]),
+                                             ("u2", "team", "warriors", "x2", 1.0, t[0])))  # fmt: skip
+    used = {"e0": "concept:study mode", "e1": "concept:study mode", "e2": "concept:study mode",
+            "e3": "concept:study mode", "e4": "concept:study mode", "e5": "team", "e6": "team"}  # fmt: skip
+    failure = {"e0": "nlu", "e1": "nlu", "e2": "asr", "e3": "correct", "e4": "correct", "e5": "correct", "e6": "er"}
+    got = taught_use_outcomes(prefs, turns, Gold({}, used, failure))
+    # u1: two failures before teaching at t2; after it a misrecognition, then two successes (first success on
+    # its second use); u2 taught before both uses: the first succeeds at once
+    assert (got["before_uses"], got["before_success"]) == (2, 0.0)
+    assert (got["after_uses"], got["after_success"]) == (5, 3 / 5)
+    assert (got["first_after_uses"], got["first_after_success"]) == (2, 0.5)
+    assert got["first_success_on_next_use"] == 0.5 and got["uses_to_first_success_median"] == 2

@@ -15,7 +15,7 @@ from selflearn_assets.lib.ingest.gates import readable_among
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.online.preferences import PreferenceStore, preferences_log
 from selflearn_assets.lib.teaching import moments, store
-from selflearn_assets.lib.teaching.learn import detect_day, extract_day
+from selflearn_assets.lib.teaching.learn import detect_day, extract_day, taught_use_outcomes
 from selflearn_assets.lib.teaching.moments import REASONS
 from selflearn_assets.lib.teaching.reconcile import mined_items, reconcile, runtime_items
 
@@ -141,6 +141,7 @@ def user_preferences(
         import mlflow as mlflow_api
 
         mlflow_api.log_metrics({k: float(v) for k, v in metrics.items()})
+    uses = taught_use_outcomes(prefs, turns, gold)
     sources = dict(prefs.group_by("source").len().iter_rows())
     current = prefs.filter(pl.col("current"))
     return dg.MaterializeResult(
@@ -155,6 +156,8 @@ def user_preferences(
             "extractor": extracted.method,
             "extractor_trained_on_turns": extracted.trained_on,
             "extraction_on_gold": dg.MetadataValue.md(_judged_table(extracted.judged)),
+            # audited turns relying on something taught, before / after its teaching (as this table dates it)
+            **{f"taught_uses_{k}": rounded(v, 3) if isinstance(v, float) else v for k, v in uses.items()},
             "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run.info.experiment_id, run.info.run_id)),
         }
     )

@@ -86,3 +86,47 @@ def extract_day(turns: pl.DataFrame, exchanges: pl.DataFrame, gold: Gold, day: d
         judged["spans"] = precision_recall(span.extract(today), day_gold, gold.annotated)
     chosen = span if trained else rules
     return Extracted(chosen.extract(today), chosen.method, trained, judged)
+
+
+def taught_use_outcomes(prefs: pl.DataFrame, turns: pl.DataFrame, gold: Gold) -> dict:
+    """How the audited turns that rely on something taught (gold `preference_use`) fared before and after the
+    user taught it, as `prefs` (the reconciled history, `reconcile.PREFERENCE_COLUMNS`) dates the teaching:
+    uses and successes before, after, the first use after, and per (user, key) the number of uses after the
+    teaching up to the first success (1: the very next one)."""
+    taught = {}
+    for user, key, since in prefs.select("user_id", "key", "valid_from").iter_rows():
+        if (user, key) not in taught or since < taught[(user, key)]:
+            taught[(user, key)] = since
+    when = {e: (u, t) for e, u, t in turns.select("event_id", "user_id", "ts").iter_rows()}
+    uses = sorted(
+        (when[e][1], e, when[e][0], key) for e, key in gold.used.items() if e in when and e in gold.failure
+    )
+    out = {"before": [0, 0], "after": [0, 0], "first_after": [0, 0]}
+    tries: dict[tuple[str, str], int] = {}
+    first_success: list[int] = []
+    for ts, event_id, user, key in uses:
+        ok = gold.failure[event_id] == "correct"
+        since = taught.get((user, key))
+        side = "after" if since is not None and ts > since else "before"
+        out[side][0] += 1
+        out[side][1] += ok
+        if side == "after":
+            pair = (user, key)
+            if pair not in tries:
+                out["first_after"][0] += 1
+                out["first_after"][1] += ok
+                tries[pair] = 0
+            if tries[pair] >= 0:
+                tries[pair] += 1
+                if ok:
+                    first_success.append(tries[pair])
+                    tries[pair] = -1  # done: its first success is counted
+    report = {f"{side}_uses": n for side, (n, _) in out.items()}
+    report.update({f"{side}_success": (s / n if n else None) for side, (n, s) in out.items()})
+    report["uses_to_first_success_median"] = (
+        sorted(first_success)[len(first_success) // 2] if first_success else None
+    )
+    report["first_success_on_next_use"] = (
+        sum(1 for n in first_success if n == 1) / len(first_success) if first_success else None
+    )
+    return report
