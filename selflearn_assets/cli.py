@@ -547,6 +547,38 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget_user(args: argparse.Namespace) -> int:
+    """Forget a customer: remove everything selflearn derived from USER_ID (the id as the logs carry it,
+    pseudonymised with SELFLEARN_PSEUDONYM_KEY and with each earlier key named by --old-key-env): their rows in
+    every warehouse table, in the label releases (republished) and the online exports, their texts' embeddings
+    (unless other users said them) and their taught preferences in the runtime log; a running `selflearn serve`
+    forgets them at its next poll. The raw logs are the source system's and are not touched (lib/privacy/)."""
+    from selflearn_assets.lib.privacy import ForgetRefused, forget_user
+    from selflearn_assets.lib.settings import load_settings
+    from selflearn_assets.lib.warehouse_lock import WarehouseLockedError
+
+    settings = load_settings()
+    _warn_default_key(settings.pseudonym_key)
+    earlier = {}
+    for name in args.old_key_env or []:
+        if not os.environ.get(name):
+            print(f"selflearn forget-user: the environment variable {name} is not set", file=sys.stderr)
+            return 2
+        earlier[name] = os.environ[name]
+    try:
+        report = forget_user(settings.home, args.user_id, settings.pseudonym_key, earlier, args.dry_run)
+    except (ForgetRefused, WarehouseLockedError) as err:
+        print(f"selflearn forget-user: {err}; nothing was changed", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"selflearn forget-user: {err}; run it again to finish (the warehouse was not changed)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    for line in report.lines():
+        print(f"[selflearn] {line}", file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selflearn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -638,6 +670,19 @@ def build_parser() -> argparse.ArgumentParser:
     old_key.add_argument("--old-fingerprint", help="fingerprint of the old key (as the refusal names it)")
     old_key.add_argument("--old-key-env", metavar="NAME", help="environment variable that holds the old key")
     rotate.set_defaults(func=cmd_rotate_key)
+
+    forget = sub.add_parser(
+        "forget-user", help="remove everything selflearn derived from one user (warehouse, exports, runtime)",
+        description=cmd_forget_user.__doc__,
+    )
+    forget.add_argument("user_id", help="the user id as the logs carry it")
+    forget.add_argument(
+        "--old-key-env", metavar="NAME", action="append",
+        help="environment variable holding an earlier pseudonym key (one the warehouse recorded or a rotation "
+        "declared); repeat for each",
+    )
+    forget.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    forget.set_defaults(func=cmd_forget_user)
 
     demo = sub.add_parser("demo", help="simulate a few days and run every asset on them (the README's main job)")
     demo.add_argument(

@@ -79,6 +79,15 @@ def quality_sections(quality: pl.DataFrame) -> tuple[dict, dict]:
     return thresholds, section
 
 
+def row_counts(table: pl.DataFrame) -> dict[str, int]:
+    """The manifest's `row_counts` of a release table: its turns and, per label, the turns it is released
+    on."""
+    return {
+        "turns": table.height,
+        **{f"{label}_released": int(table[label].is_not_null().sum()) for label in LABELS},
+    }
+
+
 def publish_release(
     exports_root: str | Path, day: date, table: pl.DataFrame, manifest: dict, gates: list[GateResult]
 ) -> Path:
@@ -100,10 +109,7 @@ def publish_release(
             "date": day.isoformat(),
             "rows": table.height,
             "columns": {c: str(t) for c, t in table.schema.items()},
-            "row_counts": {
-                "turns": table.height,
-                **{f"{label}_released": int(table[label].is_not_null().sum()) for label in LABELS},
-            },
+            "row_counts": row_counts(table),
             "checks": {
                 "passed": [g.name for g in gates if g.passed],
                 "warnings": [g.name for g in gates if not g.passed and not g.blocking],

@@ -1,0 +1,151 @@
+"""The warehouse side of forgetting a customer: every row that carries one of their pseudonyms or event ids.
+
+The tables are found in the catalog (`privacy/personal_columns.sql`), not listed, so that a table added later
+(the teaching stage's, say) is covered as long as it names its columns as the others do: a row goes when its
+`user_id` is one of the customer's pseudonyms or one of its event-id columns (`event_id`, `*_event_id`) holds
+one of their turns; a `users` list (VARCHAR[]) loses their pseudonym, and a row whose only user they were
+goes. `signals.markov_transitions` is the exception: its days are counted again from the turns that remain
+(`transitions.replace_transitions_day`, the asset's own SQL), so its transition and session counts leave them
+too. Their quarantined lines are found by their raw text (`privacy/delete_quarantined_lines.sql`). The turn
+counts that accounting gates compare with the tables (`ingest.partition_stats`, `releases.release_builds`) are
+recounted on the days that lost rows.
+
+Everything runs on the caller's connection inside the caller's transaction (`forget.py` commits it, or rolls
+it back for a dry run). The inputs go in as session variables (`forget_pseudonyms`, ...), which the SQL files
+read with `getvariable`, and are reset before returning; the generic deletes name their table and column from
+the catalog, quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from selflearn_assets.lib.signals.transitions import replace_transitions_day
+from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
+
+MARKOV = "signals.markov_transitions"
+VARIABLES = ("forget_pseudonyms", "forget_raw_id_pattern", "forget_event_ids", "forget_shared_keys",
+             "forget_texts")  # fmt: skip
+PSEUDONYMS = "getvariable('forget_pseudonyms')::VARCHAR[]"
+
+
+@dataclass
+class WarehouseForget:
+    """What left the warehouse (or would leave it, in a transaction that is then rolled back)."""
+
+    rows: Counter = field(default_factory=Counter)  # table -> rows removed
+    days: dict[str, set[date]] = field(
+        default_factory=dict
+    )  # table -> days that lost rows (tables with `day`)
+    recounted: dict[str, list[date]] = field(default_factory=dict)  # table -> days whose counts were redone
+    events: dict[date, set[str]] = field(default_factory=dict)  # day -> the customer's event ids that day
+    texts: set[str] = field(default_factory=set)  # their turns' texts as the encoder embeds them
+    texts_kept: set[str] = field(default_factory=set)  # of those, the texts other customers' turns have too
+
+
+def raw_id_pattern(raw_id: str) -> str:
+    """A regular expression (RE2) matching the raw id as a quoted value in a raw line."""
+    return "[\"']" + re.escape(raw_id) + "[\"']"
+
+
+def forget_rows(con: duckdb.DuckDBPyConnection, raw_id: str, pseudonyms: list[str]) -> WarehouseForget:
+    """Delete every row of the customer (call inside a transaction); returns what went, and the event ids and
+    texts the files outside the warehouse are cleaned of."""
+    out = WarehouseForget()
+    if not table_exists(con, "ingest", "clean_turns"):
+        return out  # nothing was ingested
+    _set(con, "forget_pseudonyms", pseudonyms, "VARCHAR[]")
+    _set(con, "forget_raw_id_pattern", raw_id_pattern(raw_id), "VARCHAR")
+    try:
+        turns = query_pl(con, "privacy/their_turns.sql")
+        quarantined = run_sql(con, "privacy/delete_quarantined_lines.sql").fetchall()  # (day, event_id)
+        _removed(out, "ingest.quarantined_turns", [day for day, _ in quarantined])
+        events = set(turns.select("day", "event_id").iter_rows()) | {
+            (d, e) for d, e in quarantined if e is not None
+        }
+        for day, event_id in events:
+            out.events.setdefault(day, set()).add(event_id)
+        _set(con, "forget_event_ids", sorted({e for _, e in events}), "VARCHAR[]")  # all of them, first
+        shared = {e for (e,) in run_sql(con, "privacy/shared_event_ids.sql").fetchall()}
+        _set(con, "forget_shared_keys", sorted(f"{d}/{e}" for d, e in events if e in shared), "VARCHAR[]")
+        _set(con, "forget_event_ids", sorted({e for _, e in events} - shared), "VARCHAR[]")
+        _delete_generic(con, out)
+        _recount(con, out)
+        out.texts = set(turns["asr_text"]) | set(turns["response_text"])
+        _set(con, "forget_texts", sorted(out.texts), "VARCHAR[]")
+        out.texts_kept = {t for (t,) in run_sql(con, "privacy/texts_still_said.sql").fetchall()}
+    finally:
+        for name in VARIABLES:
+            con.execute(f"RESET VARIABLE {name}")  # our fixed names: nothing of theirs stays in the session
+    out.rows = Counter({table: n for table, n in out.rows.items() if n})
+    return out
+
+
+def _set(con, name: str, value, sql_type: str) -> None:
+    con.execute(f"SET VARIABLE {name} = ?::{sql_type}", [value])  # name and type: our constants
+
+
+def _quoted(*names: str) -> str:
+    return ".".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def _removed(out: WarehouseForget, table: str, days: list) -> None:
+    out.rows[table] += len(days)
+    if days and days[0] is not None:
+        out.days.setdefault(table, set()).update(days)
+
+
+def _delete_generic(con, out: WarehouseForget) -> None:
+    """Delete by every personal column the catalog lists (`privacy/personal_columns.sql`), then count the
+    Markov transitions of their days again."""
+    for schema, table, column, kind, has_day in run_sql(con, "privacy/personal_columns.sql").fetchall():
+        name, target, col = f"{schema}.{table}", _quoted(schema, table), _quoted(column)
+        if name == MARKOV:
+            continue
+        returning = ' RETURNING "day"' if has_day else " RETURNING NULL"
+        if kind == "user":
+            where = f"{col} IN (SELECT unnest({PSEUDONYMS}))"
+        elif kind == "event":
+            where = f"{col} IN (SELECT unnest(getvariable('forget_event_ids')::VARCHAR[]))"
+            if has_day:  # an id another customer's turn reuses: only the rows of the customer's day
+                where += (f" OR (CAST(\"day\" AS VARCHAR) || '/' || {col}) IN "
+                          "(SELECT unnest(getvariable('forget_shared_keys')::VARCHAR[]))")  # fmt: skip
+        else:  # a list of users: a row that was theirs alone goes, the others lose their pseudonym
+            kept = f"list_filter({col}, lambda u: NOT list_contains({PSEUDONYMS}, u))"
+            where = f"len({col}) > 0 AND len({kept}) = 0"
+            with_others = f"list_has_any({col}, {PSEUDONYMS}) AND len({kept}) > 0"
+            con.execute(f"UPDATE {target} SET {col} = {kept} WHERE {with_others}")
+        deleted = con.execute(f"DELETE FROM {target} WHERE {where}{returning}").fetchall()
+        _removed(out, name, [d for (d,) in deleted])
+    if table_exists(con, "signals", "markov_transitions"):
+        days = [d for (d,) in run_sql(con, "privacy/markov_days.sql").fetchall()]
+        before = _count_days(con, days)
+        for day in days:
+            replace_transitions_day(con, day)
+        out.rows[MARKOV] += before - _count_days(con, days)
+        if days:
+            out.recounted[MARKOV] = days
+
+
+def _count_days(con, days: list[date]) -> int:
+    sql = f"SELECT count(*) FROM {MARKOV} WHERE day IN (SELECT unnest(?::DATE[]))"
+    return con.execute(sql, [days]).fetchone()[0]
+
+
+def _recount(con, out: WarehouseForget) -> None:
+    """The accounting counts of the days that lost turns (`privacy/recount_*.sql`)."""
+    ingest_days = sorted(
+        out.days.get("ingest.clean_turns", set()) | out.days.get("ingest.quarantined_turns", set())
+    )
+    if ingest_days and table_exists(con, "ingest", "partition_stats"):
+        run_sql(con, "privacy/recount_partition_stats.sql", {"days": ingest_days})
+        out.recounted["ingest.partition_stats"] = ingest_days
+    release_days = sorted(out.days.get("releases.label_release", set()))
+    if release_days and table_exists(con, "releases", "release_builds"):
+        run_sql(con, "privacy/recount_release_builds.sql", {"days": release_days})
+        out.recounted["releases.release_builds"] = release_days
