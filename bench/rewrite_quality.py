@@ -15,8 +15,8 @@ gate's evidence), then judge it on day D + 1:
   oracle table of the same window (each misheard text → the request most often meant by it) on the same
   turns: the ceiling of an exact-match table;
 - `sim`: the simulator's offline judge (`lib/evaluation/rewrite_offline.py`) on D + 1's gold-annotated
-  turns, and with `--ab-replay` the A/B replay of D + 1 (defect rate on covered traffic, control vs
-  treatment).
+  turns, and with `--ab-replay` the counterfactual A/B replay of D + 1 (the same users with and without the
+  table, as `rewrite_evaluation` replays it; defect rate on all and on covered traffic, control vs treatment).
 
 Prints one row per (seed, table) and the medians over seeds of the per-seed sums.
 """
@@ -39,7 +39,7 @@ import polars as pl
 from selflearn_assets.lib.evaluation.ab_stats import compare_arms
 from selflearn_assets.lib.evaluation.rewrite_corpus import corpus_interpretations, judge_on_world
 from selflearn_assets.lib.evaluation.rewrite_offline import judge_turns, offline_win_loss
-from selflearn_assets.lib.evaluation.rewrite_replay import replay_day, save_simulator_config
+from selflearn_assets.lib.evaluation.rewrite_replay import replay_counterfactual, save_simulator_config
 from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns
 from selflearn_assets.lib.markov import MarkovParams, mine_rewrites
 from selflearn_assets.lib.rewrites.store import read_window, read_window_evidence
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(offline_win_loss(judge_turns(gold, table, meanings)).as_dict())
                 if args.ab_replay and table.height:
                     path = write_rewrite_table(table.to_dicts(), work / f"table-{seed}-{day}.parquet")
-                    turns = replay_day(config, judged_on, path)
+                    turns = replay_counterfactual(config, judged_on, path)  # the same users, once per arm
                     covered = compare_arms(turns.filter(pl.col("covered")), seed=0)
                     overall = compare_arms(turns, seed=0)
                     row["ab"] = {
