@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import polars as pl
 
@@ -44,8 +45,16 @@ def _is_word_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in _KEPT_CATEGORIES
 
 
+@lru_cache(maxsize=64)
+def _wake_word_regex(wake_words: tuple[str, ...]) -> re.Pattern | None:
+    pattern = _wake_word_pattern(wake_words)
+    return re.compile(pattern) if pattern else None
+
+
+@lru_cache(maxsize=200_000)
 def normalize_utterance(text: str | None, wake_words: tuple[str, ...] = WAKE_WORDS) -> str:
-    """The normalised form of one utterance ("" for None or text with no letters or digits)."""
+    """The normalised form of one utterance ("" for None or text with no letters or digits). Cached: the
+    runtime and the simulator normalise the same requests again and again."""
     if not text:
         return ""
     s = unicodedata.normalize("NFKC", text).lower()
@@ -57,8 +66,8 @@ def normalize_utterance(text: str | None, wake_words: tuple[str, ...] = WAKE_WOR
             if not inside:
                 chars[i] = " "
     s = re.sub(" +", " ", "".join(chars)).strip(" ")
-    pattern = _wake_word_pattern(wake_words)
-    return re.sub(pattern, "", s, count=1) if pattern else s
+    wake = _wake_word_regex(wake_words)
+    return wake.sub("", s, count=1) if wake is not None else s
 
 
 def normalize_expr(col: str | pl.Expr, wake_words: tuple[str, ...] = WAKE_WORDS) -> pl.Expr:
