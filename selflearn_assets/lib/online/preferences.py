@@ -353,10 +353,7 @@ class PreferenceStore:
             before = os.fstat(fd)
             if before.st_size and os.pread(fd, 1, before.st_size - 1) != b"\n":
                 line = b"\n" + line  # end a torn last line first: it stays a (skipped) line of its own
-            rest = memoryview(line)
-            while rest:
-                rest = rest[os.write(fd, rest) :]
-            os.fsync(fd)
+            write_synced(fd, line)
             after = os.fstat(fd)
         finally:
             os.close(fd)
@@ -415,6 +412,14 @@ class PreferenceStore:
         """(rewrite, key) of the normalised request by the user's current taught items, or None."""
         history = self._history.get(user_id)
         return taught_rewrite(norm, self.values(user_id)) if history else None
+
+
+def write_synced(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less than asked), then fsync it."""
+    rest = memoryview(data)
+    while rest:
+        rest = rest[os.write(fd, rest) :]
+    os.fsync(fd)
 
 
 def _fsync_dir(folder: Path) -> None:

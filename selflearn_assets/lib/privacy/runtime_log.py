@@ -17,6 +17,8 @@ import json
 import os
 from pathlib import Path
 
+from selflearn_assets.lib.online.preferences import write_synced
+
 ATTEMPTS = 5
 
 
@@ -77,10 +79,7 @@ def _read_from(fd: int, offset: int) -> bytes:
 def _write(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: owner only
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        write_synced(fd, data)
     finally:
         os.close(fd)
 
@@ -90,10 +89,7 @@ def _append(path: Path, data: bytes) -> None:
         return
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        write_synced(fd, data)
     finally:
         os.close(fd)
 
