@@ -34,6 +34,11 @@ class SelflearnConfig(dg.ConfigurableResource):
     def exports_root(self) -> str:
         return str(Path(self.home) / "exports")
 
+    @property
+    def embeddings_root(self) -> str:
+        """The embedding store shared by every asset that encodes texts (`EncoderConfig.store_dir`'s default)."""
+        return str(Path(self.home) / "embeddings")
+
 
 class MLflowResource(dg.ConfigurableResource):
     """MLflow tracking and model registry under `<home>/mlflow/` (SQLite backend, local artifacts), and the
@@ -88,17 +93,16 @@ class WarehouseResource(DuckDBResource):
 def resources() -> dg.Definitions:
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
+    selflearn = SelflearnConfig(
+        home=str(settings.home), raw_root=str(settings.raw_root), pseudonym_key=settings.pseudonym_key
+    )
     return dg.Definitions(
         resources={
             "duckdb": WarehouseResource(database=str(settings.warehouse)),
-            "selflearn": SelflearnConfig(
-                home=str(settings.home),
-                raw_root=str(settings.raw_root),
-                pseudonym_key=settings.pseudonym_key,
-            ),
+            "selflearn": selflearn,
             "mlflow": MLflowResource(home=str(settings.home)),
             "encoder": EncoderConfig(
-                path=os.environ.get("SELFLEARN_ENCODER", ""), store_dir=str(settings.home / "embeddings")
+                path=os.environ.get("SELFLEARN_ENCODER", ""), store_dir=selflearn.embeddings_root
             ),
         }
     )

@@ -116,6 +116,22 @@ def test_champion_score_enters_rephrase_candidates_and_markov(selflearn_home, in
     transitions = _query(selflearn_home, "SELECT * FROM signals.markov_transitions ORDER BY ALL")
     assert transitions and transitions != transitions_before  # the graph is built from the model's links
 
+    # the scorer encodes through the shared embedding store (where the label models look): the day's
+    # utterances are there, and scoring the day again encodes nothing (no new shard)
+    shards = sorted((selflearn_home / "embeddings").glob("*/*.parquet"))
+    stored = {
+        t for (t,) in duckdb.sql(f"SELECT text FROM read_parquet({[str(p) for p in shards]})").fetchall()
+    }
+    said = {
+        t
+        for (t,) in _query(
+            selflearn_home, "SELECT DISTINCT asr_text FROM ingest.clean_turns WHERE day = ?", [DAY]
+        )
+    }
+    assert shards and len(said & stored) > 0.5 * len(said)
+    assert _signals(selflearn_home, resources)["scored_by"].value == "model"
+    assert sorted((selflearn_home / "embeddings").glob("*/*.parquet")) == shards
+
     # switched off by run config: back to exactly the heuristic tables
     off = _signals(selflearn_home, resources, use_model=False)
     assert off["scored_by"].value == "heuristic"

@@ -87,7 +87,11 @@ def rephrase_candidates(
     day = date.fromisoformat(context.partition_key)
     with readable_day(duckdb, day) as con:
         try:
-            scorer, champion = champion_scorer(selflearn.home, con) if config.use_model else (None, None)
+            scorer, champion = (
+                champion_scorer(selflearn.home, con, store_root=selflearn.embeddings_root)
+                if config.use_model
+                else (None, None)
+            )
         except (EncoderNotFound, ValueError) as err:
             raise dg.Failure(
                 description=f"the rephrase_model champion cannot score: {err}; run rephrase_candidates with "

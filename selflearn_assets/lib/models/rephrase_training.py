@@ -347,10 +347,12 @@ def champion_version() -> dict[str, str] | None:
     return {"version": str(mv.version), "run_id": str(mv.run_id)}
 
 
-def champion_scorer(home: str | Path, con, embedder=None):
+def champion_scorer(home: str | Path, con, embedder=None, store_root: str | Path | None = None):
     """(ModelScorer of the champion on `con`, {"version", "run_id", "encoder"}) when `<home>/mlflow` holds a
     registered champion, else (None, None). The encoder is the one the champion was trained with (`embedder`
-    overrides it, e.g. in tests); a champion that does not fit it raises ValueError."""
+    overrides it, e.g. in tests), looking texts up in (and adding them to) the embedding store at
+    `store_root`, so the day's texts are encoded once for the scorer and the label models; a champion that
+    does not fit it raises ValueError."""
     if not (Path(home) / "mlflow" / "mlflow.db").is_file():
         return None, None  # no store: never create one just to look
     tracking.configure(home)
@@ -361,7 +363,7 @@ def champion_scorer(home: str | Path, con, embedder=None):
     if embedder is None:
         from selflearn_assets.lib.models.encoder import TurnEmbedder, load_encoder
 
-        embedder = TurnEmbedder(*load_encoder(model.encoder_path or None))
+        embedder = TurnEmbedder(*load_encoder(model.encoder_path or None), store_root=store_root)
     if not compatible(model, embedder):
         raise ValueError(f"the rephrase champion (version {info['version']}) does not fit the encoder")
     return make_model_scorer(model, embedder, con), {**info, "encoder": model.encoder_path or "default"}
