@@ -4,6 +4,7 @@
 |---------------------------|---------------------------------|--------------------------------------------|
 | SELFLEARN_HOME            | ./.selflearn                    | warehouse, MLflow store, exports, Dagster  |
 | SELFLEARN_RAW_ROOT        | $SELFLEARN_HOME/raw             | raw logs: date=YYYY-MM-DD/*.jsonl[.gz]     |
+| SELFLEARN_LAKE            | $SELFLEARN_HOME/lake            | daily tables as Parquet (`lib/lake/`)      |
 | SELFLEARN_PSEUDONYM_KEY   | a public development key (warns)| key of the user- and device-id hash        |
 | SELFLEARN_DEMO            | unset (`selflearn demo` sets 1) | the default key is expected: no warning    |
 | SELFLEARN_PARTITIONS_START| the raw data's first day (below)| first daily partition                      |
@@ -45,6 +46,10 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
+    def lake(self) -> str:
+        return lake_root(self.warehouse)
+
+    @property
     def exports(self) -> Path:
         return self.home / "exports"
 
@@ -64,6 +69,16 @@ def load_settings() -> Settings:
         mlflow_ui=(os.environ.get("SELFLEARN_MLFLOW_UI") or DEFAULT_MLFLOW_UI).rstrip("/"),
         dagster_ui=(os.environ.get("SELFLEARN_DAGSTER_UI") or DEFAULT_DAGSTER_UI).rstrip("/"),
     )
+
+
+def lake_root(warehouse: str | Path) -> str:
+    """The lake of the warehouse at `warehouse`: $SELFLEARN_LAKE (a folder, or an fsspec URL), else the folder
+    `lake` beside the warehouse file (`$SELFLEARN_HOME/lake`). One rule, so that the warehouse's views and the
+    assets that write the lake agree wherever the warehouse is."""
+    configured = os.environ.get("SELFLEARN_LAKE")
+    if configured:
+        return configured if "://" in configured else str(Path(configured).resolve())
+    return str(Path(warehouse).resolve().parent / "lake")
 
 
 def default_key_warning(key: str) -> str | None:

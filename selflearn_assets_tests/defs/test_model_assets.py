@@ -4,6 +4,7 @@ from datetime import date
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
@@ -110,6 +111,11 @@ def test_label_model_then_turn_labels(selflearn_home, ingested_day, monkeypatch)
     assert all(0.0 <= v <= 1.0 for v in row), row  # min and max of each confidence
     assert _query(selflearn_home, "SELECT DISTINCT model_version FROM labels.turn_labels") == [("1",)]
     assert _query(selflearn_home, "SELECT bool_and(goal_id >= 1) FROM labels.turn_labels")[0][0] is True
+    # the day is one Parquet partition in the lake beside the warehouse, which reads it through a view
+    partition = selflearn_home / "lake" / "labels" / "turn_labels" / f"date={DAY}" / "data.parquet"
+    assert pl.read_parquet(partition).height == turns
+    kind = "SELECT table_type FROM information_schema.tables WHERE table_name = 'turn_labels'"
+    assert _query(selflearn_home, kind) == [("VIEW",)]
 
     (materialization,) = labelled.asset_materializations_for_node("turn_labels")
     assert materialization.metadata["dagster/row_count"].value == turns
@@ -196,7 +202,7 @@ def test_failure_point_model_then_failure_points(selflearn_home, ingested_day, m
     assert "data:image/png;base64," in out.metadata["failure_mix"].value
     assert "| utterance |" in out.metadata["top_failing_utterances"].value
 
-    # a day labelled twice stays one row per turn (delete + insert), and a dropped row fails the check
+    # a day labelled twice stays one row per turn (its lake partition replaced), and a dropped row fails the check
     monkeypatch.setattr(
         fp_labels, "predict_failure_points", lambda *args: predict_failure_points(*args).slice(1)
     )

@@ -32,11 +32,14 @@ from selflearn_assets.defs.releases.checks import (
     label_release_schema,
 )
 from selflearn_assets.defs.resources import MLflowResource, SelflearnConfig
+from selflearn_assets.lib.labels import label_views
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.releases import latest_release, read_release
 from selflearn_assets.lib.releases.labels import LABELS
 from selflearn_assets.lib.releases.thresholds import audit_half, wilson_low
+from selflearn_assets.lib.settings import lake_root
 from selflearn_assets.lib.sql import run_sql
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
@@ -77,7 +80,7 @@ def _values(right: bool, first: bool) -> dict:
     return {**base, "goal_start": first if right else not first}
 
 
-def _add_day(con, day: date, with_failure_points: bool = True, with_gold: bool = True) -> None:
+def _add_day(con, lake: Lake, day: date, with_failure_points: bool = True, with_gold: bool = True) -> None:
     holdout, other = _sessions(day)
     turns, labels, points, annotations = [], [], [], []
     for s, session in enumerate(holdout + other):
@@ -142,20 +145,32 @@ def _add_day(con, day: date, with_failure_points: bool = True, with_gold: bool =
     )
     if annotations:
         con.executemany("INSERT INTO ingest.annotations VALUES (?, ?, ?, ?, ?::JSON, ?, ?, ?)", annotations)
-    con.register("_labels", pl.DataFrame(labels).with_columns(pl.col("slots").cast(SLOTS_TYPE)).to_arrow())
-    con.execute("INSERT INTO labels.turn_labels BY NAME SELECT * FROM _labels")
+    lake.write_partition(
+        "labels.turn_labels", day, pl.DataFrame(labels).with_columns(pl.col("slots").cast(SLOTS_TYPE))
+    )
     if with_failure_points:
-        con.register("_points", pl.DataFrame(points).to_arrow())
-        con.execute("INSERT INTO labels.failure_points BY NAME SELECT * FROM _points")
+        lake.write_partition("labels.failure_points", day, pl.DataFrame(points))
+
+
+def _lake(home) -> Lake:
+    return Lake(lake_root(home / "warehouse.duckdb"))
+
+
+def _rewrite_day(home, table: str, day: date, **columns: pl.Expr) -> None:
+    """Change columns of the day's `labels.<table>` rows, as an UPDATE would: its lake partition published
+    again."""
+    lake = _lake(home)
+    rows = pl.from_arrow(lake.read_partition(f"labels.{table}", day))
+    lake.write_partition(f"labels.{table}", day, rows.with_columns(**columns))
 
 
 @pytest.fixture
 def warehouse(selflearn_home):
     with duckdb.connect(str(selflearn_home / "warehouse.duckdb")) as con:
         run_sql(con, "ingest/schema.sql")
-        run_sql(con, "labels/schema.sql")
-        _add_day(con, D1)
-        _add_day(con, D2)
+        label_views(con, _lake(selflearn_home))
+        _add_day(con, _lake(selflearn_home), D1)
+        _add_day(con, _lake(selflearn_home), D2)
     _pass_ingestion_gates(selflearn_home, D1, D2)
     return selflearn_home
 
@@ -315,8 +330,7 @@ def test_a_failing_release_is_not_published_and_the_previous_one_stays(warehouse
 
 
 def _set_confidence(home, table: str, label: str, day: date, value: float) -> None:
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        con.execute(f"UPDATE labels.{table} SET {label}_confidence = ? WHERE day = ?", [value, day])
+    _rewrite_day(home, table, day, **{f"{label}_confidence": pl.lit(value)})
 
 
 # every audit turn at one confidence: 16 of 20 right, precision 0.8 < the annotator's 0.9 at any threshold
@@ -407,14 +421,16 @@ def test_cross_fit_chooses_on_one_half_and_reports_the_other(warehouse):
 
 def test_drift_against_the_previous_release_can_block(warehouse):
     assert _materialize(warehouse, D1).success
-    with duckdb.connect(
-        str(warehouse / "warehouse.duckdb")
-    ) as con:  # day 2: the 30 turns nobody audits change
-        con.execute(
-            "UPDATE labels.turn_labels SET intent = 'weather.get' "
-            "WHERE day = ? AND event_id NOT IN (SELECT event_id FROM ingest.annotations)",
-            [D2],
-        )
+    # day 2: the 30 turns nobody audits change
+    with duckdb.connect(str(warehouse / "warehouse.duckdb")) as con:
+        audited = [e for (e,) in con.execute("SELECT DISTINCT event_id FROM ingest.annotations").fetchall()]
+    unaudited = ~pl.col("event_id").is_in(audited)
+    _rewrite_day(
+        warehouse,
+        "turn_labels",
+        D2,
+        intent=pl.when(unaudited).then(pl.lit("weather.get")).otherwise("intent"),
+    )
     warned = _materialize(warehouse, D2)  # drift warns by default, and the release goes out
     drift = {e.check_name: e for e in warned.get_asset_check_evaluations()}["label_release_drift"]
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
@@ -443,9 +459,9 @@ def test_a_day_with_few_gold_turns_is_measured_on_the_window(warehouse):
 def test_missing_inputs_fail_with_a_reason(selflearn_home):
     with duckdb.connect(str(selflearn_home / "warehouse.duckdb")) as con:
         run_sql(con, "ingest/schema.sql")
-        run_sql(con, "labels/schema.sql")
-        _add_day(con, D1, with_failure_points=False)
-        _add_day(con, D2, with_gold=False)
+        label_views(con, _lake(selflearn_home))
+        _add_day(con, _lake(selflearn_home), D1, with_failure_points=False)
+        _add_day(con, _lake(selflearn_home), D2, with_gold=False)
     _pass_ingestion_gates(selflearn_home, D1, D2)
     no_points = _materialize(selflearn_home, D1, assets=[label_release])
     assert "no failure_points rows for 2026-11-01; materialize failure_points" in _failure(no_points)

@@ -59,7 +59,8 @@ from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, Selfl
 from selflearn_assets.defs.signals.assets import defect_signals, markov_transitions, rephrase_candidates
 from selflearn_assets.lib.ingest import declare_rotation, key_fingerprint
 from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
-from selflearn_assets.lib.labels.store import replace_day
+from selflearn_assets.lib.labels.store import label_views, replace_day
+from selflearn_assets.lib.lake import LAKE_TABLES, Lake
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.online.bundle import load_bundle
@@ -70,6 +71,7 @@ from selflearn_assets.lib.privacy import forget_user, runtime_log
 from selflearn_assets.lib.privacy.runtime_log import forget_lines
 from selflearn_assets.lib.privacy.warehouse import forget_rows
 from selflearn_assets.lib.releases import read_release
+from selflearn_assets.lib.settings import lake_root
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.lib.sql import run_sql
 from selflearn_assets.lib.warehouse_lock import WarehouseLockedError
@@ -138,8 +140,9 @@ def _quarantined_lines(raw: Path, user: str, other: str) -> None:
     (raw / f"date={DAYS[0]}" / "extra.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def _labels(con, day: date) -> None:
-    """The day's turn_labels and failure_points from gold (right wherever there is gold), 0.9 confident."""
+def _labels(con, lake: Lake, day: date) -> None:
+    """The day's turn_labels and failure_points from gold (right wherever there is gold), 0.9 confident,
+    published to the lake as the label assets publish them."""
     frame = con.sql(
         """SELECT t.event_id, t.session_id,
                   row_number() OVER (PARTITION BY t.session_id ORDER BY t.ts, t.event_id) = 1 AS first,
@@ -163,8 +166,9 @@ def _labels(con, day: date) -> None:
         "event_id", "session_id", failure_point=point, failure_point_confidence=pl.lit(0.9),
         **{f"p_{c}": pl.when(point == c).then(0.9).otherwise(0.02) for c in classes},
     )  # fmt: skip
-    replace_day(con, "turn_labels", labels, day, "1")
-    replace_day(con, "failure_points", points, day, "1")
+    replace_day(lake, "turn_labels", labels, day, "1")
+    replace_day(lake, "failure_points", points, day, "1")
+    label_views(con, lake)
 
 
 def _build_world(root: Path) -> World:
@@ -193,7 +197,7 @@ def _build_world(root: Path) -> World:
         )
         utterances, responses = (list(c) for c in zip(*texts.fetchall(), strict=True))
         for day in DAYS:
-            _labels(con, day)
+            _labels(con, Lake(lake_root(warehouse)), day)
     tokenizer, model = tiny_encoder([t for t in utterances + responses if t])
     encoder = root / "encoder"  # stands for the pretrained encoder: not under the home
     tokenizer.save_pretrained(encoder)
@@ -262,10 +266,13 @@ def _connect(home: Path):
 
 
 def _tables(con) -> list[str]:
-    """Every base table of the warehouse, from the catalog (not a list of ours)."""
+    """Every base table of the warehouse, from the catalog (not a list of ours), and the views over the lake's
+    tables (whose rows are the lake's Parquet partitions)."""
     rows = con.execute(
-        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-        "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY 1"
+        "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
+        "WHERE (table_type = 'BASE TABLE' OR t IN (SELECT unnest(?::VARCHAR[]))) "
+        "AND table_catalog = current_database() ORDER BY 1",
+        [list(LAKE_TABLES)],
     ).fetchall()
     return [name for (name,) in rows]
 
@@ -395,6 +402,9 @@ def test_forget_user_leaves_nothing_of_theirs_and_changes_nothing_else(world, ho
         in out
     )
     assert "runtime log: removed 2 line(s)" in out and "warehouse file written afresh" in out
+    # the labels live in the lake (the warehouse has views of them): each of their days published again
+    their_labels = sum(_theirs(r, needles) for t in LAKE_TABLES for r in rows_before[t].elements())
+    assert f"lake: removed {their_labels:,} rows, each day published again without them" in out
 
     # no row of any table carries a pseudonym, event id or the raw id of theirs (every column, every table)
     rows_after = _rows(home)

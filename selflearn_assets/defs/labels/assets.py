@@ -5,12 +5,12 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import champion_or_failure
+from selflearn_assets.defs.labels.labelling import champion_or_failure, warehouse_lake
 from selflearn_assets.defs.metadata import day_metadata, markdown_table, rounded, stage, table_definition
 from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
-from selflearn_assets.lib.labels import replace_day
+from selflearn_assets.lib.labels import label_views, replace_day
 from selflearn_assets.lib.models.label_data import load_label_frames
 from selflearn_assets.lib.models.label_eval import predict_turn_labels
 from selflearn_assets.lib.models.label_model import IncompatibleModel, check_compatible
@@ -21,7 +21,7 @@ from selflearn_assets.lib.models.label_training import champion_version, load_ch
     deps=["label_model", "clean_turns"],
     partitions_def=daily_partitions,
     **stage("labels"),
-    kinds={"duckdb", "pytorch"},
+    kinds={"parquet", "duckdb", "pytorch"},
     metadata=table_definition("labels.turn_labels"),
     pool="duckdb",
 )
@@ -29,7 +29,8 @@ def turn_labels(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow: MLflowResource, encoder: EncoderConfig
 ) -> dg.MaterializeResult:
     """One row per turn of the day: goal id, goal start, goal success, intent and slots, each with the
-    champion model's confidence, and the model version that produced them. Table `labels.turn_labels`."""
+    champion model's confidence, and the model version that produced them. Table `labels.turn_labels`: a view
+    over the lake, where the day is published as one Parquet partition."""
     day = date.fromisoformat(context.partition_key)
     model, version = champion_or_failure(
         mlflow, load_champion, champion_version, "label model", "label_model"
@@ -44,8 +45,10 @@ def turn_labels(
     with readable_day(duckdb, day) as con:
         frames = load_label_frames(con, [day])
     labels = predict_turn_labels(model, frames, encoder.load())
+    lake = warehouse_lake(duckdb)
+    replace_day(lake, "turn_labels", labels, day, version)  # the lake only: the warehouse is not open
     with duckdb.get_connection() as con:
-        replace_day(con, "turn_labels", labels, day, version)
+        label_views(con, lake)
     top = labels.group_by("intent").len().sort("len", descending=True).head(10).rows()
     return dg.MaterializeResult(
         metadata={

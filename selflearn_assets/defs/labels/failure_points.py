@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import champion_or_failure
+from selflearn_assets.defs.labels.labelling import champion_or_failure, warehouse_lake
 from selflearn_assets.defs.metadata import (
     PREVIEW_WIDTH,
     day_metadata,
@@ -18,7 +18,7 @@ from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_image
-from selflearn_assets.lib.labels import coverage_counts, replace_day
+from selflearn_assets.lib.labels import coverage_counts, label_views, replace_day
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
 from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion
@@ -29,7 +29,7 @@ from selflearn_assets.lib.sql import query
     deps=["failure_point_model", "clean_turns"],
     partitions_def=daily_partitions,
     **stage("labels"),
-    kinds={"duckdb", "pytorch"},
+    kinds={"parquet", "duckdb", "pytorch"},
     metadata=table_definition("labels.failure_points"),
     pool="duckdb",
 )
@@ -38,8 +38,8 @@ def failure_points(
 ) -> dg.MaterializeResult:
     """One row per turn of the day: the first component that failed irrecoverably (false_wake, asr, nlu, er,
     result) or correct, its confidence, every class probability and the model version. Table
-    `labels.failure_points`; the metadata has the day's failure-point mix by domain and device (chart) and the
-    top failing utterances: where to look first."""
+    `labels.failure_points` (a view over the day's lake partition); the metadata has the day's failure-point
+    mix by domain and device (chart) and the top failing utterances: where to look first."""
     day = date.fromisoformat(context.partition_key)
     model, version = champion_or_failure(
         mlflow, load_champion, champion_version, "failure-point model", "failure_point_model"
@@ -47,8 +47,10 @@ def failure_points(
     with readable_day(duckdb, day) as con:
         frames = load_failure_point_frames(con, [day])
     predicted = predict_failure_points(model, frames, encoder.load())
+    lake = warehouse_lake(duckdb)
+    replace_day(lake, "failure_points", predicted, day, version)  # the lake only: the warehouse is not open
     with duckdb.get_connection() as con:
-        replace_day(con, "failure_points", predicted, day, version)
+        label_views(con, lake)
         mix = {
             by: _nested(query(con, "labels/failure_point_mix.sql", {"day": day, "by": by}).fetchall())
             for by in ("domain", "device")

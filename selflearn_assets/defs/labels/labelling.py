@@ -1,12 +1,20 @@
 """What the labelling assets (`turn_labels`, `failure_points`) share in Dagster: the champion model they label
-a day with (the day's rows are written by `lib/labels/store.py`)."""
+a day with, and the lake their day is published to (by `lib/labels/store.py`)."""
 
 from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.resources import MLflowResource
+from selflearn_assets.lib.lake import Lake
+from selflearn_assets.lib.settings import lake_root
+
+
+def warehouse_lake(duckdb: DuckDBResource) -> Lake:
+    """The lake of the warehouse `duckdb` opens: $SELFLEARN_LAKE, else `lake/` beside the warehouse file."""
+    return Lake(lake_root(duckdb.database))
 
 
 def champion_or_failure(

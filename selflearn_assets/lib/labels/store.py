@@ -1,32 +1,42 @@
-"""The labelling stage's tables (`labels.turn_labels`, `labels.failure_points`): a day's rows replaced in one
-transaction, and the counts behind the blocking "covers every turn" checks."""
+"""The labelling stage's tables (`labels.turn_labels`, `labels.failure_points`): a day's rows published as a
+lake partition, and the counts behind the blocking "covers every turn" checks.
+
+The rows are shaped by `dbt_like_sql/labels/<table>_insert.sql` in a private in-memory DuckDB that has the
+tables of `labels/schema.sql` (so the schema file's types and NOT NULLs hold, as they did in the warehouse),
+then streamed into the lake partition (`lib/lake/`): the warehouse is not opened. The warehouse reads the lake
+through its views (`label_views`).
+"""
 
 from datetime import date
 
 import duckdb
 import polars as pl
 
-from selflearn_assets.lib.sql import run_sql, transaction
+from selflearn_assets.lib.lake import Lake, ensure_views
+from selflearn_assets.lib.sql import run_sql
 
 LABEL_TABLES = ("turn_labels", "failure_points")  # the tables of labels/schema.sql, by name
+BATCH_ROWS = 262_144  # rows per Arrow batch (and Parquet row group) written to the lake
 
 
-def replace_day(
-    con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, day: date, version: str
-) -> None:
-    """Replace `day` of `labels.<table>` with `rows`, labelled by model `version`, in one transaction.
-
-    `dbt_like_sql/labels/<table>_insert.sql` reads the rows from the frame registered as `_<table>`.
-    """
+def replace_day(lake: Lake, table: str, rows: pl.DataFrame, day: date, version: str) -> int:
+    """Replace `day` of `labels.<table>` in `lake` with `rows`, labelled by model `version` (published whole, or
+    not at all); returns the rows published. `<table>_insert.sql` reads the rows from the frame registered as
+    `_<table>`."""
     _check_table(table)
-    run_sql(con, "labels/schema.sql")
-    con.register(f"_{table}", rows.to_arrow())
-    try:
-        with transaction(con):
-            con.execute(f"DELETE FROM labels.{table} WHERE day = ?", [day])  # table from LABEL_TABLES
-            run_sql(con, f"labels/{table}_insert.sql", {"day": day, "model_version": version})
-    finally:
-        con.unregister(f"_{table}")
+    with duckdb.connect() as staging:
+        run_sql(staging, "labels/schema.sql")
+        staging.register(f"_{table}", rows.to_arrow())
+        run_sql(staging, f"labels/{table}_insert.sql", {"day": day, "model_version": version})
+        staging.unregister(f"_{table}")
+        shaped = staging.sql(f"SELECT * FROM labels.{table}")  # table from LABEL_TABLES
+        with shaped.to_arrow_reader(batch_size=BATCH_ROWS) as reader:  # streamed into the partition
+            return lake.write_partition(f"labels.{table}", day, reader)
+
+
+def label_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """The warehouse's `labels.*` views over `lake` (created, re-pointed, or migrated from tables: `lib/lake/`)."""
+    ensure_views(con, lake, [f"labels.{t}" for t in LABEL_TABLES])
 
 
 def coverage_counts(con: duckdb.DuckDBPyConnection, table: str, day: date) -> tuple[int, int, int]:

@@ -10,9 +10,12 @@ days ingested with it were not searched.
 What goes, in this order:
 
 1. **Warehouse** (`warehouse.py`), in one transaction: every row with one of their pseudonyms or event ids, in
-   every table (clean turns, quarantined lines, sessions, annotations, signals, labels, release rows, personal
+   every table (clean turns, quarantined lines, sessions, annotations, signals, release rows, personal
    index entries, the teaching tables, ...); their pseudonym leaves the Markov transitions' user lists and
    those days' counts are taken again without them; the accounting counts of the days follow.
+   **Lake** (`lake.py`): the tables whose rows live in the lake (the labels, read through the warehouse's
+   views) have each day that held rows of theirs published again without them (the views are first pointed at
+   this home's lake, and a warehouse that still has those tables migrated to it).
 2. **Exports** (`exports.py`): the label releases of their days are republished without their rows; every
    online bundle is written again without their personal entries and vectors.
 3. **Embedding store** (`embeddings.py`): their texts' vectors, unless another customer said the text.
@@ -46,13 +49,16 @@ from pathlib import Path
 import duckdb
 
 from selflearn_assets.lib.ingest.pseudonym_keys import key_fingerprint
+from selflearn_assets.lib.lake import LAKE_TABLES, Lake, ensure_views
 from selflearn_assets.lib.online.preferences import preferences_log
 from selflearn_assets.lib.online.runtime import pseudonymize
 from selflearn_assets.lib.privacy.embeddings import STORE, ShardChange, forget_texts
 from selflearn_assets.lib.privacy.exports import FolderChange, forget_in_bundles, forget_in_releases
+from selflearn_assets.lib.privacy.lake import PartitionChange, forget_in_lake
 from selflearn_assets.lib.privacy.runtime_log import forget_lines
 from selflearn_assets.lib.privacy.warehouse import WarehouseForget, forget_rows
 from selflearn_assets.lib.privacy.warehouse_file import compact, leftover_copies
+from selflearn_assets.lib.settings import lake_root
 from selflearn_assets.lib.sql import run_sql, table_exists
 from selflearn_assets.lib.warehouse_lock import connect
 
@@ -81,6 +87,7 @@ class ForgetReport:
     pseudonyms: list[Pseudonym]
     dry_run: bool
     warehouse: WarehouseForget = field(default_factory=WarehouseForget)
+    lake: list[PartitionChange] = field(default_factory=list)
     releases: list[FolderChange] = field(default_factory=list)
     bundles: list[FolderChange] = field(default_factory=list)
     shards: list[ShardChange] = field(default_factory=list)
@@ -92,7 +99,7 @@ class ForgetReport:
     @property
     def nothing(self) -> bool:
         w = self.warehouse
-        return not (w.rows or self.releases or self.bundles or self.shards or self.log_lines)
+        return not (w.rows or self.lake or self.releases or self.bundles or self.shards or self.log_lines)
 
     def lines(self) -> list[str]:
         """The report, one line each (the command prints them)."""
@@ -112,6 +119,11 @@ class ForgetReport:
                        + ", ".join(f"{t} {n:,}" for t, n in sorted(rows.items())))  # fmt: skip
         for table, days in sorted(self.warehouse.recounted.items()):
             out.append(f"recounted without them: {table} on {_days(days)}")
+        if self.lake:
+            tables = sorted({c.table for c in self.lake})
+            on = "; ".join(f"{t} on {_days([c.day for c in self.lake if c.table == t])}" for t in tables)
+            out.append(f"lake: {verb} {sum(c.rows for c in self.lake):,} rows, each day published again "
+                       f"without them: {on}")  # fmt: skip
         if self.compacted:
             out.append("warehouse file written afresh: the deleted rows' bytes are gone from it")
         if self.releases:
@@ -195,13 +207,17 @@ def forget_user(
             f"no warehouse at {warehouse}: no key was recorded to check the earlier keys against"
         )
     con = connect(warehouse, wait_s=lock_wait_s) if warehouse.is_file() else None
+    lake = Lake(lake_root(warehouse))
     open_transaction = False
     try:
         if con is not None:
             report.unsearched = check_keys(con, pseudonyms)
+            if not dry_run:  # the views read this home's lake (a copied warehouse names its origin's)
+                ensure_views(con, lake, [t for t in LAKE_TABLES if table_exists(con, *t.split("."))])
             con.begin()
             open_transaction = True
             report.warehouse = forget_rows(con, user_id, names)
+        report.lake = forget_in_lake(lake, report.warehouse.events, names, dry_run)
         report.releases = forget_in_releases(home / "exports", report.warehouse.events, dry_run)
         report.bundles = forget_in_bundles(home / "exports", names, dry_run)
         orphans = report.warehouse.texts - report.warehouse.texts_kept
