@@ -165,9 +165,10 @@ def release(
 
 
 def _fail_mlflow_runs(home: Path, run_id: str) -> list[str]:
-    if not (Path(home) / "mlflow" / "mlflow.db").is_file():  # no store: nothing to fail, no mlflow import
-        return []
     from selflearn_assets.lib.models import tracking
+
+    if not tracking.store_exists(home):  # no store: nothing to fail
+        return []
 
     return tracking.fail_running_runs(home, MLFLOW_RUN_TAG, run_id)
 

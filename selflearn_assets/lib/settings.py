@@ -8,7 +8,9 @@
 | SELFLEARN_PSEUDONYM_KEY   | a public development key (warns)| key of the user- and device-id hash        |
 | SELFLEARN_DEMO            | unset (`selflearn demo` sets 1) | the default key is expected: no warning    |
 | SELFLEARN_PARTITIONS_START| the raw data's first day (below)| first daily partition                      |
-| SELFLEARN_MLFLOW_UI       | http://127.0.0.1:5000           | MLflow UI the model assets link to         |
+| SELFLEARN_MLFLOW_TRACKING_URI | unset: $SELFLEARN_HOME/mlflow (sqlite) | MLflow tracking + registry server  |
+| SELFLEARN_MLFLOW_ARTIFACTS| unset: the store's default      | artifact root of experiments it creates    |
+| SELFLEARN_MLFLOW_UI       | the tracking server, else http://127.0.0.1:5000 | MLflow UI the model assets link to |
 | SELFLEARN_DAGSTER_UI      | http://127.0.0.1:3000           | Dagster UI the model versions link back to |
 | DAGSTER_HOME              | $SELFLEARN_HOME/dagster         | run history, seeded from dagster.yaml      |
 
@@ -40,6 +42,8 @@ class Settings:
     partitions_start: str | None  # None: follow the raw data (lib.ingest.partitions.partitions_start)
     mlflow_ui: str = DEFAULT_MLFLOW_UI  # no trailing slash
     dagster_ui: str = DEFAULT_DAGSTER_UI  # no trailing slash
+    mlflow_tracking_uri: str | None = None  # None: the sqlite store under home (lib.models.tracking)
+    mlflow_artifacts: str | None = None  # None: the store's default (lib.models.tracking.artifact_root)
 
     @property
     def warehouse(self) -> Path:
@@ -58,7 +62,13 @@ class Settings:
         return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
 
 
+def _server_ui(tracking_uri: str | None) -> str | None:
+    """A tracking server's address is also its UI's (`mlflow server` serves both); a database URI has no UI."""
+    return tracking_uri if tracking_uri and tracking_uri.startswith(("http://", "https://")) else None
+
+
 def load_settings() -> Settings:
+    tracking = os.environ.get("SELFLEARN_MLFLOW_TRACKING_URI") or None
     home = Path(os.environ.get("SELFLEARN_HOME") or Path.cwd() / ".selflearn").resolve()
     raw_root = Path(os.environ.get("SELFLEARN_RAW_ROOT") or home / "raw").resolve()
     return Settings(
@@ -66,7 +76,9 @@ def load_settings() -> Settings:
         raw_root=raw_root,
         pseudonym_key=os.environ.get("SELFLEARN_PSEUDONYM_KEY") or DEV_PSEUDONYM_KEY,
         partitions_start=os.environ.get("SELFLEARN_PARTITIONS_START") or None,
-        mlflow_ui=(os.environ.get("SELFLEARN_MLFLOW_UI") or DEFAULT_MLFLOW_UI).rstrip("/"),
+        mlflow_ui=(os.environ.get("SELFLEARN_MLFLOW_UI") or _server_ui(tracking) or DEFAULT_MLFLOW_UI).rstrip("/"),
+        mlflow_tracking_uri=tracking,
+        mlflow_artifacts=os.environ.get("SELFLEARN_MLFLOW_ARTIFACTS") or None,
         dagster_ui=(os.environ.get("SELFLEARN_DAGSTER_UI") or DEFAULT_DAGSTER_UI).rstrip("/"),
     )
 

@@ -353,7 +353,7 @@ def champion_scorer(home: str | Path, con, embedder=None, store_root: str | Path
     overrides it, e.g. in tests), looking texts up in (and adding them to) the embedding store at
     `store_root`, so the day's texts are encoded once for the scorer and the label models; a champion that
     does not fit it raises ValueError."""
-    if not (Path(home) / "mlflow" / "mlflow.db").is_file():
+    if not tracking.store_exists(home):
         return None, None  # no store: never create one just to look
     tracking.configure(home)
     info = champion_version()

@@ -1,7 +1,8 @@
 """MLflow helpers for model training, without Dagster: runs, metrics, figures, models, champion promotion.
 
 The store lives under `<home>/mlflow/`: a SQLite database (the model registry needs a database backend)
-and an artifact folder. A model version is promoted to the registry alias `champion` only when its
+and an artifact folder; or, with $SELFLEARN_MLFLOW_TRACKING_URI, on a tracking server (its database, e.g.
+PostgreSQL, is the server's) with artifacts where $SELFLEARN_MLFLOW_ARTIFACTS or the server says. A model version is promoted to the registry alias `champion` only when its
 evaluation metric, stored as a version tag, beats the current champion's on the same evaluation set.
 Each training module (`label_training`, `failure_point_training`, `rephrase_training`) ends its run with
 `rescore_champion` and `register_run_model`. A registered version carries its run's `dagster.*` tags (set by
@@ -39,6 +40,8 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import Schema, TensorSpec
 
+from selflearn_assets.lib.settings import load_settings
+
 CHAMPION = "champion"
 METRIC_TAG = "eval.metric"  # name of the promotion metric
 VALUE_TAG = "eval.value"  # its value on the evaluation set
@@ -48,20 +51,42 @@ BASELINE_TAG = "baseline"  # on a child run: which baseline or reference it hold
 
 
 def mlflow_tracking_uri(home: str | Path) -> str:
-    """sqlite URI of `<home>/mlflow/mlflow.db`; creates the folder and the artifact root beside it."""
+    """The tracking (and registry) URI: $SELFLEARN_MLFLOW_TRACKING_URI when set (an MLflow server,
+    `http://mlflow:5000`, or a database MLflow opens itself, `postgresql://...`), else the sqlite URI of
+    `<home>/mlflow/mlflow.db`, creating the folder and the artifact root beside it."""
+    remote = load_settings().mlflow_tracking_uri
+    if remote:
+        return remote
     root = Path(home).resolve() / "mlflow"
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def store_exists(home: str | Path) -> bool:
+    """Whether there is a tracking store to look in (for a champion, or runs to fail) without creating one: a
+    configured tracking URI, or `<home>/mlflow/mlflow.db`."""
+    return bool(load_settings().mlflow_tracking_uri) or (Path(home) / "mlflow" / "mlflow.db").is_file()
+
+
+def artifact_root(home: str | Path) -> str | None:
+    """Where experiments the platform creates keep their artifacts: $SELFLEARN_MLFLOW_ARTIFACTS (e.g.
+    `s3://bucket/selflearn/mlflow`); else, on the local store, `<home>/mlflow/artifacts`, and with a tracking
+    server, None (the server's own default artifact root)."""
+    settings = load_settings()
+    if settings.mlflow_artifacts:
+        return settings.mlflow_artifacts
+    return None if settings.mlflow_tracking_uri else str(Path(home).resolve() / "mlflow" / "artifacts")
+
+
 def configure(home: str | Path, experiment: str | None = None, description: str | None = None) -> str:
-    """Point MLflow at `<home>/mlflow/` (artifacts in `<home>/mlflow/artifacts`); returns the tracking URI.
-    `description`: the experiment's description (see `ensure_experiment`)."""
+    """Point MLflow at the platform's store (`mlflow_tracking_uri`: `<home>/mlflow/` unless a tracking URI is
+    configured; artifacts where `artifact_root` says); returns the tracking URI. `description`: the
+    experiment's description (see `ensure_experiment`)."""
     uri = mlflow_tracking_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if experiment:
-        ensure_experiment(experiment, Path(home).resolve() / "mlflow" / "artifacts", description)
+        ensure_experiment(experiment, artifact_root(home), description)
     return uri
 
 
@@ -81,7 +106,12 @@ def ensure_experiment(
     uri = mlflow.get_tracking_uri()
     if artifact_root is None and uri.startswith("sqlite:///") and uri.endswith("/mlflow.db"):
         artifact_root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"  # ours, from configure()
-    location = (Path(artifact_root) / name).as_uri() if artifact_root else None
+    if artifact_root is None:
+        location = None
+    elif "://" in str(artifact_root):  # an object store or another URL: the experiment's folder under it
+        location = f"{str(artifact_root).rstrip('/')}/{name}"
+    else:
+        location = (Path(artifact_root) / name).as_uri()
     tags = {NOTE_TAG: description} if description else None
     return client.create_experiment(name, artifact_location=location, tags=tags)
 

@@ -29,11 +29,12 @@ def model_versions(release: pl.DataFrame, mlflow_home: str | Path | None = None)
 
 
 def _run_ids(name: str, versions: list[str], mlflow_home) -> dict[str, str | None]:
-    if mlflow_home is None or not (Path(mlflow_home) / "mlflow" / "mlflow.db").exists():
-        return {v: None for v in versions}
     from mlflow.tracking import MlflowClient
 
     from selflearn_assets.lib.models import tracking
+
+    if mlflow_home is None or not tracking.store_exists(mlflow_home):
+        return {v: None for v in versions}
 
     tracking.configure(mlflow_home)
     client = MlflowClient()
