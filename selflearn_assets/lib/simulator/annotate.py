@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from selflearn_assets.lib.simulator.intents import INTENTS, PERSONAL_INTENTS
+from selflearn_assets.lib.simulator.intents import INTENTS, PERSONAL_INTENTS, PREFERENCE_INTENTS
 from selflearn_assets.lib.simulator.text import stable_unit
 
 TASKS = ("failure_point", "goal_start", "goal_success", "intent", "slots", "rephrase_of", "intended_text")
@@ -35,10 +35,16 @@ FAILURE_MISTAKES = {
     "false_wake": ("asr", "correct"),
 }
 _SIBLINGS = {i.key: [j.key for j in INTENTS if j.domain == i.domain and j.key != i.key] for i in INTENTS}
-for _i in PERSONAL_INTENTS:  # the personal intents' own siblings; the lists above stay as they were
+for _i in PERSONAL_INTENTS + PREFERENCE_INTENTS:  # their own siblings; the lists above stay as they were
     _SIBLINGS.setdefault(
         _i.key,
-        sorted({j.key for j in INTENTS + PERSONAL_INTENTS if j.domain == _i.domain and j.key != _i.key}),
+        sorted(
+            {
+                j.key
+                for j in INTENTS + PERSONAL_INTENTS + PREFERENCE_INTENTS
+                if j.domain == _i.domain and j.key != _i.key
+            }
+        ),
     )
 _ALL_INTENTS = [i.key for i in INTENTS]
 

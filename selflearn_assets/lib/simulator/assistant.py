@@ -31,6 +31,14 @@ cannot handle that asks for a name by an activation ("turn on study mode") is a 
 what the name means, and takes the user's next turn as the definition. With `SimConfig.teaching` off the
 runtime keeps nothing (an A/B control).
 
+Preferences a request relies on without naming them (`catalog.AMBIENT_KINDS`: "play the news" means the user's
+news source, "play imagine dragons" their music service): the assistant uses its default (the first of the kind)
+unless the request names one ("... from bbc", "... on spotify", as the runtime rewrites it for a user who taught
+it). A goal carries the one its user wants as a slot (only where it is not the default); a turn otherwise right
+that served another fails at the result, like generic restaurants for a user who likes Thai. A request that
+names one where the goal wants none (a film "on spotify", the runtime's rewrite of "play <film>") is served
+without it.
+
 `first_failure` is the first stage that failed irrecoverably: the ASR is to blame when what it heard
 parses differently from what was said (and no rewrite restored it); a rewrite that changed the
 meaning of a well-heard request counts as NLU. A clarifying question for a preference the user never
@@ -43,7 +51,7 @@ import random
 import string
 
 from selflearn_assets.lib.simulator import teaching, vocab
-from selflearn_assets.lib.simulator.catalog import Catalog
+from selflearn_assets.lib.simulator.catalog import AMBIENT_KINDS, Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
 from selflearn_assets.lib.simulator.intents import SCREEN_DEVICES
 from selflearn_assets.lib.simulator.nlu import FALLBACK_INTENT, MY, Nlu, Parse
@@ -85,6 +93,8 @@ RESPONSES = {
     "local.find_restaurant": "Here are some {cu}restaurants near you. The closest is {restaurant}.",
     "preferences.set_team": "Got it, I'll remember you're a {e} fan.",
     "preferences.set_cuisine": "Okay, I'll remember that you like {e} food.",
+    "preferences.set_news_source": "Okay, I'll play the news from {e}.",
+    "preferences.set_music_service": "Okay, I'll play your music on {e}.",
     "communication.call": "Calling {e}.",
     "music.play_playlist": "Playing your playlist {e}.",
 }
@@ -143,6 +153,8 @@ class Assistant:
         self._fuzzy: dict[tuple[str, str], int] = {}
         self._words: dict[str, dict[str, int]] | None = None  # kind -> word -> most popular head entity
         self._meant: dict[str, set[int]] | None = None  # a name ER does not know -> entities it may mean
+        # what it uses where a request names no news source / music service
+        self.defaults = {k: catalog.by_kind[k][0] for k in AMBIENT_KINDS if catalog.by_kind.get(k)}
 
     # -- speech --------------------------------------------------------------------------------
     def recognise(self, rng: random.Random, spoken: str, confusion: tuple | None, factor: float):
@@ -245,7 +257,9 @@ class Assistant:
             if hit is not None:
                 t.rewrite = hit
                 text = hit[2]
-        if t.rewrite is None and self.online and treated in self.online:  # the runtime, as the user's arm has it
+        if (
+            t.rewrite is None and self.online and treated in self.online
+        ):  # the runtime, as the user's arm has it
             decision = self.online[treated].rewrite(user.id, heard)
             if decision.rewrite is not None:
                 t.rewrite = (decision.rewrite_id, heard, decision.rewrite, decision.layer)
@@ -264,6 +278,19 @@ class Assistant:
                 r for r in resolved if r[0] != my_kind
             )  # asked generically: personalising is fine
             missing_pref = None
+        wanted = served = None
+        other_served = False  # right but for the ambient preference served
+        if (
+            p.kinds.isdisjoint(_AMBIENT) and not (goal_slots and goal_slots[-1][0] in _AMBIENT)
+        ) or goal_intent.startswith("preferences."):
+            pass  # (a goal's ambient preference is its last slot: `behaviour.DaySimulator.pursue`)
+        else:  # judged apart: which one was served
+            wanted = next(((k, v) for k, v in goal_slots if k in _AMBIENT), None)
+            named = dict(r for r in resolved if r[0] in _AMBIENT)
+            goal_slots = tuple(g for g in goal_slots if g[0] not in _AMBIENT)
+            resolved = tuple(r for r in resolved if r[0] not in _AMBIENT)
+            if wanted is not None:
+                served = named.get(wanted[0], self.defaults[wanted[0]])
         t.success = (
             p.intent == goal_intent
             and unresolved is None
@@ -271,6 +298,9 @@ class Assistant:
             and resolved == goal_slots
             and not t.wrong_media
         )
+        if t.success and wanted is not None and served != wanted[1]:
+            t.success = False
+            other_served = True  # the news from its default source, the song on its default service
         t.ask_pref = None
         if (
             not t.success
@@ -285,6 +315,8 @@ class Assistant:
                 t.duration_ms = int(350 + 62 * len(t.response_text) + rng.random() * 400)
         if t.success:
             t.failure = "correct"
+        elif other_served:
+            t.failure = "result"
         elif missing_pref == "team" and p.intent == goal_intent:
             t.failure, t.ask_pref = "correct", "team"
         else:
@@ -300,6 +332,13 @@ class Assistant:
                 and _namesake(resolved, goal_slots, self.popular_of)
             ):
                 t.failure = "result"  # "wilkerson" is the popular town; this user meant the other one
+            elif (
+                t.failure == "er"
+                and my_kind is not None
+                and unresolved is None
+                and (t.rewrite or ())[3:] == ("personal",)
+            ):
+                t.failure = "result"  # what the user taught before they changed their mind (a new team)
         if t.success and p.domain == "preferences" and resolved:  # "i'm a warriors fan": the runtime keeps it
             kind, idx = resolved[0]
             t.teach = (kind, self.ents[idx].name)
@@ -344,13 +383,13 @@ class Assistant:
         parse = self.nlu.parse
         p_spoken = parse(spoken)
         p_heard = parse(heard) if rewrite else p
-        heard_differs = heard != spoken and p_heard.meaning != p_spoken.meaning
-        restored = rewrite is not None and p.meaning == p_spoken.meaning
+        heard_differs = heard != spoken and _meaning(p_heard) != _meaning(p_spoken)
+        restored = rewrite is not None and _meaning(p) == _meaning(p_spoken)
         if heard_differs and not restored:
             return "asr"
-        if rewrite is not None and not heard_differs and p.meaning != p_heard.meaning:
+        if rewrite is not None and not heard_differs and _meaning(p) != _meaning(p_heard):
             return "nlu"  # the rewrite changed the meaning of a well-heard request
-        if p.intent != goal_intent or p.kinds != {k for k, _ in goal_slots}:
+        if p.intent != goal_intent or p.kinds - _AMBIENT != {k for k, _ in goal_slots}:
             return "nlu"
         if unresolved is not None or resolved != goal_slots:
             return "er"
@@ -529,6 +568,14 @@ class Assistant:
 
 
 _FUZZY_SKIP = frozenset(("the", "of", "and", "a", "in", "my", "by"))
+_AMBIENT = frozenset(AMBIENT_KINDS)
+
+
+def _meaning(p: Parse) -> tuple:
+    """What a parse means, an ambient preference it names aside (judged on its own: `Assistant.request`)."""
+    if p.kinds.isdisjoint(_AMBIENT):
+        return p.meaning
+    return p.intent, tuple(s for s in p.slots if s[0] not in _AMBIENT)
 
 
 def _namesake(resolved: tuple, goal_slots: tuple, popular_of: dict[int, int]) -> bool:

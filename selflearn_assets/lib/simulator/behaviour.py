@@ -33,6 +33,13 @@ own fixed mishearing (`confusion` with its probability); a retry says the name c
 (the same words or, with `personal.REWORD`, another phrasing), and is never a reformulation: users
 retry their own things, so their successful rephrase is in their own history. Gold intended text is
 what was said, except for a town said without its state where the user meant the rarer one.
+
+A user with a news source or music service other than the assistant's default (`users.py`) wants it for every
+"play the news" / "play <artist or song>": the goal carries it as a slot the request leaves out (truth
+`preference_use`), a result failure until taught; on a retry that adds detail they name it ("... on spotify"),
+and after such a success may teach it (`teach_prob` / 2), as for a team. While the runtime lacks it, or holds a
+preference the user has changed since (`preference_change_share`), a session opens with the user stating it
+with `state_prob` ("i get my news from bbc"; the phrasing set of the day, `teaching.phrasing_set`).
 """
 
 from __future__ import annotations
@@ -43,9 +50,16 @@ from datetime import datetime
 from selflearn_assets.lib.simulator import teaching
 from selflearn_assets.lib.simulator.annotate import in_audit_sample
 from selflearn_assets.lib.simulator.assistant import Assistant, Turn
-from selflearn_assets.lib.simulator.catalog import OPEN_KINDS, Catalog
+from selflearn_assets.lib.simulator.catalog import AMBIENT_KINDS, OPEN_KINDS, Catalog
 from selflearn_assets.lib.simulator.config import SimConfig
-from selflearn_assets.lib.simulator.intents import FALSE_WAKE_INTENT, INTENT_BY_KEY, SCREEN_DEVICES, Intent
+from selflearn_assets.lib.simulator.intents import (
+    FALSE_WAKE_INTENT,
+    INTENT_BY_KEY,
+    PREFERENCE_PHRASINGS,
+    SCREEN_DEVICES,
+    Intent,
+)
+from selflearn_assets.lib.simulator.nlu import AMBIENT_SUFFIXES
 from selflearn_assets.lib.simulator.personal import CAREFUL_MISHEAR, HABIT, MISHEAR, REWORD, Own
 from selflearn_assets.lib.simulator.rewrites import applied_record
 from selflearn_assets.lib.simulator.text import mix64, noise, normalize_text, pick_cumulative, stable_int
@@ -56,7 +70,19 @@ LAST_SESSION_START_S = DAY_S - 900.0  # sessions are kept under 10 minutes, so n
 MAX_SESSION_S = 480.0
 MAX_GOALS = 6
 NOTICE_GUESS = 0.5  # P(the user notices that a claimed success did the wrong thing)
-TEACH_INTENT = {"team": "preferences.set_team", "cuisine": "preferences.set_cuisine"}
+TEACH_INTENT = {
+    "team": "preferences.set_team",
+    "cuisine": "preferences.set_cuisine",
+    "news_source": "preferences.set_news_source",
+    "music_service": "preferences.set_music_service",
+}
+# the requests that rely on an ambient preference (`catalog.AMBIENT_KINDS`), by intent: the kind, and whether
+# a goal with slots relies on it too (a news request with a topic does not)
+AMBIENT_INTENTS = {
+    "news.get_news": ("news_source", False),
+    "music.play_artist": ("music_service", True),
+    "music.play_song": ("music_service", True),
+}
 DEFINE = Intent(teaching.TEACH_INTENT, [((), 1.0)], [])  # the goal of a teaching turn: to define a concept
 # rephrase style by the stage that failed: (repeat, reword, add detail, full name)
 STYLES = {
@@ -130,6 +156,8 @@ class DaySimulator:
     def user_day(self, u: User, day_ordinal: int, day_prefix: str, rng: random.Random, emit) -> None:
         """All sessions of user `u` on one day; `day_prefix` is "YYYY-MM-DDT"."""
         self._emit, self._prefix, self._ordinal = emit, day_prefix, day_ordinal
+        if u.changes is not None:
+            self.pop.apply_changes(u, day_ordinal)
         n = poisson(rng, u.session_rate)
         starts = []
         for _ in range(min(n, 255)):
@@ -178,10 +206,21 @@ class DaySimulator:
         # goals, while the session is young: a goal takes under 3 minutes, so no session crosses midnight
         start, goals, follow_up = t, 0, None
         mine = self.concepts(u)
-        if mine.concepts and rng.random() < cfg.state_prob:  # tells the assistant what a concept means, unasked
+        if (
+            mine.concepts and rng.random() < cfg.state_prob
+        ):  # tells the assistant what a concept means, unasked
             stale = self._stale(u, mine)
             if stale is not None:
                 t = self._state(s, rng, t, stale, goal_start=True)
+        if (
+            u.news_source is not None or u.music_service is not None or u.changes is not None
+        ) and rng.random() < cfg.state_prob:
+            untold = self._untold(u)
+            if untold is not None:  # "i get my news from bbc", unasked
+                kind, value = untold
+                t = self.pursue(s, rng, t, INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, value),), None)[0]
+                goals += 1
+                t += 4.0 + 36.0 * rng.random()
         while goals < MAX_GOALS and t - start < MAX_SESSION_S:
             if follow_up is not None:  # what the previous goal led to: teaching a preference, a reformulation
                 intent, slots, _ = follow_up
@@ -218,6 +257,10 @@ class DaySimulator:
         the goal is about (`personal.py`)."""
         cfg = self.cfg
         u = s.user
+        plain = slots
+        ambient = self._ambient(u, intent, slots) if own is None and intent.key in AMBIENT_INTENTS else None
+        if ambient is not None:  # the user's own news source / music service, left unsaid
+            slots = (*slots, ambient)
         template = habit or self._phrasing(rng, intent, slots, u)
         surfaces = self._surfaces(rng, slots)
         rephrase_of = None
@@ -231,6 +274,8 @@ class DaySimulator:
                     rng, template, surfaces, own, attempt > 0
                 )
             use = intent.implicit_slot if template in intent.my_phrasings else None  # relies on a taught one
+            if ambient is not None and "{" + ambient[0] + "}" not in template:
+                use = ambient[0]
             taught = (slots[0][0], self.ents[slots[0][1]].name) if intent.domain == "preferences" else None
             turn, rec = self._say(s, rng, t, intent, slots, spoken, confusion, attempt == 0, rephrase_of,
                                   intended, use=use, teach=taught)  # fmt: skip
@@ -241,9 +286,20 @@ class DaySimulator:
                 rec["barge_in"] = rng.random() < cfg.barge_in_success
                 if intent.domain == "preferences":
                     pass  # the assistant told the runtime (`Assistant.learn`)
-                elif attempt and self._teachable(intent, slots, self.assistant.memory(u)) and rng.random() < cfg.teach_prob * 0.5:
+                elif (
+                    attempt
+                    and self._teachable(intent, slots, self.assistant.memory(u))
+                    and rng.random() < cfg.teach_prob * 0.5
+                ):
                     kind = intent.implicit_slot  # had to spell out a preference: teach it next
                     follow_up = (INTENT_BY_KEY[TEACH_INTENT[kind]], ((kind, dict(slots)[kind]),), False)
+                elif (
+                    ambient is not None
+                    and "{" + ambient[0] + "}" in template
+                    and not self._holds(u, *ambient)
+                    and rng.random() < cfg.teach_prob * 0.5
+                ):  # had to name their service: "use spotify for music" next
+                    follow_up = (INTENT_BY_KEY[TEACH_INTENT[ambient[0]]], (ambient,), False)
                 t += _speak_s(spoken) + 0.8 + turn.duration_ms / 1000.0
                 break
             if turn.guessed and rng.random() >= NOTICE_GUESS:  # takes the claimed success at face value
@@ -287,13 +343,14 @@ class DaySimulator:
                 and own is None  # a user retries their own things
                 and rng.random() < cfg.reformulate_prob
             ):
-                other = self.pop.reformulation(u, rng, intent, slots, s.device_type in SCREEN_DEVICES)
+                other = self.pop.reformulation(u, rng, intent, plain, s.device_type in SCREEN_DEVICES)
                 if other is not None:  # asks for something else instead: a new goal, right away
                     follow_up = (*other, True)
                     break
             rephrase_of = rec["event_id"]
             if own is None:
                 template, slots, surfaces = self._rephrase(rng, turn, intent, slots, template, surfaces, u)
+                plain = tuple(x for x in slots if x != ambient)
             elif rng.random() < REWORD:  # else the same words, the name said carefully or in full
                 template = self._phrasing(rng, intent, slots, u, exclude=template, allow_my=False)
         if s.annotated:
@@ -318,7 +375,11 @@ class DaySimulator:
     def _definition_text(self, intent: Intent, slots, template: str) -> str:
         """A routine as the user would define a concept by it: the request with the entities' full names, and
         only one the assistant understands as that routine ("" otherwise)."""
-        text = template.format_map({kind: self.ents[idx].name for kind, idx in slots}) if "{" in template else template
+        text = (
+            template.format_map({kind: self.ents[idx].name for kind, idx in slots})
+            if "{" in template
+            else template
+        )
         return text if self.assistant.nlu.parse(text).intent == intent.key else ""
 
     def _concept_for(self, mine: teaching.UserConcepts, intent: Intent, slots) -> teaching.Concept | None:
@@ -348,7 +409,9 @@ class DaySimulator:
         spoken = teaching.statement_text(concept, rng, teaching.phrasing_set(self.cfg, self._ordinal))
         turn, rec = self._say(s, rng, t, DEFINE, (), spoken, None, goal_start, None,
                               teach=(concept.key, concept.definition))  # fmt: skip
-        rec["barge_in"] = rng.random() < (self.cfg.barge_in_success if turn.success else self.cfg.barge_in_failure)
+        rec["barge_in"] = rng.random() < (
+            self.cfg.barge_in_success if turn.success else self.cfg.barge_in_failure
+        )
         if goal_start:
             if s.annotated:
                 for _, _, gold in s.pending:
@@ -380,7 +443,9 @@ class DaySimulator:
             rec["barge_in"] = rng.random() < cfg.barge_in_failure
             attempt += 1
             t += _retry_gap(rng, spoken, turn, rec["barge_in"])
-            if turn.ask_concept is not None:  # asked what it means (again, if a taught name was said another way)
+            if (
+                turn.ask_concept is not None
+            ):  # asked what it means (again, if a taught name was said another way)
                 if turn.ask_concept != concept.name or answers >= 2 or rng.random() >= cfg.teach_prob:
                     s.asked = None
                     break  # not now (or it asked about words the user did not mean): walks away
@@ -473,10 +538,50 @@ class DaySimulator:
         kind = intent.implicit_slot
         return kind is not None and kind not in memory and any(k == kind for k, _ in slots)
 
+    def _ambient(self, u: User, intent: Intent, slots) -> tuple[str, int] | None:
+        """(kind, entity) of the user's news source / music service this goal relies on: theirs where it is not the
+        assistant's default (a request with a news topic relies on none)."""
+        kind, with_slots = AMBIENT_INTENTS[intent.key]
+        value = getattr(u, kind)
+        if value is None or value == self.assistant.defaults.get(kind) or (slots and not with_slots):
+            return None
+        return kind, value
+
+    def _holds(self, u: User, kind: str, value: int) -> bool:
+        """Whether the runtime holds this preference of the user's with this value."""
+        runtime = self.assistant.runtime
+        held = runtime.preference(u.id, kind) if runtime is not None else None
+        return held is not None and normalize_text(held) == self.ents[value].name
+
+    def _untold(self, u: User) -> tuple[str, int] | None:
+        """(kind, entity) of a preference the user would state now: a news source or music service the runtime
+        lacks, or a preference they changed whose old value it holds; else None."""
+        for kind in AMBIENT_KINDS:
+            value = getattr(u, kind)
+            if value is not None and not self._holds(u, kind, value):
+                return kind, value
+        if u.changes is not None and self._ordinal >= u.changes[1]:
+            kind, _, value = u.changes
+            runtime = self.assistant.runtime
+            if (
+                runtime is not None
+                and runtime.preference(u.id, kind) is not None
+                and not self._holds(u, kind, value)
+            ):
+                return kind, value
+        return None
+
     def _rephrase(self, rng, turn: Turn, intent: Intent, slots, template: str, surfaces: dict, u: User):
         stage = "correct" if turn.ask_pref else turn.failure
         repeat, reword, detail, _ = STYLES[stage]
         r = rng.random()
+        ambient = next((x for x in slots if x[0] in AMBIENT_SUFFIXES), None)
+        if ambient is not None and r >= repeat + reword and r < repeat + reword + detail:
+            kind = ambient[0]
+            if "{" + kind + "}" not in template:  # the detail it lacked: "... on spotify"
+                template += AMBIENT_SUFFIXES[kind] + "{" + kind + "}"
+                surfaces = {**surfaces, kind: self.ents[ambient[1]].name}
+                r = 0.0  # the same words otherwise
         if turn.ask_pref is not None or template in intent.my_phrasings:
             template = self._phrasing(rng, intent, slots, u, allow_my=False)
         elif r < repeat:
@@ -484,9 +589,9 @@ class DaySimulator:
         elif r < repeat + reword:
             template = self._phrasing(rng, intent, slots, u, exclude=template, allow_my=False)
         elif r < repeat + reword + detail:
-            if intent.key == "music.play_song" and len(slots) == 1:
+            if intent.key == "music.play_song" and len(slots) == 1 + (ambient is not None):
                 song = slots[0][1]
-                slots = (("artist", self.ents[song].parent), ("song", song))
+                slots = (("artist", self.ents[song].parent), ("song", song), *([ambient] if ambient else []))
                 surfaces = {**surfaces, "artist": self.ents[self.ents[song].parent].name}
             template = self._phrasing(rng, intent, slots, u, exclude=template, detail=True, allow_my=False)
         if stage == "er" or rng.random() < 0.5:
@@ -497,7 +602,15 @@ class DaySimulator:
     def _phrasing(
         self, rng, intent: Intent, slots, u: User, exclude=None, detail=False, allow_my=True
     ) -> str:
+        sets = PREFERENCE_PHRASINGS.get(intent.key)
+        if sets is not None:  # a statement of a news source / music service, in the day's phrasing set
+            options = sets[teaching.phrasing_set(self.cfg, self._ordinal)]
+            options = [t for t in options if t != exclude] or options
+            return options[int(rng.random() * len(options))]
         kinds = tuple(k for k, _ in slots)
+        if kinds and kinds[-1] in AMBIENT_SUFFIXES:  # left unsaid
+            kinds = kinds[:-1]
+            slots = slots[:-1]
         if allow_my and intent.my_phrasings and rng.random() < 0.5:
             implicit = intent.implicit_slot
             mine = u.team if implicit == "team" else u.cuisine

@@ -37,7 +37,11 @@ if TYPE_CHECKING:
 
 # fmt: off
 OPEN_KINDS = ("artist", "song", "film", "show", "book", "city", "team", "product", "person", "landmark")
-CLOSED_KINDS = ("genre", "cuisine", "topic", "room", "appliance", "duration", "time", "temperature")
+CLOSED_KINDS = ("genre", "cuisine", "topic", "room", "appliance", "duration", "time", "temperature", "news_source",
+                "music_service")
+# taught preferences a request relies on without naming them ("play the news": the user's news source); the
+# assistant uses the first of each kind (its default) unless the request names one
+AMBIENT_KINDS = ("news_source", "music_service")
 SIZES = {"artist": 320, "song": 900, "film": 300, "show": 120, "book": 320, "city": 240, "team": 72,
          "person": 150, "landmark": 100}
 SHARED_FILM_BOOK_TITLES = 45  # books that also exist as a film: "play <title>" is ambiguous
@@ -262,6 +266,12 @@ def build_catalog(world_seed: int, confusable_fraction: float, result_bug_fracti
         cat.head_size[kind] = len(idxs)
         cat.zipf[kind] = zipf_cumulative(len(idxs), ZIPF_EXPONENT)
     _add_tail(cat, world_seed, confusable_fraction, result_bug_fraction)
+    # after the tail, so that no earlier entity's index moves
+    for kind, values in (("news_source", vocab.NEWS_SOURCES), ("music_service", vocab.MUSIC_SERVICES)):
+        for name in values:
+            cat.add(kind, name)
+        cat.head_size[kind] = len(values)
+        cat.zipf[kind] = zipf_cumulative(len(values), ZIPF_EXPONENT)
     return cat
 
 

@@ -62,7 +62,8 @@ _PROBABILITIES = (
     "asr_word_error_rate er_alias_rate result_error_rate result_bug_fraction rephrase_prob rephrase_decay "
     "continue_prob barge_in_failure barge_in_success feedback_rate teach_prob annotation_rate "
     "annotator_accuracy treatment_fraction reformulate_prob wrong_success_rate long_tail_share personal_share "
-    "personal_error_fraction namesake_share concept_share concept_use state_prob redefine_share"
+    "personal_error_fraction namesake_share concept_share concept_use state_prob redefine_share news_source_share "
+    "music_service_share preference_change_share"
 ).split()
 
 
@@ -122,11 +123,26 @@ class SimConfig:
     teach_prob: float = 0.55  # P(the user teaches the preference when the assistant asks for it)
     # teachable AI (`teaching.py`): users' own concepts, taught through the runtime
     teaching: bool = True  # the assistant keeps what users teach (in the runtime); False: it never learns
-    concept_share: float = 0.3  # share of users with concepts of their own ("study mode" = one of their routines)
+    concept_share: float = (
+        0.3  # share of users with concepts of their own ("study mode" = one of their routines)
+    )
     concept_use: float = 0.5  # P(a goal that one of the user's concepts names is asked for by that name)
     state_prob: float = 0.1  # P(a session opens with the user defining a concept the runtime lacks)
-    redefine_share: float = 0.2  # share of users with concepts who give one of them another meaning on a later day
-    teaching_heldout_days: int = 1  # the last days teach with the held-out phrasings (`teaching.phrasing_set`)
+    redefine_share: float = (
+        0.2  # share of users with concepts who give one of them another meaning on a later day
+    )
+    # preferences a request relies on without naming them (`users.py`): share of users with a news source ("play
+    # the news" means theirs), with a music service ("play <artist / song>" on theirs); where it is not the
+    # assistant's default such a request fails at the result until taught. Users state them unasked (`state_prob`
+    # a session, while the runtime lacks them) or after having to name one. 0: nothing of it is drawn
+    news_source_share: float = 0.2
+    music_service_share: float = 0.15
+    # share of users who change one of their preferences (team, cuisine, news source, music service) from a later
+    # day on, and state the new one (`state_prob` a session, once the runtime holds the old one)
+    preference_change_share: float = 0.1
+    teaching_heldout_days: int = (
+        1  # the last days teach with the held-out phrasings (`teaching.phrasing_set`)
+    )
 
     # ground truth
     annotation_rate: float = 0.10  # share of sessions (by a hash of the session id) with labels
@@ -163,7 +179,9 @@ class SimConfig:
         if self.ab_arm not in (None, "control", "treatment"):
             raise ValueError(f"ab_arm must be control or treatment (or None), not {self.ab_arm!r}")
         if self.online_arm not in (None, "control", "global", "personal"):
-            raise ValueError(f"online_arm must be control, global or personal (or None), not {self.online_arm!r}")
+            raise ValueError(
+                f"online_arm must be control, global or personal (or None), not {self.online_arm!r}"
+            )
         if min(self.users, self.days, self.shard_lines, self.workers) < 1:
             raise ValueError("users, days, shard_lines and workers must be >= 1")
         if not 1 <= self.max_attempts <= 16:

@@ -9,6 +9,12 @@ reach for them when rephrasing.
 `my_*` phrasings leave the slot out ("how did my team do"): the assistant fills it from what the user
 taught it ("i'm a warriors fan"), or asks.
 
+`PREFERENCE_INTENTS` are the statements of the preferences a request relies on without naming them
+(`catalog.AMBIENT_KINDS`: "i get my news from bbc", "use spotify for music"), stated by users who have one
+(`SimConfig.news_source_share`, `music_service_share`); kept out of `INTENTS` like the personal ones. Their
+phrasings come in two disjoint sets (`PREFERENCE_PHRASINGS`, `teaching.phrasing_set`): the world's last days
+use the held-out one; the assistant's grammar understands both.
+
 `PERSONAL_INTENTS` are requests about a user's own things (`personal.py`): calling a contact, playing
 one of their playlists, switching one of their named devices. They are asked only when
 `SimConfig.personal_share` > 0, kept out of `INTENTS` (whose list the rest of the world is drawn
@@ -186,10 +192,29 @@ PERSONAL_INTENTS: list[Intent] = [
         ("turn off the {device}", 6), ("turn the {device} off", 2), ("switch off the {device}", 1.5),
     ]),
 ]
+# statements of an ambient preference, by phrasing set (train / heldout: disjoint)
+PREFERENCE_PHRASINGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "preferences.set_news_source": {
+        "train": ("i get my news from {news_source}", "my news source is {news_source}",
+                  "i listen to {news_source} for news"),
+        "heldout": ("i prefer news from {news_source}", "{news_source} is where i get my news",
+                    "use {news_source} for my news"),
+    },
+    "preferences.set_music_service": {
+        "train": ("use {music_service} for music", "my music service is {music_service}",
+                  "i listen to music on {music_service}"),
+        "heldout": ("play music on {music_service} by default", "i use {music_service} for my music",
+                    "{music_service} is my music app"),
+    },
+}
+PREFERENCE_INTENTS: list[Intent] = [
+    _intent(key, [((key.removeprefix("preferences.set_"),), 1)], [(t, 1) for s in sets.values() for t in s])
+    for key, sets in PREFERENCE_PHRASINGS.items()
+]
 # fmt: on
 for _i, _intent_ in enumerate(INTENTS):
     _intent_.index = _i
-INTENT_BY_KEY = {i.key: i for i in INTENTS}
+INTENT_BY_KEY = {i.key: i for i in INTENTS + PREFERENCE_INTENTS}
 PERSONAL_INTENT_BY_KEY = {i.key: i for i in PERSONAL_INTENTS}
 DOMAINS = sorted({i.domain for i in INTENTS})
 

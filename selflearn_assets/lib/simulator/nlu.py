@@ -13,14 +13,25 @@ only, and `@my` slots come from what the user taught the assistant.
 With a personal world (`personal.py`, `SimConfig.personal_share` > 0) the grammar also covers
 `PERSONAL_GRAMMAR` ("call {contact}", "play my {playlist} playlist", "turn on the {device}"), and ER
 resolves the kinds in `PERSONAL_KINDS` from the requesting user's own registry only.
+
+A request may end by naming a preference it would otherwise rely on (`catalog.AMBIENT_KINDS`, `AMBIENT_SUFFIXES`):
+"play imagine dragons on spotify", "what's the news from bbc" (what a user says on a retry, and what the
+runtime's personal layer rewrites "play imagine dragons" into for a user who taught their service). The rest
+is parsed as ever, and the named preference is one more slot; the statements of these preferences
+(`intents.PREFERENCE_PHRASINGS`, both phrasing sets) are in the grammar.
 """
 
 from __future__ import annotations
 
 import re
 
-from selflearn_assets.lib.simulator.catalog import CLOSED_KINDS, Catalog
-from selflearn_assets.lib.simulator.intents import INTENTS, PERSONAL_INTENTS
+from selflearn_assets.lib.simulator.catalog import AMBIENT_KINDS, CLOSED_KINDS, Catalog
+from selflearn_assets.lib.simulator.intents import (
+    INTENTS,
+    PERSONAL_INTENTS,
+    PREFERENCE_INTENTS,
+    PREFERENCE_PHRASINGS,
+)
 from selflearn_assets.lib.simulator.text import normalize_text
 
 MY = "@my"  # slot value of a slot the user leaves implicit ("my team")
@@ -92,6 +103,7 @@ GRAMMAR: list[tuple[str, str | dict[str, str]]] = [
     ("i'm a {team} fan", "preferences.set_team"), ("my team is the {team}", "preferences.set_team"),
     ("i like {cuisine} food", "preferences.set_cuisine"), ("my favorite food is {cuisine}", "preferences.set_cuisine"),
     ("i love {cuisine} food", "preferences.set_cuisine"),
+    *((t, key) for key, sets in PREFERENCE_PHRASINGS.items() for ts in sets.values() for t in ts),
 ]
 # a user's own contacts, playlists and named devices (open slots; resolved per user)
 PERSONAL_GRAMMAR: list[tuple[str, str]] = [
@@ -113,11 +125,14 @@ POLITE_PREFIXES = ("can you ", "could you ", "please ")
 FALLBACK_INTENT = "knowledge.question"
 MAIN_KIND_ORDER = ("song", "film", "show", "book", "artist", "person", "landmark", "product", "team", "city",
                    "genre", "cuisine", "topic", "appliance", "temperature", "duration", "time", "room",
-                   "contact", "playlist", "device")
+                   "contact", "playlist", "device", "news_source", "music_service")
+_ALL_INTENTS = INTENTS + PERSONAL_INTENTS + PREFERENCE_INTENTS
 REQUIRED = {
-    key: frozenset.intersection(*(frozenset(f) for i in INTENTS + PERSONAL_INTENTS if i.key == key for f, _ in i.frames))
-    for key in {i.key for i in INTENTS + PERSONAL_INTENTS}
+    key: frozenset.intersection(*(frozenset(f) for i in _ALL_INTENTS if i.key == key for f, _ in i.frames))
+    for key in {i.key for i in _ALL_INTENTS}
 }
+# how a request names an ambient preference at its end: (" on ", "music_service"), (" from ", "news_source")
+AMBIENT_SUFFIXES = {"music_service": " on ", "news_source": " from "}
 # fmt: on
 
 
@@ -213,6 +228,11 @@ class Nlu:
                 for alias in ent.aliases_known:
                     self.er_index[ent.kind].setdefault(alias, ent.idx)
         self._cache: dict[str, Parse] = {}
+        # (separator, kind, name) of every ambient preference a request may end with, longest names first
+        self._suffixes = sorted(
+            ((AMBIENT_SUFFIXES[k], k, catalog.entities[i].name) for k in AMBIENT_KINDS for i in catalog.by_kind.get(k, ())),
+            key=lambda x: -len(x[2]),
+        )  # fmt: skip
 
     def parse(self, text: str) -> Parse:
         hit = self._cache.get(text)
@@ -231,6 +251,10 @@ class Nlu:
             norm = norm[: -len(" please")]
         if not norm:
             return Parse(None, (), "empty")
+        if " on " in norm or " from " in norm:
+            named = self._ambient(norm)
+            if named is not None:
+                return named
         gaz = self.gazetteer
         for rule in self._by_first.get(norm.split(" ", 1)[0], self._slot_first):
             m = rule.regex.fullmatch(norm)
@@ -256,6 +280,16 @@ class Nlu:
             if keyword in words:
                 return Parse(intent, (), "keyword")
         return Parse(FALLBACK_INTENT, (("query", norm),), "fallback")
+
+    def _ambient(self, norm: str) -> Parse | None:
+        """A request that ends by naming an ambient preference ("play x on spotify"): the rest's parse with it as
+        one more slot, where the rest is a request the grammar covers; else None."""
+        for sep, kind, name in self._suffixes:
+            if norm.endswith(sep + name) and len(norm) > len(sep) + len(name):
+                rest = self.parse(norm[: -len(sep) - len(name)])
+                if rest.quality in ("typed", "ambiguous", "untyped", "fixed") and kind not in rest.kinds:
+                    return Parse(rest.intent, tuple(sorted((*rest.slots, (kind, name)))), rest.quality)
+        return None
 
     def resolve(
         self, parse: Parse, memory: dict[str, int], registry: dict[str, dict[str, int]] | None = None

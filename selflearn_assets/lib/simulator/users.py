@@ -10,6 +10,11 @@ entities, so the same requests recur across many users; a share of the entities 
 requests are said by a handful of users only. After a failure a user may reformulate into another
 request of the same domain (`reformulation`). With `personal_share`, a goal is about one of the user's
 own things (`personal.Profiles`: contacts, playlists, named devices, habitual places, liked titles).
+
+Some users (`news_source_share`, `music_service_share`) also have a news source and a music service, drawn by
+popularity (the most popular is the assistant's default), and some (`preference_change_share`) change one
+preference from a later day on (`changes`: (kind, first day ordinal, the new entity); `apply_changes`). These
+are drawn from the user's own hash, apart from the profile's rng: with the knobs at 0 nothing is drawn.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from selflearn_assets.lib.simulator.intents import (
 from selflearn_assets.lib.simulator.nlu import MY, Nlu
 from selflearn_assets.lib.simulator.personal import Profiles
 from selflearn_assets.lib.simulator.text import cumulative, mix64, pick_cumulative, stable_int
+
+CHANGEABLE = ("team", "cuisine", "news_source", "music_service")  # preferences a user may change
 
 # fmt: off
 DEVICE_TYPES = ["speaker", "screen", "tv", "car", "phone"]
@@ -91,7 +98,8 @@ _NO_STATE: dict = {}
 class User:
     __slots__ = ("idx", "id", "locale", "tz", "devices", "device_cum", "device_cum_commute", "hour_cum",
                  "session_rate", "asr_factor", "team", "cuisine", "city", "cities", "genres", "artists",
-                 "rooms", "appliances", "has_oven", "routines", "memory", "treated", "personal")  # fmt: skip
+                 "rooms", "appliances", "has_oven", "routines", "memory", "treated", "personal", "news_source",
+                 "music_service", "changes")  # fmt: skip
 
 
 class Population:
@@ -140,6 +148,10 @@ class Population:
         # the users' own things (None: the run has no personal sources, and draws nothing for them)
         self.profiles = None
         self._personal_share = cfg.personal_share
+        self._prefs_salt = stable_int(seed, "preferences")
+        self._prefs = (
+            cfg.news_source_share > 0 or cfg.music_service_share > 0 or cfg.preference_change_share > 0
+        )
         if cfg.personal_share > 0:
             if catalog.personal is None:
                 raise ValueError(
@@ -194,7 +206,41 @@ class Population:
             u.routines.append((intent, slots, phrasings[pick_cumulative(cum, rand())].template, bucket))
         u.treated = False
         u.personal = None  # built on first use (`Profiles.of`)
+        u.news_source = u.music_service = u.changes = None
+        if self._prefs:
+            self._preferences(u)
         return u
+
+    def _preferences(self, u: User) -> None:
+        """The user's news source and music service, and the change of a preference they make, if any."""
+        cfg, h = self.cfg, mix64(u.idx ^ self._prefs_salt)
+        k = [0]
+
+        def rand() -> float:  # the user's own uniforms in [0, 1)
+            k[0] += 1
+            return (mix64(h + k[0]) >> 11) / 9007199254740992.0
+
+        if rand() < cfg.news_source_share:
+            u.news_source = self._popular("news_source", rand())
+        if rand() < cfg.music_service_share:
+            u.music_service = self._popular("music_service", rand())
+        if rand() < cfg.preference_change_share and cfg.days > 1:
+            kinds = [k for k in CHANGEABLE if getattr(u, k) is not None]
+            kind = kinds[int(rand() * len(kinds))]
+            old, idxs = getattr(u, kind), self.cat.by_kind[kind]
+            others = [i for i in idxs[: self.cat.head_size[kind]] if i != old]
+            day = cfg.start.toordinal() + 1 + int(rand() * (cfg.days - 1))
+            u.changes = (kind, day, others[int(rand() * min(len(others), 12))])  # another popular one
+
+    def _popular(self, kind: str, r: float) -> int:
+        idxs, cum, total, _ = self._zipf[kind]
+        return idxs[bisect(cum, r * total)]
+
+    @staticmethod
+    def apply_changes(u: User, ordinal: int) -> None:
+        """The user's preferences as they are on the day `ordinal` (after a change, the new one)."""
+        if u.changes is not None and ordinal >= u.changes[1]:
+            setattr(u, u.changes[0], u.changes[2])
 
     def zipf(self, kind: str, rng: random.Random) -> int:
         """An entity of `kind`, popular ones more often (Zipf); with `long_tail_share`, any of the tail."""

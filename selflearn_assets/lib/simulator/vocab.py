@@ -70,6 +70,12 @@ CUISINES = [
     "italian", "mexican", "thai", "chinese", "indian", "japanese", "greek", "french", "korean",
     "vietnamese", "ethiopian", "barbecue", "spanish", "lebanese",
 ]
+# taught preferences (`users.py`): in popularity order; the first is what the assistant uses when none is taught
+NEWS_SOURCES = [
+    "npr", "bbc", "cnn", "fox news", "reuters", "the wall street journal", "the new york times", "associated press",
+    "bloomberg", "abc news", "the guardian", "al jazeera",
+]
+MUSIC_SERVICES = ["amazon music", "spotify", "apple music", "pandora", "youtube music", "tidal", "iheartradio", "deezer"]
 NEWS_TOPICS = ["sports", "politics", "technology", "business", "science", "health", "entertainment", "world"]
 ROOMS = ["kitchen", "living room", "bedroom", "bathroom", "office", "garage", "hallway", "basement", "dining room"]
 APPLIANCES = [
