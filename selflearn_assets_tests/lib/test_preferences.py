@@ -223,6 +223,13 @@ def test_bad_lines_anywhere_are_skipped_with_their_line_numbers(tmp_path, caplog
         ({"news_source": "BBC News"}, "what's the news", ("what's the news from bbc news", "news_source")),
         ({"news_source": "BBC News"}, "play the news from npr", None),
         ({"music_service": "Spotify"}, "play imagine dragons", ("play imagine dragons on spotify", "music_service")),
+        ({"music_service": "Spotify"}, "can you play imagine dragons",
+         ("can you play imagine dragons on spotify", "music_service")),
+        ({"music_service": "Spotify"}, "put on some jazz", ("put on some jazz on spotify", "music_service")),
+        ({"music_service": "Spotify"}, "i want to listen to adele", ("i want to listen to adele on spotify", "music_service")),
+        ({"music_service": "Spotify"}, "i want to hear hello", ("i want to hear hello on spotify", "music_service")),
+        ({"music_service": "Spotify"}, "put on the game", None),  # the team's, untaught here: not a song
+        ({"music_service": "Spotify"}, "can you play jazz on apple music", None),
         ({"music_service": "Spotify"}, "play jazz on apple music", None),
         ({"music_service": "Spotify"}, "play spotify", None),
         ({"music_service": "Spotify"}, "play the game", None),  # the team's use, not a song

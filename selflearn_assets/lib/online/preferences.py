@@ -22,7 +22,7 @@ How taught items rewrite a request (`taught_rewrite`; the request is normalised,
 | `team`            | how did my team do / did my team win / how are my team doing               | the same with "the {team}"         |
 | `team`            | what's my team's score                                                     | what's the {team} score            |
 | `news_source`     | play / what's / what is / tell me + "the news", what's in the news         | the same + " from {news_source}"   |
-| `music_service`   | play X, where X has no " on " and is not "the game" / "the news"           | play X on {music_service}          |
+| `music_service`   | play / can you play / put on / throw on / i want to hear / (i want to) listen to ... + X, where X has no " on " and is not "the game" / "the news" | the same + " on {music_service}" |
 | `cuisine`         | (find / show (me)) (a / some) restaurant(s) (near me / nearby), where should i eat | {cuisine} restaurants near me |
 
 A concept is looked up first (the longest phrase first), then the uses in the table's order. `{value}` is the
@@ -75,7 +75,9 @@ USES: tuple[tuple[str, str, str], ...] = (
     ("team", r"(?P<ask>how did|did|how are) my team (?P<then>do|win|doing)", "{ask} the {value} {then}"),
     ("team", r"what's my team's score", "what's the {value} score"),
     ("news_source", r"(?P<ask>(?:play|what's|what is|tell me) the news|what's in the news)", "{ask} from {value}"),
-    ("music_service", r"play (?!the game$|the news$)(?P<what>(?:(?! on ).)+)", "play {what} on {value}"),
+    ("music_service", r"(?P<ask>(?:(?:can|could|would) you |please )?play|put on|throw on|i want to hear"
+     r"|i want to listen to|i'd like to hear|let me hear|listen to) (?!the game$|the news$)(?P<what>(?:(?! on ).)+)",
+     "{ask} {what} on {value}"),
     ("cuisine", r"(?:(?:find|show)(?: me)? )?(?:a |some )?restaurants?(?: near me| nearby)?|where should i eat",
      "{value} restaurants near me"),
 )  # fmt: skip
