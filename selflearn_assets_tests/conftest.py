@@ -12,6 +12,8 @@ import pytest
 # are first imported; the tests' days are fixed dates of 2026: pin the start for every test and the processes
 # they start (tests of the rule itself pass their own settings).
 os.environ["SELFLEARN_PARTITIONS_START"] = "2026-01-01"
+# Everything runs in process, never on Ray (the Ray tests pass their own ComputeConfig or start a cluster).
+os.environ["SELFLEARN_RAY"] = "off"
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ hubs, so components are grouped by size and each group is solved the cheapest wa
 (a closed loop of reformulations whose ending fell outside the window) are never absorbed, so their
 SUCCESS probability is 0; they are found by a breadth-first search backwards from the states with an
 absorbing transition, set to 0 and left out of the solve.
+
+`plan_units` lists those solves (whole components, one method each); a large chain's units run as Ray tasks
+(`lib/compute/markov.py`, above SELFLEARN_RAY_MIN_STATES live states), a smaller one's here, with the same
+per-unit code, so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.sparse.linalg import bicgstab, splu
+
+from selflearn_assets.lib.compute.backend import ComputeConfig
 
 DENSE_MAX = 64
 LU_MAX = 2048
@@ -56,6 +62,7 @@ class Absorption:
     max_residual: float  # max_i |((I − Q) p − r)_i| over solved states: the accuracy check
     seconds: float
     components_by_method: dict[str, int] = field(default_factory=dict)
+    ray_nodes: frozenset[str] = frozenset()  # the Ray nodes that solved it; empty: solved in this process
 
 
 def absorption_probabilities(
@@ -64,8 +71,11 @@ def absorption_probabilities(
     r_failure: np.ndarray,
     dense_max: int = DENSE_MAX,
     lu_max: int = LU_MAX,
+    compute: ComputeConfig | None = None,
 ) -> Absorption:
-    """P(SUCCESS) from each transient state, given Q (n×n, rows sum to 1 − r_success − r_failure)."""
+    """P(SUCCESS) from each transient state, given Q (n×n, rows sum to 1 − r_success − r_failure). With
+    at least `compute.min_states` live states (default: the SELFLEARN_RAY* settings), the units of
+    `plan_units` are solved as Ray tasks (`lib/compute/markov.py`), else here, one after another."""
     start = time.perf_counter()
     n = q.shape[0]
     q = sp.csr_matrix(q, dtype=np.float64)
@@ -91,32 +101,19 @@ def absorption_probabilities(
     p_perm = np.zeros(order.size)
     state_sizes = sizes[labels][order]
     used = dict.fromkeys(("closed_form", "dense_batch", "sparse_lu", "iterative", "iterative_then_lu"), 0)
-    bounds = np.flatnonzero(np.diff(state_sizes)) + 1
-    lu_batch: list[tuple[int, int]] = []  # consecutive mid-size components, solved together
-    for a, b in zip(np.r_[0, bounds], np.r_[bounds, order.size], strict=True):
-        s = int(state_sizes[a])
-        if s == 1:
-            p_perm[a:b] = r_perm[a:b] / (1.0 - q_perm[a:b, a:b].diagonal())
-            used["closed_form"] += b - a
-        elif s <= dense_max:
-            p_perm[a:b] = _solve_dense_batch(q_perm[a:b, a:b], r_perm[a:b], s)
-            used["dense_batch"] += (b - a) // s
-        elif s <= lu_max:
-            for c in range(a, b, s):
-                if lu_batch and c + s - lu_batch[0][0] > LU_BATCH_STATES:
-                    _solve_lu(q_perm, r_perm, p_perm, lu_batch[0][0], lu_batch[-1][1])
-                    lu_batch = []
-                lu_batch.append((c, c + s))
-                used["sparse_lu"] += 1
-        else:
-            for c in range(a, b, s):
-                if _solve_iterative(q_perm, r_perm, p_perm, c, c + s):
-                    used["iterative"] += 1
-                else:
-                    _solve_lu(q_perm, r_perm, p_perm, c, c + s)
-                    used["iterative_then_lu"] += 1
-    if lu_batch:
-        _solve_lu(q_perm, r_perm, p_perm, lu_batch[0][0], lu_batch[-1][1])
+    units = plan_units(state_sizes, dense_max, lu_max)
+    compute = compute if compute is not None else ComputeConfig.from_env()
+    ray_nodes: set[str] = set()
+    if compute.runs_on_ray("solve", order.size):
+        from selflearn_assets.lib.compute.markov import solve_units_on_ray
+
+        solved, ray_nodes = solve_units_on_ray(q_perm, r_perm, units, compute)
+    else:
+        solved = ((u, *solve_unit(u, q_perm[u.a : u.b, u.a : u.b], r_perm[u.a : u.b])) for u in units)
+    for unit, p_block, counts in solved:
+        p_perm[unit.a : unit.b] = p_block
+        for method, count in counts.items():
+            used[method] += count
 
     residual = p_perm - q_perm @ p_perm - r_perm
     success[live_idx[order]] = p_perm
@@ -130,7 +127,59 @@ def absorption_probabilities(
         max_residual=float(np.abs(residual).max()) if residual.size else 0.0,
         seconds=time.perf_counter() - start,
         components_by_method=used,
+        ray_nodes=frozenset(ray_nodes),
     )
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Whole components in the permuted slice [a, b), solved by one method: `size` is their common size
+    (`closed_form`, `dense_batch`, `iterative`) or their count (`sparse_lu`, a batch of mixed sizes)."""
+
+    method: str
+    a: int
+    b: int
+    size: int
+
+
+def plan_units(state_sizes: np.ndarray, dense_max: int = DENSE_MAX, lu_max: int = LU_MAX) -> list[Unit]:
+    """The independent solves of the permuted system, given each state's component size (sorted ascending):
+    the same split whether they run here or as Ray tasks, so both give the same numbers."""
+    units: list[Unit] = []
+    bounds = np.flatnonzero(np.diff(state_sizes)) + 1
+    lu_batch: list[tuple[int, int]] = []  # consecutive mid-size components, solved together
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, state_sizes.size], strict=True):
+        a, b, s = int(a), int(b), int(state_sizes[a])
+        if s == 1:
+            units.append(Unit("closed_form", a, b, 1))
+        elif s <= dense_max:
+            step = max(1, DENSE_CHUNK_ENTRIES // (s * s)) * s
+            units.extend(Unit("dense_batch", c, min(b, c + step), s) for c in range(a, b, step))
+        elif s <= lu_max:
+            for c in range(a, b, s):
+                if lu_batch and c + s - lu_batch[0][0] > LU_BATCH_STATES:
+                    units.append(Unit("sparse_lu", lu_batch[0][0], lu_batch[-1][1], len(lu_batch)))
+                    lu_batch = []
+                lu_batch.append((c, c + s))
+        else:
+            units.extend(Unit("iterative", c, c + s, s) for c in range(a, b, s))
+    if lu_batch:
+        units.append(Unit("sparse_lu", lu_batch[0][0], lu_batch[-1][1], len(lu_batch)))
+    return units
+
+
+def solve_unit(unit: Unit, q: sp.csr_matrix, r: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """(p of the unit's states, components solved by each method), from the unit's block of Q and r."""
+    if unit.method == "closed_form":
+        return r / (1.0 - q.diagonal()), {"closed_form": unit.b - unit.a}
+    if unit.method == "dense_batch":
+        return _solve_dense_batch(q, r, unit.size), {"dense_batch": (unit.b - unit.a) // unit.size}
+    if unit.method == "sparse_lu":
+        return _solve_lu(q, r), {"sparse_lu": unit.size}
+    p = _solve_iterative(q, r)
+    if p is not None:
+        return p, {"iterative": 1}
+    return _solve_lu(q, r), {"iterative_then_lu": 1}
 
 
 def _can_reach_absorption(q: sp.csr_matrix, exits: np.ndarray) -> np.ndarray:
@@ -157,23 +206,22 @@ def _permute(q: sp.csr_matrix, order: np.ndarray, position: np.ndarray) -> sp.cs
     return sp.csr_matrix((coo.data, (position[coo.row], position[coo.col])), shape=q.shape)
 
 
-def _solve_lu(q: sp.csr_matrix, r: np.ndarray, p: np.ndarray, a: int, b: int) -> None:
-    """p[a:b] from a sparse LU of the block-diagonal slice [a, b) (whole components only)."""
-    system = (sp.identity(b - a, format="csc") - q[a:b, a:b]).tocsc()
-    p[a:b] = splu(system, permc_spec="COLAMD").solve(r[a:b])
+def _solve_lu(q: sp.csr_matrix, r: np.ndarray) -> np.ndarray:
+    """p from a sparse LU of a block-diagonal block of whole components."""
+    system = (sp.identity(q.shape[0], format="csc") - q).tocsc()
+    return splu(system, permc_spec="COLAMD").solve(r)
 
 
-def _solve_iterative(q: sp.csr_matrix, r: np.ndarray, p: np.ndarray, a: int, b: int) -> bool:
-    """p[a:b] by Jacobi-preconditioned BiCGSTAB; False (p untouched) if the residual check fails."""
-    system = (sp.identity(b - a, format="csr") - q[a:b, a:b]).tocsr()
+def _solve_iterative(q: sp.csr_matrix, r: np.ndarray) -> np.ndarray | None:
+    """p of one component by Jacobi-preconditioned BiCGSTAB; None if the residual check fails."""
+    system = (sp.identity(q.shape[0], format="csr") - q).tocsr()
     jacobi = sp.diags(1.0 / system.diagonal())
     # Stop at a residual 2-norm of 1e-12 (which bounds every entry); judge by the residual itself,
     # not BiCGSTAB's exit code, which also reports stagnation at round-off level.
-    x, _ = bicgstab(system, r[a:b], x0=r[a:b].copy(), rtol=0.0, atol=1e-12, maxiter=1000, M=jacobi)
-    if not np.all(np.isfinite(x)) or np.abs(system @ x - r[a:b]).max() > ITERATIVE_TOL:
-        return False
-    p[a:b] = x
-    return True
+    x, _ = bicgstab(system, r, x0=r.copy(), rtol=0.0, atol=1e-12, maxiter=1000, M=jacobi)
+    if not np.all(np.isfinite(x)) or np.abs(system @ x - r).max() > ITERATIVE_TOL:
+        return None
+    return x
 
 
 def _solve_dense_batch(block: sp.csr_matrix, r: np.ndarray, s: int) -> np.ndarray:

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from selflearn_assets.lib.compute.backend import ComputeConfig
+
 ENV_VAR = "SELFLEARN_ENCODER"
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -104,6 +106,19 @@ class EmbeddingCache:
 
 
 @torch.no_grad()
+def encode_batch(tokenizer, model, texts: Sequence[str], max_length: int = 64) -> np.ndarray:
+    """Mean-pooled (over non-padding tokens) last hidden states of one padded batch, float32 on the CPU; the
+    one forward pass of every path (in-process and the Ray actors of `lib/compute/encode.py`)."""
+    device = next(model.parameters()).device
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    ids, attention = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    hidden = model(input_ids=ids, attention_mask=attention).last_hidden_state
+    mask = attention.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return pooled.float().cpu().numpy()
+
+
+@torch.no_grad()
 def embed_texts(
     tokenizer,
     model,
@@ -124,11 +139,7 @@ def embed_texts(
     batches = range(0, len(new), batch_size)
     for start in tqdm(batches, desc="embed", unit="batch", disable=not progress or not new):
         chunk = new[start : start + batch_size]
-        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        for text, vec in zip(chunk, pooled.float().numpy(), strict=True):
+        for text, vec in zip(chunk, encode_batch(tokenizer, model, chunk, max_length), strict=True):
             cache.vectors[text] = vec
         cache.encoded += len(chunk)
     dim = model.config.hidden_size
@@ -141,7 +152,9 @@ class TurnEmbedder:
     """A frozen encoder with its embedding cache: `embedder(texts)` -> float32 array (len(texts), dim).
 
     With `store_root`, vectors are also looked up in and added to an `EmbeddingStore` shared by every asset
-    and run that uses the same encoder, so a text is encoded once per encoder, not once per asset."""
+    and run that uses the same encoder, so a text is encoded once per encoder, not once per asset. The texts
+    still missing after that are encoded in this process, or, when `compute` (default: the SELFLEARN_RAY*
+    settings, `lib/compute/backend.py`) sends that many texts to Ray, by an actor pool of Ray Data."""
 
     def __init__(
         self,
@@ -150,10 +163,13 @@ class TurnEmbedder:
         batch_size: int = 64,
         max_length: int = 64,
         store_root: str | Path | None = None,
+        compute: ComputeConfig | None = None,
     ) -> None:
         self.tokenizer, self.model = tokenizer, model
         self.batch_size, self.max_length = batch_size, max_length
         self.cache = EmbeddingCache()
+        self.compute = compute if compute is not None else ComputeConfig.from_env()
+        self.ray_nodes: set[str] = set()  # Ray nodes whose actors encoded texts for this embedder
         self.store = None
         if store_root:
             from selflearn_assets.lib.models.embedding_store import EmbeddingStore, encoder_fingerprint
@@ -165,18 +181,26 @@ class TurnEmbedder:
         return int(self.model.config.hidden_size)
 
     def __call__(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        new: list[str] = []
+        new = [
+            t
+            for t in dict.fromkeys("" if t is None else str(t) for t in texts)
+            if t not in self.cache.vectors
+        ]
         if self.store is not None:
-            missing = [
-                t
-                for t in dict.fromkeys("" if t is None else str(t) for t in texts)
-                if t not in self.cache.vectors
-            ]
-            self.cache.vectors.update(self.store.lookup(missing))
-            new = [t for t in missing if t not in self.cache.vectors]
+            self.cache.vectors.update(self.store.lookup(new))
+            new = [t for t in new if t not in self.cache.vectors]
+        if self.compute.runs_on_ray("encode", len(new)):
+            from selflearn_assets.lib.compute.encode import embed_on_ray
+
+            vectors, nodes = embed_on_ray(
+                self.tokenizer, self.model, new, self.batch_size, self.max_length, progress
+            )
+            self.cache.vectors.update(zip(new, vectors, strict=True))
+            self.cache.encoded += len(new)
+            self.ray_nodes |= nodes
         out = embed_texts(
             self.tokenizer, self.model, texts, self.batch_size, self.max_length, progress, cache=self.cache
         )
-        if new:
+        if new and self.store is not None:
             self.store.add(new, np.stack([self.cache.vectors[t] for t in new]))
         return out
