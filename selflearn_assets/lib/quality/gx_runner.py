@@ -1,6 +1,7 @@
 """Run a Great Expectations 1.x suite on a pandas frame in an ephemeral context, and summarise it.
 
-GX 1.x has no DuckDB or polars engine, so callers select the partition into pandas first.
+GX 1.x has no DuckDB or polars engine, so callers select the partition into pandas first, or, for a large day,
+let DuckDB count each expectation's unexpected rows and validate those counts (`duckdb_suite.py`).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ class SuiteOutcome:
         return "\n".join(lines)
 
 
-def validate_frame(df: pd.DataFrame, suite_name: str, expectations: list) -> SuiteOutcome:
-    """Validate `df` against `expectations` (GX expectation objects) and return a plain summary."""
+def run_suite(
+    df: pd.DataFrame, suite_name: str, expectations: list, result_format: str = "SUMMARY"
+) -> ExpectationSuiteValidationResult:
+    """GX's own result of validating `df` against `expectations` (GX expectation objects)."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
@@ -62,7 +65,12 @@ def validate_frame(df: pd.DataFrame, suite_name: str, expectations: list) -> Sui
         .get_batch(batch_parameters={"dataframe": df})
     )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
-    result: ExpectationSuiteValidationResult = batch.validate(suite)
+    return batch.validate(suite, result_format=result_format)
+
+
+def validate_frame(df: pd.DataFrame, suite_name: str, expectations: list) -> SuiteOutcome:
+    """Validate `df` against `expectations` (GX expectation objects) and return a plain summary."""
+    result = run_suite(df, suite_name, expectations)
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config
