@@ -4,21 +4,20 @@ used from the very next request, changed later (the newer one used); and the tru
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from selflearn_assets.lib.online.preferences import PreferenceStore
 from selflearn_assets.lib.online.runtime import Rewriter
-from selflearn_assets.lib.simulator import SimConfig, simulate, users_of, world_of
+from selflearn_assets.lib.simulator import SimConfig, users_of, world_of
 from selflearn_assets.lib.simulator.assistant import Assistant
 from selflearn_assets.lib.simulator.intents import INTENT_BY_KEY, PREFERENCE_PHRASINGS
 from selflearn_assets.lib.simulator.text import normalize_text
+from selflearn_assets_tests.lib.simulated_logs import SimulatedLogs
 
 START = date(2026, 3, 1)
 # a small world where many users have both, and changes are common, every session audited
@@ -27,20 +26,7 @@ CFG = SimConfig(seed=5, users=500, start=START, days=3, annotation_rate=1.0, new
 AMBIENT = ("news_source", "music_service")
 
 
-class World:
-    def __init__(self, cfg: SimConfig, root: Path):
-        self.summary = simulate(cfg, root, progress=False)
-        self.turns, self.gold = {}, defaultdict(dict)
-        for path in sorted(root.glob("date=*/*.jsonl")):
-            for line in path.read_text().splitlines():
-                rec = json.loads(line)
-                self.turns[rec["event_id"]] = rec
-        for path in sorted((root / "annotations").glob("date=*/*.jsonl")):
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                if row["annotator"] == "gold":
-                    self.gold[row["event_id"]][row["task"]] = row["label"]
-        self.order = sorted(self.turns, key=lambda e: (self.turns[e]["ts"], e))
+World = SimulatedLogs  # the preferences world, read back
 
 
 @pytest.fixture(scope="module")

@@ -3,37 +3,22 @@ annotations of both teaching tasks, the held-out phrasings, and a world whose ru
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from selflearn_assets.lib.simulator import SimConfig, simulate
+from selflearn_assets.lib.simulator import SimConfig
 from selflearn_assets.lib.simulator import teaching as T
 from selflearn_assets.lib.simulator.text import normalize_text
+from selflearn_assets_tests.lib.simulated_logs import SimulatedLogs
 
 START = date(2026, 3, 1)
 CFG = SimConfig(seed=13, users=1500, start=START, days=3, annotation_rate=1.0)
 
 
-class World:
-    def __init__(self, cfg: SimConfig, root: Path):
-        self.summary = simulate(cfg, root, progress=False)
-        self.turns = {}
-        for path in sorted(root.glob("date=*/*.jsonl")):
-            for line in path.read_text().splitlines():
-                rec = json.loads(line)
-                self.turns[rec["event_id"]] = rec
-        self.gold = defaultdict(dict)
-        for path in sorted((root / "annotations").glob("date=*/*.jsonl")):
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                if row["annotator"] == "gold":
-                    self.gold[row["event_id"]][row["task"]] = row["label"]
-        self.order = sorted(self.turns, key=lambda e: (self.turns[e]["ts"], e))
+class World(SimulatedLogs):
 
     def uses(self) -> tuple[list[bool], list[bool], list[bool]]:
         """Whether each use of a concept succeeded: before it was taught, after, and the first use after."""
