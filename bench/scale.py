@@ -17,9 +17,10 @@ process (`--stages`, in this order; the models are not retrained: no training in
 | labels         | turn_labels                                                  |
 | failure_points | failure_points                                               |
 
-Printed: per stage its wall time, its peak RSS (the stage process and everything it waited for, from
-`wait4`), and the seconds of each step (asset or check) from the run's event log; then turns per second
-end to end. A stage that fails is reported with its error and the rest still run where they can.
+Printed: per stage its wall time, its time in steps per turn, its peak RSS (the stage process and everything it
+waited for, from `wait4`), and the seconds of each step (asset or check) from the run's event log; then turns
+per second end to end. The labelling stages stream the day in chunks (`--chunk-turns`, their run config
+`chunk_turns`): their peak RSS follows the chunk, not the day. A stage that fails is reported with its error and the rest still run where they can.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ STAGES = {
     "failure_points": ["failure_points"],
 }
 START = date(2026, 11, 1)
+CHUNKED = ("turn_labels", "failure_points")  # assets with a `chunk_turns` run config
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -110,7 +112,7 @@ def simulate_big_day(work: Path, day: date, turns: int, base_days: int, seed: in
     return info
 
 
-def run_stage(work: Path, stage: str, day: date) -> dict:
+def run_stage(work: Path, stage: str, day: date, chunk_turns: int | None = None) -> dict:
     """One stage's assets for `day` in a child process: its wall time, peak RSS and per-step seconds."""
     out = work / f"stage-{stage}.json"
     out.unlink(missing_ok=True)
@@ -123,6 +125,7 @@ def run_stage(work: Path, stage: str, day: date) -> dict:
         day.isoformat(),
         "--out",
         str(out),
+        *(["--chunk-turns", str(chunk_turns)] if chunk_turns else []),
     ]
     started = time.perf_counter()
     with open(work / f"stage-{stage}.log", "w") as log:  # Dagster's event log, not the bench's output
@@ -133,7 +136,7 @@ def run_stage(work: Path, stage: str, day: date) -> dict:
     return {"stage": stage, "wall_s": wall, "peak_rss_gib": usage.ru_maxrss / 2**20, **result}
 
 
-def child(stage: str, day: date, out: Path) -> None:
+def child(stage: str, day: date, out: Path, chunk_turns: int | None = None) -> None:
     """Materialise `stage`'s assets (and their checks) for `day` in this process; per-step seconds to `out`."""
     import dagster as dg
 
@@ -147,6 +150,11 @@ def child(stage: str, day: date, out: Path) -> None:
         asset_selection=[dg.AssetKey(k) for k in STAGES[stage]],
         instance=instance,
         raise_on_error=False,
+        run_config={
+            "ops": {a: {"config": {"chunk_turns": chunk_turns}} for a in STAGES[stage] if a in CHUNKED}
+        }
+        if chunk_turns
+        else None,
     )
     started: dict[str, float] = {}
     steps: dict[str, float] = {}
@@ -176,12 +184,17 @@ def main() -> None:
     parser.add_argument("--base-days", type=int, default=2)
     parser.add_argument("--base-users", type=int, default=800)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--chunk-turns",
+        type=int,
+        help="turns per chunk of the labelling assets (default: their run config's)",
+    )
     parser.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--day", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.day, args.out)
+        child(args.child, args.day, args.out, args.chunk_turns)
         return
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in STAGES]
@@ -196,7 +209,7 @@ def main() -> None:
           f"(simulated in {info['simulate_s']} s)", flush=True)  # fmt: skip
     rows = []
     for stage in stages:
-        row = run_stage(work, stage, day)
+        row = run_stage(work, stage, day, args.chunk_turns)
         rows.append(row)
         state = "ok" if row["ok"] else "FAILED: " + "; ".join(row.get("errors") or [row.get("error", "")])
         print(
@@ -204,14 +217,16 @@ def main() -> None:
             flush=True,
         )
     print(f"\n{info['turns']:,}-turn day ({day}), stages one process each:\n")
-    print("| stage | wall (s) | in steps (s) | peak RSS (GiB) | steps (s) |")
-    print("|---|---|---|---|---|")
+    print("| stage | wall (s) | in steps (s) | µs per turn in steps | peak RSS (GiB) | steps (s) |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         steps = row.get("steps", {})
         row["steps_s"] = sum(steps.values())
         listed = ", ".join(f"{k} {v}" for k, v in sorted(steps.items(), key=lambda kv: -kv[1]))
+        per_turn = 1e6 * row["steps_s"] / max(1, info["turns"])
         print(
-            f"| {row['stage']} | {row['wall_s']:.1f} | {row['steps_s']:.1f} | {row['peak_rss_gib']:.2f} | {listed} |"
+            f"| {row['stage']} | {row['wall_s']:.1f} | {row['steps_s']:.1f} | {per_turn:.0f} | "
+            f"{row['peak_rss_gib']:.2f} | {listed} |"
         )
     total, in_steps = sum(r["wall_s"] for r in rows), sum(r["steps_s"] for r in rows)
     print(f"\nend to end {total:.0f} s ({in_steps:.0f} s in steps; the rest is each stage process loading the "

@@ -17,10 +17,9 @@ from selflearn_assets.defs.labels.failure_points import failure_points, failure_
 from selflearn_assets.defs.models.assets import label_model
 from selflearn_assets.defs.models.failure_point import failure_point_model
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, SelflearnConfig
+from selflearn_assets.lib.labels import failure_points_in_chunks, turn_labels_in_chunks
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.failure_point_data import CLASSES as FAILURE_CLASSES
-from selflearn_assets.lib.models.failure_point_model import predict_failure_points
-from selflearn_assets.lib.models.label_eval import predict_turn_labels
 from selflearn_assets.lib.models.label_training import MODEL_NAME
 
 DAY = date(2026, 11, 2)
@@ -86,8 +85,11 @@ def test_label_model_then_turn_labels(selflearn_home, ingested_day, monkeypatch)
     assert len(client.get_metric_history(run_id, "val_loss")) == meta["epochs_run"].value
     assert run.info.run_name == f"label-model {DAY}..{DAY}"
 
-    labelled = dg.materialize(
-        [turn_labels, turn_labels_cover_every_turn], partition_key=DAY.isoformat(), resources=resources
+    labelled = dg.materialize(  # in chunks of about 100 turns, streamed into the day's partition
+        [turn_labels, turn_labels_cover_every_turn],
+        partition_key=DAY.isoformat(),
+        resources=resources,
+        run_config={"ops": {"turn_labels": {"config": {"chunk_turns": 100}}}},
     )
     assert labelled.success
     (check,) = labelled.get_asset_check_evaluations()
@@ -120,11 +122,14 @@ def test_label_model_then_turn_labels(selflearn_home, ingested_day, monkeypatch)
     (materialization,) = labelled.asset_materializations_for_node("turn_labels")
     assert materialization.metadata["dagster/row_count"].value == turns
     assert materialization.metadata["model_version"].value == "1"
-    assert 0 <= materialization.metadata["goal_success_rate"].value <= 1
+    (rate,) = _query(selflearn_home, "SELECT avg(goal_success::DOUBLE) FROM labels.turn_labels")[0]
+    assert materialization.metadata["goal_success_rate"].value == pytest.approx(rate, abs=5e-4)
 
     # a labelling that skips a turn is caught by the blocking check
     monkeypatch.setattr(
-        labels_assets, "predict_turn_labels", lambda *args: predict_turn_labels(*args).slice(1)
+        labels_assets,
+        "turn_labels_in_chunks",
+        lambda *args: (c.slice(1) for c in turn_labels_in_chunks(*args)),
     )
     relabelled = dg.materialize(
         [turn_labels, turn_labels_cover_every_turn],
@@ -179,8 +184,11 @@ def test_failure_point_model_then_failure_points(selflearn_home, ingested_day, m
     assert len(client.get_metric_history(run.info.run_id, "val_macro_f1")) == meta["epochs_run"].value
     assert run.info.run_name == f"failure-point-model {DAY}..{DAY}"
 
-    labelled = dg.materialize(
-        [failure_points, failure_points_cover_every_turn], partition_key=DAY.isoformat(), resources=resources
+    labelled = dg.materialize(  # in chunks of about 100 turns, streamed into the day's partition
+        [failure_points, failure_points_cover_every_turn],
+        partition_key=DAY.isoformat(),
+        resources=resources,
+        run_config={"ops": {"failure_points": {"config": {"chunk_turns": 100}}}},
     )
     assert labelled.success
     (check,) = labelled.get_asset_check_evaluations()
@@ -204,7 +212,9 @@ def test_failure_point_model_then_failure_points(selflearn_home, ingested_day, m
 
     # a day labelled twice stays one row per turn (its lake partition replaced), and a dropped row fails the check
     monkeypatch.setattr(
-        fp_labels, "predict_failure_points", lambda *args: predict_failure_points(*args).slice(1)
+        fp_labels,
+        "failure_points_in_chunks",
+        lambda *args: (c.slice(1) for c in failure_points_in_chunks(*args)),
     )
     again = dg.materialize(
         [failure_points, failure_points_cover_every_turn],

@@ -67,3 +67,16 @@ def test_a_failing_insert_leaves_the_day_as_it_was(con, lake):
     with pytest.raises(duckdb.ConstraintException):
         replace_day(lake, "failure_points", nulls, D1, "4")
     assert con.execute("SELECT count(*), min(model_version) FROM labels.failure_points").fetchone() == (3, "3")
+
+
+def test_a_day_streamed_in_chunks_is_published_whole_or_not_at_all(con, lake):
+    def chunks(*parts):
+        yield from (_points(p) for p in parts)
+
+    assert replace_day(lake, "failure_points", chunks(["a", "b"], ["c"]), D1, "3") == 3
+    assert coverage_counts(con, "failure_points", D1) == (0, 0, 0)
+    broken = _points(["z"]).with_columns(session_id=pl.lit(None, pl.String))  # NOT NULL in the schema file
+    with pytest.raises(duckdb.ConstraintException):
+        replace_day(lake, "failure_points", iter([_points(["a"]), broken]), D1, "4")
+    rows = con.execute("SELECT list(event_id ORDER BY event_id), min(model_version) FROM labels.failure_points")
+    assert rows.fetchone() == (["a", "b", "c"], "3")  # the day as it was

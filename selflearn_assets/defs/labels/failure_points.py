@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from selflearn_assets.defs.labels.labelling import champion_or_failure, warehouse_lake
+from selflearn_assets.defs.labels.labelling import LabellingConfig, champion_or_failure, warehouse_lake
 from selflearn_assets.defs.metadata import (
     PREVIEW_WIDTH,
     day_metadata,
@@ -18,9 +18,8 @@ from selflearn_assets.defs.partitions import daily_partitions
 from selflearn_assets.defs.readable_days import readable_day
 from selflearn_assets.defs.resources import EncoderConfig, MLflowResource
 from selflearn_assets.lib.evaluation.plots import failure_mix_png, markdown_image
-from selflearn_assets.lib.labels import coverage_counts, label_views, replace_day
+from selflearn_assets.lib.labels import coverage_counts, failure_points_in_chunks, label_views, replace_day
 from selflearn_assets.lib.models.failure_point_data import CLASSES, load_failure_point_frames
-from selflearn_assets.lib.models.failure_point_model import predict_failure_points
 from selflearn_assets.lib.models.failure_point_training import champion_version, load_champion
 from selflearn_assets.lib.sql import query
 
@@ -34,11 +33,16 @@ from selflearn_assets.lib.sql import query
     pool="duckdb",
 )
 def failure_points(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow: MLflowResource, encoder: EncoderConfig
+    context: dg.AssetExecutionContext,
+    config: LabellingConfig,
+    duckdb: DuckDBResource,
+    mlflow: MLflowResource,
+    encoder: EncoderConfig,
 ) -> dg.MaterializeResult:
     """One row per turn of the day: the first component that failed irrecoverably (false_wake, asr, nlu, er,
     result) or correct, its confidence, every class probability and the model version. Table
-    `labels.failure_points` (a view over the day's lake partition); the metadata has the day's failure-point
+    `labels.failure_points` (a view over the day's lake partition, labelled and written in chunks of whole
+    sessions, `config.chunk_turns` turns each); the metadata has the day's failure-point
     mix by domain and device (chart) and the top failing utterances: where to look first."""
     day = date.fromisoformat(context.partition_key)
     model, version = champion_or_failure(
@@ -46,18 +50,19 @@ def failure_points(
     )
     with readable_day(duckdb, day) as con:
         frames = load_failure_point_frames(con, [day])
-    predicted = predict_failure_points(model, frames, encoder.load())
+    chunks = failure_points_in_chunks(model, frames, encoder.load(), config.chunk_turns)
     lake = warehouse_lake(duckdb)
-    replace_day(lake, "failure_points", predicted, day, version)  # the lake only: the warehouse is not open
+    # the lake only: the warehouse is not open
+    turns = replace_day(lake, "failure_points", chunks, day, version)
     with duckdb.get_connection() as con:
         label_views(con, lake)
+        counts = query(con, "labels/failure_point_counts.sql", {"day": day}).fetchall()
         mix = {
             by: _nested(query(con, "labels/failure_point_mix.sql", {"day": day, "by": by}).fetchall())
             for by in ("domain", "device")
         }
         top = query(con, "labels/top_failing_utterances.sql", {"day": day, "limit": 15}).fetchall()
-    counts = predicted.group_by("failure_point").len()
-    share = {c: 0.0 for c in CLASSES} | {k: v / max(1, predicted.height) for k, v in counts.iter_rows()}
+    share = {c: 0.0 for c in CLASSES} | {k: v / max(1, turns) for k, v in counts}
     png = failure_mix_png(mix["domain"], mix["device"], CLASSES)
     return dg.MaterializeResult(
         metadata={

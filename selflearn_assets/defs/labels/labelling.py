@@ -1,5 +1,6 @@
-"""What the labelling assets (`turn_labels`, `failure_points`) share in Dagster: the champion model they label
-a day with, and the lake their day is published to (by `lib/labels/store.py`)."""
+"""What the labelling assets (`turn_labels`, `failure_points`) share in Dagster: their run config (the chunks a
+day is labelled in), the champion model they label a day with, and the lake their day is published to (by
+`lib/labels/store.py`)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,8 +9,15 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selflearn_assets.defs.resources import MLflowResource
+from selflearn_assets.defs.run_config import config_class
+from selflearn_assets.lib.labels import Chunking
 from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.settings import lake_root
+
+
+class LabellingConfig(config_class(Chunking)):
+    """How the day is labelled: in chunks of about `chunk_turns` turns of whole sessions, each streamed into
+    the day's lake partition (peak memory grows with the chunk, not the day)."""
 
 
 def warehouse_lake(duckdb: DuckDBResource) -> Lake:

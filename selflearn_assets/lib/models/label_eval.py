@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from sklearn.metrics import confusion_matrix, f1_score
 
+from selflearn_assets.lib.models.label_crowd import CrowdDay
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.models.label_features import encode
 from selflearn_assets.lib.models.label_model import LabelModel, probabilities
@@ -20,22 +22,28 @@ from selflearn_assets.lib.models.label_slots import choose_slots, normalise
 TASKS = ("goal_start", "goal_success", "intent", "slots")
 
 
-def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder) -> dict:
+def _probabilities(model: LabelModel, frames: pl.DataFrame, embedder, crowd: CrowdDay | None = None) -> dict:
     """Per-row probabilities of every turn of `frames` (label_model.probabilities), with the slot candidates
     themselves under `candidates`."""
-    data = encode(frames, model.spec, embedder, contextual=model.config.contextual)
+    data = encode(frames, model.spec, embedder, contextual=model.config.contextual, crowd=crowd)
     return probabilities(model, data, data.sessions) | {"candidates": data.candidates}
 
 
 def predict_turn_labels(
-    model: LabelModel, frames: pl.DataFrame, embedder, threshold: float = 0.5, slot_threshold: float | None = None
+    model: LabelModel,
+    frames: pl.DataFrame,
+    embedder,
+    threshold: float = 0.5,
+    slot_threshold: float | None = None,
+    crowd: CrowdDay | None = None,
 ) -> pl.DataFrame:
     """One row per turn of `frames`: event_id, session_id, goal_id (1-based counter within the session, from
     goal_start; the first turn of a session always starts a goal), goal_start, goal_success, intent, slots, and
     a confidence per label (probability of the chosen answer; for slots, the least confident decision over
     the turn's slot candidates). Binary labels are decided at `threshold`, slots at `slot_threshold` (default:
-    the model's `slot_threshold`, tuned on validation sessions)."""
-    p = _probabilities(model, frames, embedder)
+    the model's `slot_threshold`, tuned on validation sessions). `crowd`: the crowd evidence of the day that
+    `frames` are whole sessions of (`label_features.crowd_day`; default: that of `frames`)."""
+    p = _probabilities(model, frames, embedder, crowd)
     spec = model.spec
     intent_idx = p["intent"].argmax(axis=1)
     if slot_threshold is None:  # the threshold tuned on validation sessions at training time
@@ -51,9 +59,9 @@ def predict_turn_labels(
             "goal_start_confidence": np.where(first, 1.0, np.maximum(p["goal_start"], 1 - p["goal_start"])),
             "goal_success": p["goal_success"] >= threshold,
             "goal_success_confidence": np.maximum(p["goal_success"], 1 - p["goal_success"]),
-            "intent": [spec.intents[i] for i in intent_idx],
+            "intent": pl.Series(spec.intents, dtype=pl.String).gather(intent_idx),
             "intent_confidence": p["intent"].max(axis=1),
-            "slots": pl.Series(slots, dtype=SLOTS_TYPE),
+            "slots": _slots_column(slots),
             "slots_confidence": slot_conf,
         }
     )
@@ -62,6 +70,19 @@ def predict_turn_labels(
     labels = labels.with_columns(pl.col(confidences).cast(pl.Float64), goal_id=goal_id)
     first_columns = ["event_id", "session_id", "goal_id"]
     return labels.select(first_columns + [c for c in labels.columns if c not in first_columns])
+
+
+def _slots_column(slots: list[list[dict]]) -> pl.Series:
+    """The chosen slots as a list-of-struct column, built from flat columns (a Series of nested Python dicts
+    costs a Python object conversion per slot)."""
+    names = [s["name"] for row in slots for s in row]
+    values = [s["value"] for row in slots for s in row]
+    offsets = np.zeros(len(slots) + 1, np.int32)
+    np.cumsum([len(row) for row in slots], out=offsets[1:])
+    flat = pa.StructArray.from_arrays(
+        [pa.array(names, pa.string()), pa.array(values, pa.string())], names=["name", "value"]
+    )
+    return pl.Series("slots", pa.ListArray.from_arrays(pa.array(offsets), flat)).cast(SLOTS_TYPE)
 
 
 def slot_set(slots) -> frozenset:

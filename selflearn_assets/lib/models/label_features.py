@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from selflearn_assets.lib.models.label_crowd import TURN_FEATURES, CrowdMemory
+from selflearn_assets.lib.models.label_crowd import TURN_FEATURES, CrowdDay, CrowdMemory
 from selflearn_assets.lib.models.label_data import UNKNOWN
 from selflearn_assets.lib.models.label_slots import (
     SlotCandidates,
@@ -156,6 +156,12 @@ def _intent_evidence(frames: pl.DataFrame, intents: list[str], evidence, context
     return out
 
 
+def crowd_day(spec: FeatureSpec, day: pl.DataFrame) -> CrowdDay:
+    """The crowd evidence (`label_crowd`) of the turns of `day`: the spec's training sightings with the
+    day's weak ones, tallied once for the day, asked chunk by chunk."""
+    return CrowdDay(spec.memory if spec.memory is not None else CrowdMemory([]), day)
+
+
 def session_ranges(session_ids: list[str], max_turns: int = MAX_TURN_POSITION) -> list[tuple[int, int]]:
     """[start, end) row ranges of consecutive equal session ids, long sessions cut into windows."""
     ranges, start = [], 0
@@ -168,10 +174,16 @@ def session_ranges(session_ids: list[str], max_turns: int = MAX_TURN_POSITION) -
 
 
 def encode(
-    frames: pl.DataFrame, spec: FeatureSpec, embedder, contextual: bool = True, progress: bool = False
+    frames: pl.DataFrame,
+    spec: FeatureSpec,
+    embedder,
+    contextual: bool = True,
+    progress: bool = False,
+    crowd: CrowdDay | None = None,
 ) -> TurnTensors:
     """Tensors of `frames` (sorted by session, then time, as load_label_frames returns them); slot candidates
-    from neighbouring turns only when `contextual`."""
+    from neighbouring turns only when `contextual`. `crowd`: the crowd evidence of the day `frames` are whole
+    sessions of (`crowd_day`; default: that of `frames` themselves)."""
     n = frames.height
     ids = frames["session_id"].to_list()
     ranges = session_ranges(ids)
@@ -185,8 +197,7 @@ def encode(
             state[row, state_index.get(token, 0)] = 1.0
     intents = _index(frames["intent_target"].fill_null("\0none").to_list(), spec.intents)
     intents[frames["intent_target"].is_null().to_numpy()] = IGNORE
-    memory = spec.memory.with_weak(frames) if spec.memory is not None else CrowdMemory([])
-    evidence = memory.evidence(frames, spec.intents)
+    evidence = (crowd if crowd is not None else crowd_day(spec, frames)).evidence(frames, spec.intents)
     candidates = slot_candidates(frames, spec.lexicon(), contextual, crowd=evidence.slot_share)
     intent_evidence = _intent_evidence(frames, spec.intents, evidence, contextual)
     cand_target, cand_known = candidate_targets(candidates, frames["slots_target"].to_list())

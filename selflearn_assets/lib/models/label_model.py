@@ -321,12 +321,15 @@ def train_label_model(
     return model, pretraining.history + supervised.history, metrics
 
 
+# sessions (windows) per batch of `probabilities`: padded together, so in float32 a turn's probabilities
+# depend in their last bits on the other sessions of its batch
+BATCH_SESSIONS = 64
 SLOT_THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))  # 0.2 .. 0.8
 
 
 @torch.no_grad()
 def probabilities(
-    model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = 64
+    model: LabelModel, data: TurnTensors, sessions, batch_sessions: int = BATCH_SESSIONS
 ) -> dict[str, np.ndarray]:
     """Probabilities of the rows of `sessions` (zero elsewhere): goal_start, goal_success (N,), intent (N, C),
     and slots (K,) per slot candidate."""

@@ -49,6 +49,7 @@ CROWD_MIN_WEAK_SHARE = 0.25  # a value only weak sightings had becomes a candida
 RESOLVE_LIMIT = 3  # lexicon values tried per NLU value
 RESOLVE_CUTOFF = 85.0  # WRatio (0..100) a lexicon value needs to count as a resolution
 MAX_NGRAM = 8  # longest lexicon value (in words) looked up in an utterance
+MEMO_TEXTS = 65_536  # texts (and value-text pairs) whose lookups are memoised, the most recent kept
 _AT = {name: k for k, name in enumerate(FEATURES)}
 
 
@@ -66,7 +67,8 @@ class SlotCandidates:
 
 
 class SlotLexicon:
-    """Slot values seen in training, per name, with fuzzy resolution and word n-gram lookup (memoised)."""
+    """Slot values seen in training, per name, with fuzzy resolution and word n-gram lookup (both memoised:
+    a day's texts and NLU values repeat)."""
 
     def __init__(self, lexicon: dict[str, list[str]]) -> None:
         self.values = {name: list(values) for name, values in lexicon.items()}
@@ -76,6 +78,7 @@ class SlotLexicon:
             for v in values:
                 self.by_value.setdefault(v, []).append(name)
         self.resolve = lru_cache(maxsize=None)(self._resolve)
+        self._grams = lru_cache(maxsize=MEMO_TEXTS)(self._in_text)
 
     def _resolve(self, name: str, value: str) -> tuple[tuple[str, float], ...]:
         """Lexicon values of `name` close to `value` (not itself), with their similarity (0..1)."""
@@ -88,16 +91,25 @@ class SlotLexicon:
 
     def in_text(self, words: list[str]) -> list[tuple[str, str]]:
         """(name, value) of lexicon values that occur as a word n-gram of `words`."""
+        return list(self._grams(tuple(words)))
+
+    def _in_text(self, words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         out = []
         for n in range(1, min(MAX_NGRAM, len(words)) + 1):
             for i in range(len(words) - n + 1):
                 gram = " ".join(words[i : i + n])
                 out.extend((name, gram) for name in self.by_value.get(gram, ()))
-        return out
+        return tuple(out)
 
 
+@lru_cache(maxsize=MEMO_TEXTS)
+def _partial_ratio(value: str, text: str) -> float:
+    return fuzz.partial_ratio(value, text)
+
+
+@lru_cache(maxsize=MEMO_TEXTS, typed=True)  # typed: 1, 1.0 and True are three values
 def normalise(value) -> str:
-    """A slot value as compared everywhere: lower case, single spaces."""
+    """A slot value as compared everywhere: lower case, single spaces (memoised: values and texts repeat)."""
     return " ".join(str(value).lower().split())
 
 
@@ -111,8 +123,8 @@ def _merge(found: dict, name: str, value: str, source: str, match: float, distan
     if not value:
         return
     f = found.get((name, value))
-    if f is None:
-        f = np.zeros(len(FEATURES), np.float32)
+    if f is None:  # a list of floats: float32 once the turn's candidates are complete (the same values)
+        f = [0.0] * len(FEATURES)
         f[_AT["distance"]] = 1.0
         found[(name, value)] = f
     f[SOURCES.index(source)] = 1.0
@@ -142,7 +154,7 @@ def slot_candidates(
     for i, text in enumerate(texts):
         padded = f" {text} "
         own_names = {n for n, _ in nlu[i]}
-        found: dict[tuple[str, str], np.ndarray] = {}
+        found: dict[tuple[str, str], list[float]] = {}
 
         def add(name: str, value: str, source: str, match: float, j: int, found=found, i=i) -> None:
             _merge(found, name, value, source, match, abs(i - j) / window, nlu_conf[j], asr_conf[j])
@@ -169,7 +181,7 @@ def slot_candidates(
         for (name, value), f in found.items():
             f[_AT["in_lexicon"]] = float((name, value) in lexicon.known)
             f[_AT["in_text"]] = float(f" {value} " in padded)
-            f[_AT["text_match"]] = fuzz.partial_ratio(value, text) / 100.0 if text else 0.0
+            f[_AT["text_match"]] = _partial_ratio(value, text) / 100.0 if text else 0.0
             f[_AT["name_in_nlu"]] = float(name in own_names)
             f[_AT["n_words"]] = np.log1p(len(value.split())) / 2
             f[_AT["crowd_gold"]], f[_AT["crowd_weak"]] = seen.get((name, value), (0.0, 0.0))
@@ -181,7 +193,7 @@ def slot_candidates(
         row=np.asarray(rows, dtype=np.int64),
         name=names,
         value=values,
-        features=np.stack(feats) if feats else np.zeros((0, len(FEATURES)), np.float32),
+        features=np.array(feats, np.float32) if feats else np.zeros((0, len(FEATURES)), np.float32),
     )
 
 

@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from polars.testing import assert_frame_equal
 
+from selflearn_assets.lib.labels import failure_points_in_chunks
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
 from selflearn_assets.lib.models.failure_point_data import (
@@ -394,3 +396,15 @@ def test_no_labels_is_a_clear_error(frames, embedder):
     unlabelled = frames.with_columns(gold_failure_point=pl.lit(None, pl.String))
     with pytest.raises(ValueError, match="no gold failure points"):
         split_frames(unlabelled)
+
+
+def test_failure_points_in_chunks_equal_the_whole_day(frames, embedder):
+    spec = FailureFeatureSpec.fit(frames)
+    torch.manual_seed(0)
+    model = FailurePointModel(spec, embedder.dim, SMALL)
+    whole = predict_failure_points(model, frames, embedder)
+    chunks = list(failure_points_in_chunks(model, frames, embedder, chunk_turns=40))
+    assert len(chunks) > 3
+    sessions = [set(c["session_id"]) for c in chunks]
+    assert all(not (a & b) for i, a in enumerate(sessions) for b in sessions[i + 1 :])  # no session split
+    assert_frame_equal(pl.concat(chunks), whole, check_exact=True)

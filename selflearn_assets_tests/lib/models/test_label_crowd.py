@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from selflearn_assets.lib.models.label_crowd import TURN_FEATURES, CrowdMemory
+from selflearn_assets.lib.models.label_crowd import TURN_FEATURES, CrowdDay, CrowdMemory
 from selflearn_assets.lib.models.label_data import SLOTS_TYPE
 from selflearn_assets.lib.models.label_features import INTENT_EVIDENCE, _intent_evidence
 from selflearn_assets.lib.models.label_slots import FEATURES, SlotLexicon, slot_candidates
@@ -118,3 +118,34 @@ def test_intent_evidence_neighbours_only_for_the_contextual_model(training):
     assert ctx[2, at["previous_nlu"]].tolist() == [0, 0, 1]
     assert flat[:, at["next_nlu"]].sum() == 0 and flat[:, at["previous_nlu"]].sum() == 0
     assert np.array_equal(ctx[:, at["crowd_gold"]], evidence.intent_share["gold"])
+
+
+def _same_evidence(a, b) -> None:
+    assert np.array_equal(a.features, b.features)
+    assert all(np.array_equal(a.intent_share[k], b.intent_share[k]) for k in a.intent_share)
+    assert a.slot_share == b.slot_share
+
+
+@pytest.mark.parametrize("known", ["none", "c", "c before", "all"])
+def test_a_day_in_chunks_sees_what_the_whole_day_sees(training, known):
+    """CrowdDay (the day tallied once per text, asked chunk by chunk) equals memory.with_weak(day): with a
+    memory that knows none of the day's turns, one session of them (c: its sightings replaced; "c before": by
+    sightings that differ, c1 having failed then), or all."""
+    day = pl.concat([training, _turns([
+        {"event_id": "d1", "session_id": "d", "utterance": HEARD, "nlu_intent": "music.play", "nlu_slots": JUTE},
+        {"event_id": "d2", "session_id": "d", "utterance": "play hey jude", "nlu_intent": "music.play",
+         "nlu_slots": JUDE, "weak_turn_ok": True},
+    ])])  # fmt: skip
+    c = training.filter(pl.col("session_id") == "c")
+    before = c.with_columns(weak_turn_ok=pl.lit(False), nlu_intent=pl.lit("weather.query"))
+    memory = CrowdMemory.fit({"none": training.head(0), "c": c, "c before": before, "all": training}[known])
+    reference = memory.with_weak(day)
+    crowd = CrowdDay(memory, day)
+    for start, end in ((0, 1), (1, 3), (3, 4), (4, 6)):  # sessions a | b | c | d
+        chunk = day.slice(start, end - start)
+        _same_evidence(crowd.evidence(chunk, INTENTS), reference.evidence(chunk, INTENTS))
+    _same_evidence(crowd.evidence(day, INTENTS), reference.evidence(day, INTENTS))
+    # e.g. d1 sees its text said in a, b and c (weak; gold of a only when the memory holds a's gold)
+    d1 = crowd.evidence(day.slice(4, 2), INTENTS).features[0]
+    assert d1[TURN_FEATURES.index("weak_n")] == pytest.approx(np.log1p(3) / 3)
+    assert d1[TURN_FEATURES.index("gold_n")] == pytest.approx(np.log1p(1 if known == "all" else 0) / 3)

@@ -12,7 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 
+from selflearn_assets.lib.labels import turn_labels_in_chunks
 from selflearn_assets.lib.models.encoder import (
     EmbeddingCache,
     EncoderNotFound,
@@ -21,8 +23,9 @@ from selflearn_assets.lib.models.encoder import (
     load_encoder,
     tiny_encoder,
 )
-from selflearn_assets.lib.models.label_data import load_label_frames, weak_labels
+from selflearn_assets.lib.models.label_data import SLOTS_TYPE, load_label_frames, weak_labels
 from selflearn_assets.lib.models.label_eval import (
+    _slots_column,
     evaluate_against_gold,
     intent_confusion,
     predict_turn_labels,
@@ -331,3 +334,20 @@ def test_a_model_of_another_feature_version_is_refused(trained):
     del old.feature_version  # pickled before feature versions were recorded
     with pytest.raises(IncompatibleModel, match=f"feature version 1, this code needs {FEATURE_VERSION}"):
         check_compatible(old)
+
+
+def test_turn_labels_in_chunks_equal_the_whole_day(trained, frames, embedder):
+    model = trained[0]
+    whole = predict_turn_labels(model, frames, embedder)
+    chunks = list(turn_labels_in_chunks(model, frames, embedder, chunk_turns=40))
+    assert len(chunks) > 1
+    sessions = [set(c["session_id"]) for c in chunks]
+    assert all(not (a & b) for i, a in enumerate(sessions) for b in sessions[i + 1 :])  # no session split
+    assert_frame_equal(pl.concat(chunks), whole, check_exact=True)  # crowd evidence of the whole day included
+
+
+def test_slots_column_equals_the_nested_series():
+    slots = [[], [{"name": "song", "value": "hey jude"}, {"name": "artist", "value": "the beatles"}], [],
+             [{"name": "city", "value": "paris"}]]  # fmt: skip
+    assert _slots_column(slots).to_list() == pl.Series(slots, dtype=SLOTS_TYPE).to_list()
+    assert _slots_column(slots).dtype == SLOTS_TYPE and _slots_column([]).len() == 0
