@@ -155,8 +155,9 @@ def test_online_assets_train_build_and_export(selflearn_home):
         assert rates[0] == rates[1]
     # what users taught is the runtime's personal layer in every arm but no_teaching (the assistant's runtime);
     # the retrieval layers answer only in their arms
-    taught = pl.col("rewritten") & (pl.col("layer") == "personal") & pl.col("uses_taught")
-    layers = turns.filter(pl.col("rewritten") & ~taught).group_by("arm").agg(pl.col("layer").unique())
+    assert off.filter(pl.col("taught_rewrite")).is_empty()
+    assert turns.filter(pl.col("taught_rewrite"))["layer"].unique().to_list() in ([], ["personal"])
+    layers = turns.filter(pl.col("rewritten") & ~pl.col("taught_rewrite")).group_by("arm").agg(pl.col("layer").unique())
     by_arm = {a: set(v) for a, v in layers.iter_rows()}
     assert by_arm.get("control", set()) <= {"table"}
     assert by_arm.get("global", set()) <= {"table", "global"}

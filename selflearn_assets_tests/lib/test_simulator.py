@@ -60,6 +60,7 @@ OPTIONAL = {
     "device_state": dict,
     "rewrite_applied": dict,
     "ab_arm": str,
+    "rewrite_source": str,  # "taught": the rewrite was what the user taught (beside rewrite_applied; kept in extra)
 }
 ALLOWED = {
     "device_type": {"speaker", "screen", "tv", "car", "phone", "other"},
@@ -67,6 +68,7 @@ ALLOWED = {
     "response_status": {"success", "error", "clarify", "unsupported", "no_response"},
     "explicit_feedback": {"positive", "negative"},
     "ab_arm": {"control", "treatment"},
+    "rewrite_source": {"taught"},
 }
 
 
@@ -708,7 +710,9 @@ PERSONAL_OFF = {
 # 9ec926e: fd82d314...); since teaching goes through the runtime (a taught team or cuisine is the runtime's
 # rewrite, logged as `rewrite_applied`) the files differ from those, and this is their sha256. Update it only
 # when the simulator's output changes on purpose.
-BEFORE_PERSONAL_SHA256 = "1a98f70609adf7f97d93c9ebca95622ba677d6d9eb988bd521d2aca00899ebdd"
+# the files of the simulator before the personal sources; since then the 4 records of a taught rewrite say so
+# (`rewrite_source`, checked to be their only difference: 1a98f706... before that field)
+BEFORE_PERSONAL_SHA256 = "0b08e2c5fc3e18bc40e11fcb23593fe88a83014deaea4b0fd021a9345c62929b"
 
 
 def _digest(root: Path) -> str:

@@ -35,7 +35,7 @@ def replay_online_day(
     base, day: date, rewrite_table: Path, bundle: Path, pseudonym_key: str, teaching_arm: bool = True
 ) -> pl.DataFrame:
     """One row per gold turn of the replayed day and arm: user_id, arm, rewritten, layer, defective, covered,
-    uses_taught. With `teaching_arm`, a fourth arm `no_teaching`: the personal arm with a runtime that keeps
+    uses_taught, taught_rewrite. With `teaching_arm`, a fourth arm `no_teaching`: the personal arm with a runtime that keeps
     nothing users teach (`SimConfig.teaching` off), against which `personal` measures teaching."""
     online = {"online_bundle": Path(bundle), "online_key": pseudonym_key}
     arms = [replay_day(base, day, rewrite_table, overrides={**online, "online_arm": arm}) for arm in ONLINE_ARMS]

@@ -111,7 +111,8 @@ class Turn:
 
     __slots__ = ("asr_text", "asr_confidence", "nbest", "wake_score", "parse", "rewrite", "nlu_confidence",
                  "er_status", "er_entity_id", "response_text", "status", "duration_ms", "success", "failure",
-                 "ask_pref", "wrong_media", "guessed", "teach", "ask_concept")  # fmt: skip
+                 "ask_pref", "wrong_media", "guessed", "teach", "ask_concept",
+                 "taught")  # fmt: skip  (taught: the rewrite came from what the user taught, not a retrieval layer)
 
 
 class Assistant:
@@ -246,11 +247,12 @@ class Assistant:
         if said is not None:  # "when i say study mode turn on the reading nook lamp"
             return self._teaching(rng, t, *said)
         text = heard
-        t.rewrite = None
+        t.rewrite, t.taught = None, False
         if self.runtime is not None:  # what the user taught comes first, as in the runtime
             decision = self.runtime.rewrite(user.id, heard)
             if decision.rewrite is not None:
                 t.rewrite = (decision.rewrite_id, heard, decision.rewrite, decision.layer)
+                t.taught = True
                 text = decision.rewrite
         if t.rewrite is None and treated and self.rewrites:
             hit = self.rewrites.get(self.normalize(heard))

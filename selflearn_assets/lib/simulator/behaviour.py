@@ -699,6 +699,8 @@ class DaySimulator:
         }
         if turn.rewrite is not None:
             rec["rewrite_applied"] = applied_record(turn.rewrite)
+            if getattr(turn, "taught", False):  # the simulator's A/B replay tells taught rewrites from retrieved ones
+                rec["rewrite_source"] = "taught"
         if s.arm is not None:
             rec["ab_arm"] = s.arm
         return rec
