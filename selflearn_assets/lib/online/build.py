@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from selflearn_assets.lib.online import gold_threshold, training
+from selflearn_assets.lib.online.char_channel import char_vectors
 from selflearn_assets.lib.online.entries import EntryParams, global_entries, personal_entries
 from selflearn_assets.lib.online.layers import Layers
 from selflearn_assets.lib.online.ranker import Ranker, RankerConfig
@@ -61,10 +62,47 @@ def layers_from_entries(
     )
 
 
-def index_recall(layers: Layers, sample: int) -> float:
+def near_miss(text: str, rng: np.random.Generator) -> str:
+    """The text with one word dropped (texts of 3+ words, half the time) or one letter of its longest word
+    dropped: a request near an entry but not in it, as the index is queried."""
+    words = text.split()
+    if len(words) >= 3 and rng.random() < 0.5:
+        del words[int(rng.integers(1, len(words)))]
+    else:
+        i = max(range(len(words)), key=lambda j: len(words[j]))
+        word = words[i]
+        if len(word) >= 3:
+            j = int(rng.integers(1, len(word) - 1))
+            words[i] = word[:j] + word[j + 1 :]
+    return " ".join(words)
+
+
+def index_recalls(
+    layers: Layers, sample: int, encoder: StaticEncoder | None = None, seed: int = 0
+) -> dict[str, float]:
+    """Recall@10 against exact search (`recall_at_k`) of the embedding index and of the char-trigram index.
+    With the layers' `encoder`, the queries are `sample` candidate texts with a word or a letter dropped (as the
+    bench's held-out requests); without, `sample` indexed vectors with a little noise."""
     rows = np.flatnonzero(layers.g_candidate)
     indexed = np.asarray(layers.g_vectors[rows], dtype=np.float32)
-    return recall_at_k(layers.index, indexed, keys=rows, sample=sample)
+    chars = char_vectors([layers.g_text[r] for r in rows.tolist()])
+    if encoder is None or not len(rows):
+        return {
+            "embedding": recall_at_k(layers.index, indexed, keys=rows, sample=sample, seed=seed),
+            "char": recall_at_k(layers.char_index, chars, keys=rows, sample=sample, seed=seed),
+        }
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(rows, size=min(sample, len(rows)), replace=False)
+    texts = [near_miss(layers.g_text[r], rng) for r in picked.tolist()]
+    return {
+        "embedding": recall_at_k(layers.index, indexed, keys=rows, queries=encoder.encode(texts)),
+        "char": recall_at_k(layers.char_index, chars, keys=rows, queries=char_vectors(texts)),
+    }
+
+
+def index_recall(layers: Layers, sample: int, encoder: StaticEncoder | None = None) -> float:
+    """The export gate's recall@10: the lower of the two indexes'."""
+    return min(index_recalls(layers, sample, encoder).values())
 
 
 @dataclass
@@ -174,5 +212,5 @@ def build_online(
     """Train on the window and build the served layers of the whole window (tests, benches)."""
     trained = train_on_window(turns, pairs, markov, workdir, config, encoder_path, log)
     layers = make_layers(turns, markov, trained.encoder, config.entries)
-    report = {**trained.report, "recall_at_10": index_recall(layers, config.recall_sample)}
+    report = {**trained.report, "recall_at_10": index_recall(layers, config.recall_sample, trained.encoder)}
     return Built(layers, trained.ranker, trained.encoder, report)

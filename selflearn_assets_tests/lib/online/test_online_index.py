@@ -9,7 +9,13 @@ from selflearn_assets.lib.online.bundle import BundleError, load_bundle
 from selflearn_assets.lib.online.layers import phonetic_key
 from selflearn_assets.lib.online.ranker import threshold_for
 from selflearn_assets.lib.online.static_encoder import log_vocabulary, unit_rows
-from selflearn_assets.lib.online.vector_index import VectorIndex, exact_search, recall_at_k
+from selflearn_assets.lib.online.vector_index import (
+    TIE_TOLERANCE,
+    Hits,
+    VectorIndex,
+    exact_search,
+    recall_at_k,
+)
 
 
 def _clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -39,6 +45,39 @@ def test_recall_against_exact_search_and_round_trip(tmp_path):
     assert len(loaded) == 4000
     query = vectors[123]
     assert loaded.search(query, 1).keys.tolist() == [keys[123]]
+
+
+class _Listed:
+    """An 'index' that answers every query with the same keys: to check what recall_at_k counts."""
+
+    def __init__(self, keys: list[int]) -> None:
+        self.keys = np.array(keys, dtype=np.int64)
+
+    def search(self, vector: np.ndarray, k: int) -> Hits:
+        return Hits(self.keys[:k], np.ones(k, dtype=np.float32))
+
+
+def test_recall_counts_a_neighbour_tied_with_the_kth_as_found():
+    # rows 0 and 1 are the same vector: for the query (1, 0) either is the nearest; row 2 is orthogonal
+    vectors = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    assert exact_search(vectors, query[0], 1).tolist() == [0]
+    assert recall_at_k(_Listed([1]), vectors, k=1, queries=query) == 1.0  # the tie exact search did not list
+    assert recall_at_k(_Listed([2]), vectors, k=1, queries=query) == 0.0
+    # k = 2: rows 0 and 1 are the two nearest; (1, 2) finds one of them
+    assert recall_at_k(_Listed([1, 2]), vectors, k=2, queries=query) == 0.5
+    # within TIE_TOLERANCE of the k-th similarity counts, beyond it does not
+    near = unit_rows(np.array([[1, 0], [1, TIE_TOLERANCE], [1, 0.2]], dtype=np.float32))
+    assert near[1] @ query[0] > 1 - TIE_TOLERANCE
+    assert recall_at_k(_Listed([1]), near, k=1, queries=query) == 1.0
+    assert recall_at_k(_Listed([2]), near, k=1, queries=query) == 0.0
+
+
+def test_a_starved_graph_fails_the_recall_gate():
+    vectors = _clustered(4000, 48)
+    starved = VectorIndex.build(vectors, connectivity=2, expansion_add=4, expansion_search=1)
+    assert recall_at_k(starved, vectors, sample=300) < 0.5
+    assert recall_at_k(VectorIndex.build(vectors), vectors, sample=300) >= 0.95
 
 
 def test_empty_index_answers_nothing():
