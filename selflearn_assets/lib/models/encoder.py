@@ -148,13 +148,20 @@ def embed_texts(
     return np.stack([cache.vectors[t] for t in texts]).astype(np.float32)
 
 
+CACHE_LIMIT = 100_000  # vectors a store-backed TurnEmbedder holds in memory between calls (~150 MiB at 384 dims)
+
+
 class TurnEmbedder:
     """A frozen encoder with its embedding cache: `embedder(texts)` -> float32 array (len(texts), dim).
 
     With `store_root`, vectors are also looked up in and added to an `EmbeddingStore` shared by every asset
     and run that uses the same encoder, so a text is encoded once per encoder, not once per asset. The texts
     still missing after that are encoded in this process, or, when `compute` (default: the SELFLEARN_RAY*
-    settings, `lib/compute/backend.py`) sends that many texts to Ray, by an actor pool of Ray Data."""
+    settings, `lib/compute/backend.py`) sends that many texts to Ray, by an actor pool of Ray Data.
+
+    With a store, the in-memory cache is bounded: a call that finds more than `cache_limit` vectors held drops
+    them first (the store keeps them), so a long job (a large day labelled chunk by chunk) holds one chunk's
+    vectors, not every text it has seen. Without a store nothing is dropped (it would be encoded again)."""
 
     def __init__(
         self,
@@ -164,8 +171,10 @@ class TurnEmbedder:
         max_length: int = 64,
         store_root: str | Path | None = None,
         compute: ComputeConfig | None = None,
+        cache_limit: int = CACHE_LIMIT,
     ) -> None:
         self.tokenizer, self.model = tokenizer, model
+        self.cache_limit = cache_limit
         self.batch_size, self.max_length = batch_size, max_length
         self.cache = EmbeddingCache()
         self.compute = compute if compute is not None else ComputeConfig.from_env()
@@ -181,6 +190,8 @@ class TurnEmbedder:
         return int(self.model.config.hidden_size)
 
     def __call__(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if self.store is not None and len(self.cache) > self.cache_limit:
+            self.cache.vectors.clear()  # all of them are in the store
         new = [
             t
             for t in dict.fromkeys("" if t is None else str(t) for t in texts)

@@ -40,3 +40,20 @@ def test_another_encoder_gets_its_own_folder(tmp_path):
     assert encoder_fingerprint(small, 64) != encoder_fingerprint(large, 64)
     assert encoder_fingerprint(small, 64) != encoder_fingerprint(small, 32)
     assert encoder_fingerprint(small, 64) == encoder_fingerprint(small, 64)
+
+
+def test_a_store_backed_cache_stays_bounded_and_never_encodes_twice(tmp_path):
+    texts = [f"request number {i}" for i in range(12)]
+    tokenizer, model = tiny_encoder(texts)
+    bounded = TurnEmbedder(tokenizer, model, store_root=tmp_path, cache_limit=4)
+    chunks = [bounded(texts[i : i + 3]) for i in range(0, 12, 3)]  # a day in chunks of 3 texts
+    assert len(bounded.cache) <= 4 + 3  # at most the limit, then one chunk's
+    again = bounded(texts)  # every vector comes back from the store, none encoded twice
+    assert bounded.cache.encoded == 12
+    np.testing.assert_allclose(again, np.concatenate(chunks), rtol=1e-6)
+    unbounded = TurnEmbedder(tokenizer, model, cache_limit=4)  # no store: nothing may be dropped
+    for i in range(0, 12, 3):
+        unbounded(texts[i : i + 3])
+    assert len(unbounded.cache) == 12 and unbounded.cache.encoded == 12
+    np.testing.assert_allclose(unbounded(texts), again, rtol=1e-6)
+    assert unbounded.cache.encoded == 12
