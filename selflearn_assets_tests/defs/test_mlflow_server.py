@@ -2,7 +2,6 @@
 `mlflow server` on loopback holds the runs, the registry and the artifacts; nothing is written under
 SELFLEARN_HOME/mlflow, and the daily assets find the champion through the server."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,22 +18,17 @@ from selflearn_assets.defs.resources import EncoderConfig, MLflowResource, Selfl
 from selflearn_assets.defs.signals.assets import defect_signals, rephrase_candidates
 from selflearn_assets.lib.models import tracking
 from selflearn_assets.lib.models.rephrase_training import EXPERIMENT, MODEL_NAME
+from selflearn_assets_tests.ports import free_port
 
 DAY = date(2026, 11, 2)
 TRAINING = {"epochs": 2, "d_model": 32, "layers": 1, "max_sessions": 150}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def tracking_server(tmp_path):
     """(URL, artifact folder) of a live `mlflow server` (sqlite backend: the server's database is its own
     business, PostgreSQL in production), stopped after the test."""
-    port, artifacts = _free_port(), tmp_path / "server-artifacts"
+    port, artifacts = free_port(), tmp_path / "server-artifacts"
     cmd = [
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(artifacts),

@@ -21,14 +21,9 @@ from selflearn_assets.lib import compute
 from selflearn_assets.lib.markov.solve import absorption_probabilities
 from selflearn_assets.lib.models.encoder import TurnEmbedder, embed_texts, load_encoder, tiny_encoder
 from selflearn_assets_tests.lib.test_markov import random_components
+from selflearn_assets_tests.ports import free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 45.0) -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from selflearn_assets.lib.online.serve import (
     load_rewriter,
     serving_folders,
 )
+from selflearn_assets_tests.ports import free_port
 
 from .conftest import KEY, uid
 from .serving_world import BUNDLE_DAY, KITCHEN, copy_bundle, write_table
@@ -431,12 +431,6 @@ def test_taught_items_are_served_without_an_online_bundle(own_exports):
     assert control.rewrite("alice", "turn on study mode").rewrite is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -458,7 +452,7 @@ def test_real_server_swaps_without_failing_a_request(own_exports, online_world, 
     home = own_exports.parent
     monkeypatch.setenv("SELFLEARN_HOME", str(home))
     monkeypatch.setenv("SELFLEARN_PSEUDONYM_KEY", KEY)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "selflearn_assets.cli", "serve", "--port", str(port), "--poll-seconds", "0.2"],
@@ -528,7 +522,7 @@ def test_real_server_teach_on_loopback(own_exports, monkeypatch):
     monkeypatch.setenv("SELFLEARN_PSEUDONYM_KEY", KEY)
 
     def start():
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "selflearn_assets.cli", "serve", "--port", str(port), "--poll-seconds", "0.2"],
             env={**os.environ, "SELFLEARN_HOME": str(home), "SELFLEARN_PSEUDONYM_KEY": KEY},
