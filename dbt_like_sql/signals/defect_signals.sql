@@ -1,6 +1,6 @@
--- signals.defect_signals for one day: the features of _signals_defect_features combined by the logistic
--- model defect_prob = sigmoid(bias + sum_i w_i * signal_i), a NULL signal counting as 0.
-INSERT INTO signals.defect_signals BY NAME
+-- The rows of signals.defect_signals for one day (published as the day's lake partition by
+-- lib/signals/store.py): the features of _signals_defect_features combined by the logistic model
+-- defect_prob = sigmoid(bias + sum_i w_i * signal_i), a NULL signal counting as 0.
 SELECT
     f.*,
     1.0 / (1.0 + exp(-(

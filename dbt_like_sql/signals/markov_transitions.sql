@@ -1,11 +1,12 @@
--- signals.markov_transitions for one day. Reformulation chains: each turn links to its best-scoring later
--- rephrase (score >= threshold; ties: nearer, then event id), and a turn claimed by several earlier turns
--- keeps only its best predecessor, so chains are disjoint paths A -> B -> C. Every link is a transition
--- between normalised utterances; every turn without a kept outgoing link (a chain's last turn, or a turn in
--- no chain) goes to __FAILURE__ if its defect_prob >= failure_threshold, else to __SUCCESS__. Turns with
--- empty text are skipped. Counts per (src, dst, rewritten, rewrite_id, rewrite_layer): rewritten = the source
--- turn had rewrite_applied, with that rewrite's id and the runtime layer that chose it (table, global, personal).
-INSERT INTO signals.markov_transitions BY NAME
+-- The rows of signals.markov_transitions for one day (published as the day's lake partition by
+-- lib/signals/store.py; forget-user counts a day again with it). Reformulation chains: each turn links to its
+-- best-scoring later rephrase (score >= threshold; ties: nearer, then event id), and a turn claimed by several
+-- earlier turns keeps only its best predecessor, so chains are disjoint paths A -> B -> C. Every link is a
+-- transition between normalised utterances; every turn without a kept outgoing link (a chain's last turn, or
+-- a turn in no chain) goes to __FAILURE__ if its defect_prob >= failure_threshold, else to __SUCCESS__. Turns
+-- with empty text are skipped. Counts per (src, dst, rewritten, rewrite_id, rewrite_layer): rewritten = the
+-- source turn had rewrite_applied, with that rewrite's id and the runtime layer that chose it (table, global,
+-- personal).
 WITH turns AS (
     SELECT d.event_id, d.session_id, d.user_id, d.norm_text, d.defect_prob,
            c.rewrite_applied IS NOT NULL AS rewritten,

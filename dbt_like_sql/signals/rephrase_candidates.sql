@@ -1,7 +1,7 @@
--- signals.rephrase_candidates for one day: the pairs of _signals_rephrase_pairs with the learned detector's
--- score where one ran (registered relation _signals_model_scores). score = model_weight * model_score +
--- (1 - model_weight) * heuristic_score where the model scored the pair, else heuristic_score.
-INSERT INTO signals.rephrase_candidates BY NAME
+-- The rows of signals.rephrase_candidates for one day (published as the day's lake partition by
+-- lib/signals/store.py): the pairs of _signals_rephrase_pairs with the learned detector's score where one ran
+-- (registered relation _signals_model_scores). score = model_weight * model_score + (1 - model_weight) *
+-- heuristic_score where the model scored the pair, else heuristic_score.
 SELECT
     p.*,
     m.model_score,

@@ -1,5 +1,7 @@
--- Warehouse tables of the signals stage. Every table carries the partition column `day` (UTC date);
--- re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
+-- Tables of the signals stage. Every table carries the partition column `day` (UTC date). defect_signals,
+-- rephrase_candidates and markov_transitions live in the lake (lib/lake/: one Parquet file per day, published
+-- whole, re-materializing a day replaces it; the warehouse has a view of each over the lake, and this file stays
+-- the definition of their columns). defect_model, small and read across days, stays a warehouse table.
 CREATE SCHEMA IF NOT EXISTS signals;
 
 -- Text similarity on normalised utterances (lower case, single spaces), shared by the signal models.
@@ -95,7 +97,7 @@ CREATE TABLE IF NOT EXISTS signals.markov_transitions (
     n_transitions BIGINT NOT NULL,             -- turns that made this transition
     n_sessions    BIGINT NOT NULL,             -- distinct sessions among them
     users         VARCHAR[] NOT NULL,          -- distinct pseudonymised user ids, sorted
-    rewritten     BOOLEAN NOT NULL             -- the source turns had rewrite_applied set
+    rewritten     BOOLEAN NOT NULL,            -- the source turns had rewrite_applied set
+    rewrite_id    VARCHAR,                     -- rewrite_applied.rewrite_id (NULL: not rewritten, or a day built before this column)
+    rewrite_layer VARCHAR                      -- rewrite_applied.layer: table | global | personal
 );
-ALTER TABLE signals.markov_transitions ADD COLUMN IF NOT EXISTS rewrite_id VARCHAR;    -- rewrite_applied.rewrite_id (NULL: not rewritten, or a day built before this column)
-ALTER TABLE signals.markov_transitions ADD COLUMN IF NOT EXISTS rewrite_layer VARCHAR; -- rewrite_applied.layer: table | global | personal

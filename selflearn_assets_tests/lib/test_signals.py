@@ -39,8 +39,9 @@ def sigmoid(z: float) -> float:
 
 
 @pytest.fixture
-def con():
-    con = duckdb.connect()
+def con(tmp_path):
+    """A warehouse file: the signals' day tables are published to the lake beside it (`tmp_path/lake`)."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     run_sql(con, "ingest/schema.sql")
     yield con
     con.close()

@@ -1,4 +1,6 @@
-"""Signals: per-turn defect signals, rephrase candidates and the day's Markov transition counts."""
+"""Signals: per-turn defect signals, rephrase candidates and the day's Markov transition counts. Each is
+computed by the stage's SQL on the warehouse and published as the day's Parquet partition of the lake; the
+warehouse's tables of the same names are views over it (`lib/signals/store.py`)."""
 
 import json
 from datetime import date
@@ -16,7 +18,12 @@ from selflearn_assets.lib.signals import defect_signals as build_defect_signals
 from selflearn_assets.lib.signals import markov_transitions as build_markov_transitions
 from selflearn_assets.lib.signals import rephrase_candidates as build_rephrase_candidates
 
-COMMON = {"partitions_def": daily_partitions, **stage("signals"), "kinds": {"duckdb"}, "pool": "duckdb"}
+COMMON = {
+    "partitions_def": daily_partitions,
+    **stage("signals"),
+    "kinds": {"duckdb", "parquet"},
+    "pool": "duckdb",
+}
 
 
 def _json(value) -> dg.MetadataValue:

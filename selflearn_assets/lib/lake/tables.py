@@ -17,7 +17,13 @@ from selflearn_assets.lib.sql import run_sql
 from selflearn_assets.lib.sql_schema import warehouse_columns
 
 # The warehouse tables whose rows live in the lake (the warehouse has a view of each, `views.py`), by stage.
-LAKE_TABLES = ("labels.turn_labels", "labels.failure_points")
+LAKE_TABLES = (
+    "signals.defect_signals",
+    "signals.rephrase_candidates",
+    "signals.markov_transitions",
+    "labels.turn_labels",
+    "labels.failure_points",
+)
 
 
 class LakeSchemaError(ValueError):

@@ -12,7 +12,8 @@ matches nothing is an error). A partition written before the schema file gained 
 $SELFLEARN_LAKE changed): each view's comment records the pattern it reads. It migrates a warehouse that still
 has the table itself: every day's rows are published as a lake partition first, then, in one transaction, the
 table is dropped and the view created; a crash in between leaves the table, and the next run publishes its days
-again (the same rows) and swaps. The lake is written by the assets without the warehouse; the views need a lake
+again (the same rows) and swaps. A column the schema file gained after the table was created is NULL in the
+migrated rows; a column the table has and the schema file not is refused (LakeSchemaError, nothing swapped). The lake is written by the assets without the warehouse; the views need a lake
 that DuckDB reads by itself: a local folder (tested), or a URL of DuckDB's httpfs (s3://, gs://, https://;
 untested here).
 """
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 import duckdb
 
 from selflearn_assets.lib.lake.partitions import Lake
-from selflearn_assets.lib.lake.tables import LAKE_TABLES, split_name, table_schema
+from selflearn_assets.lib.lake.tables import LAKE_TABLES, LakeSchemaError, split_name, table_schema
 from selflearn_assets.lib.sql import transaction
 
 _MARK = "lake view of "
@@ -64,10 +65,30 @@ def view_sql(lake: Lake, table: str) -> str:
 
 
 def _publish_table(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> None:
+    """Each day of the warehouse table as a lake partition; a column the schema file has and the table lacks
+    (a table created before the schema file gained it) goes in as NULL."""
+    schema, name = split_name(table)
+    have = {
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    unknown = sorted(have - set(table_schema(table).names))
+    if unknown:  # as `conform` refuses them: a column of values the lake's table has no place for
+        raise LakeSchemaError(
+            f"{table}: the warehouse table has column(s) {', '.join(unknown)} that "
+            f"dbt_like_sql/{schema}/schema.sql does not: not moved into the lake"
+        )
+    columns = ", ".join(
+        f'"{f.name}"' if f.name in have else f'NULL AS "{f.name}"' for f in table_schema(table)
+    )
     days = [d for (d,) in con.execute(f"SELECT DISTINCT day FROM {table} ORDER BY day").fetchall()]
     for day in days:
         with con.sql(
-            f"SELECT * FROM {table} WHERE day = $day", params={"day": day}
+            f"SELECT {columns} FROM {table} WHERE day = $day", params={"day": day}
         ).to_arrow_reader() as reader:
             lake.write_partition(table, day, reader)
 

@@ -3,7 +3,8 @@
 
 A row goes on the same rule as in the warehouse's tables (`warehouse.py`), per day: a partition of day D loses
 the rows whose event-id column (`event_id`, `*_event_id`) holds one of the customer's turns of day D, or whose
-`user_id` is one of their pseudonyms. Each partition that loses rows is published again whole without them
+`user_id` is one of their pseudonyms (`signals.markov_transitions`, which has neither but a `users` list, is
+counted again instead: `warehouse.recount_markov`). Each partition that loses rows is published again whole without them
 (`Lake.write_partition`: written beside it and renamed over it), so a reader sees it before or after, and the
 previous file is gone. A crash leaves some days rewritten and others not; since forget-user commits the
 warehouse last, running it again finds the same turns and finishes.

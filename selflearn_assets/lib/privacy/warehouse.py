@@ -5,8 +5,10 @@ The tables are found in the catalog (`privacy/personal_columns.sql`), not listed
 `user_id` is one of the customer's pseudonyms or one of its event-id columns (`event_id`, `*_event_id`) holds
 one of their turns; a `users` list (VARCHAR[]) loses their pseudonym, and a row whose only user they were
 goes. `signals.markov_transitions` is the exception: its days are counted again from the turns that remain
-(`transitions.replace_transitions_day`, the asset's own SQL), so its transition and session counts leave them
-too. Their quarantined lines are found by their raw text (`privacy/delete_quarantined_lines.sql`). The turn
+(`recount_markov`, with the asset's own SQL, `transitions.transitions_rows`), so its transition and session
+counts leave them too; since the table lives in the lake, the recounted days are published there (after the
+lake has lost the customer's other rows, `forget.py`), or, in a warehouse not yet moved to the lake, replaced
+in the table. Their quarantined lines are found by their raw text (`privacy/delete_quarantined_lines.sql`). The turn
 counts that accounting gates compare with the tables (`ingest.partition_stats`, `releases.release_builds`) are
 recounted on the days that lost rows.
 
@@ -25,7 +27,8 @@ from datetime import date
 
 import duckdb
 
-from selflearn_assets.lib.signals.transitions import replace_transitions_day
+from selflearn_assets.lib.lake import Lake
+from selflearn_assets.lib.signals.transitions import transitions_rows
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
 MARKOV = "signals.markov_transitions"
@@ -44,6 +47,7 @@ class WarehouseForget:
     )  # table -> days that lost rows (tables with `day`)
     recounted: dict[str, list[date]] = field(default_factory=dict)  # table -> days whose counts were redone
     events: dict[date, set[str]] = field(default_factory=dict)  # day -> the customer's event ids that day
+    markov_days: list[date] = field(default_factory=list)  # days whose transitions count them
     texts: set[str] = field(default_factory=set)  # their turns' texts as the encoder embeds them
     texts_kept: set[str] = field(default_factory=set)  # of those, the texts other customers' turns have too
 
@@ -123,18 +127,50 @@ def _delete_generic(con, out: WarehouseForget) -> None:
         deleted = con.execute(f"DELETE FROM {target} WHERE {where}{returning}").fetchall()
         _removed(out, name, [d for (d,) in deleted])
     if table_exists(con, "signals", "markov_transitions"):
-        days = [d for (d,) in run_sql(con, "privacy/markov_days.sql").fetchall()]
-        before = _count_days(con, days)
-        for day in days:
-            replace_transitions_day(con, day)
-        out.rows[MARKOV] += before - _count_days(con, days)
-        if days:
-            out.recounted[MARKOV] = days
+        out.markov_days = [d for (d,) in run_sql(con, "privacy/markov_days.sql").fetchall()]
+
+
+def recount_markov(con, lake: Lake, out: WarehouseForget, dry_run: bool) -> None:
+    """Count the days of `out.markov_days` again from the turns that remain (call inside the transaction of
+    `forget_rows`, after the lake lost the customer's rows): each day published again in `lake` (not in a dry
+    run), or replaced in the table of a warehouse that still has one; the rows that went are counted in `out`."""
+    days = out.markov_days
+    if not days:
+        return
+    before = _count_days(con, days)
+    in_table = _is_table(con, MARKOV)
+    after = 0
+    for day in days:
+        rows = transitions_rows(con, day).to_arrow_table()  # one day's transitions: small beside its turns
+        after += rows.num_rows
+        if in_table:
+            con.execute(f"DELETE FROM {MARKOV} WHERE day = ?", [day])
+            con.register("_recounted_transitions", rows)
+            try:
+                con.execute(f"INSERT INTO {MARKOV} BY NAME SELECT * FROM _recounted_transitions")
+            finally:
+                con.unregister("_recounted_transitions")
+        elif not dry_run:
+            lake.write_partition(MARKOV, day, rows)
+    if before - after:
+        out.rows[MARKOV] += before - after
+    out.recounted[MARKOV] = days
+
+
+def _is_table(con, table: str) -> bool:
+    schema, name = table.split(".")
+    [(count,)] = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'",
+        [schema, name],
+    ).fetchall()
+    return count > 0
 
 
 def _count_days(con, days: list[date]) -> int:
     sql = f"SELECT count(*) FROM {MARKOV} WHERE day IN (SELECT unnest(?::DATE[]))"
-    return con.execute(sql, [days]).fetchone()[0]
+    [(count,)] = con.execute(sql, [days]).fetchall()
+    return count
 
 
 def _recount(con, out: WarehouseForget) -> None:

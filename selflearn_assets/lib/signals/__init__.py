@@ -1,8 +1,9 @@
 """Signals stage: per-turn defect signals, rephrase candidates and the Markov transition counts.
 
-Plain Python + DuckDB SQL (`dbt_like_sql/signals/`); each function writes one day of one table of schema
-`signals` atomically (delete the day's rows + insert, in one transaction) and returns a report dict.
-Run them in order for a day: `defect_signals` -> `rephrase_candidates` -> `markov_transitions`.
+Plain Python + DuckDB SQL (`dbt_like_sql/signals/`); each function computes one day of one table of schema
+`signals` on the warehouse connection, publishes it as the day's lake partition (`store.py`: the warehouse
+reads it through a view) and returns a report dict. Run them in order for a day: `defect_signals` ->
+`rephrase_candidates` -> `markov_transitions`.
 """
 
 from selflearn_assets.lib.signals.calibration import DefectModel, calibration_metrics
@@ -14,7 +15,7 @@ from selflearn_assets.lib.signals.params import (
     SignalParams,
 )
 from selflearn_assets.lib.signals.rephrase import ModelScorer, rephrase_candidates
-from selflearn_assets.lib.signals.store import ensure_signals_schema
+from selflearn_assets.lib.signals.store import ensure_signals_schema, lake_of
 from selflearn_assets.lib.signals.transitions import FAILURE, SUCCESS, markov_transitions
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "calibration_metrics",
     "defect_signals",
     "ensure_signals_schema",
+    "lake_of",
     "markov_transitions",
     "rephrase_candidates",
 ]

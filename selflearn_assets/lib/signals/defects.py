@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.signals.calibration import (
     DefectModel,
     calibration_metrics,
@@ -16,15 +17,16 @@ from selflearn_assets.lib.signals.calibration import (
     grouped_cv_predict,
 )
 from selflearn_assets.lib.signals.params import DEFECT_SIGNALS, SignalParams
-from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, transaction
+from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, publish_day, transaction
 from selflearn_assets.lib.signals.text import normalize_expr
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
 FEATURES_TABLE = "_signals_defect_features"
 
 
-def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
-    """Write `signals.defect_signals` for `day` (one row per turn of ingest.clean_turns) and return a report.
+def defect_signals(con, day: date, params: SignalParams | None = None, lake: Lake | None = None) -> dict:
+    """Publish `signals.defect_signals` for `day` (one row per turn of ingest.clean_turns) as the day's
+    partition of `lake` (default: the warehouse's, `store.lake_of`) and return a report.
 
     With enough gold in the window ending at `day` the combination is refitted, and the refit is used (and
     written to `signals.defect_model`) only when its Brier score on held-out sessions beats the default
@@ -33,7 +35,7 @@ def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
     the signal rates, the model used and why (`model["why"]`: "Brier a < prior b", "fitted Brier a >= prior
     b", or why there was no fit) and, when there was a fit, the calibration before/after."""
     params = params or SignalParams()
-    ensure_signals_schema(con)
+    lake = ensure_signals_schema(con, lake)
     texts = query_pl(con, "signals/turn_texts.sql", {"day": day})
     con.register("_signals_norm_text", texts.select("event_id", norm_text=normalize_expr("asr_text")))
     try:
@@ -48,9 +50,12 @@ def defect_signals(con, day: date, params: SignalParams | None = None) -> dict:
             model = DefectModel.from_json(calibration["weights_after"], day)
         elif calibration and calibration.get("fitted"):  # the refit lost to the prior on held-out sessions
             model = DefectModel.prior(params)
+        publish_day(
+            con, lake, "signals.defect_signals", day, "signals/defect_signals.sql", model.sql_params()
+        )
+        # the model's row after the day's partition: a crash between the two leaves the new signals beside the
+        # day's previous defect_model row, until the day is run again
         with transaction(con):
-            delete_day(con, "signals.defect_signals", day)
-            run_sql(con, "signals/defect_signals.sql", model.sql_params())
             delete_day(con, "signals.defect_model", day)
             if model.day == day:
                 run_sql(

@@ -11,8 +11,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.signals.params import SignalParams
-from selflearn_assets.lib.signals.store import delete_day, ensure_signals_schema, transaction
+from selflearn_assets.lib.signals.store import ensure_signals_schema, publish_day
 from selflearn_assets.lib.signals.text import phonetic_keys
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
@@ -24,14 +25,19 @@ ModelScorer = Callable[[pl.DataFrame], np.ndarray]
 
 
 def rephrase_candidates(
-    con, day: date, params: SignalParams | None = None, model_scorer: ModelScorer | None = None
+    con,
+    day: date,
+    params: SignalParams | None = None,
+    model_scorer: ModelScorer | None = None,
+    lake: Lake | None = None,
 ) -> dict:
-    """Write `signals.rephrase_candidates` for `day` (needs that day's signals.defect_signals) and report.
+    """Publish `signals.rephrase_candidates` for `day` (needs that day's signals.defect_signals) as the day's
+    partition of `lake` (default: the warehouse's, `store.lake_of`) and report.
 
     With gold `rephrase_of` annotations for the day, the report has precision/recall/F1 of
     `score >= rephrase_threshold` (and of each of heuristic_score and model_score) against them."""
     params = params or SignalParams()
-    ensure_signals_schema(con)
+    lake = ensure_signals_schema(con, lake)
     texts = query_pl(con, "signals/rephrase_texts.sql", {"day": day})
     con.register("_signals_phonetic", phonetic_keys(texts.get_column("norm_text")))
     try:
@@ -43,11 +49,14 @@ def rephrase_candidates(
         scores = _model_scores(con, model_scorer)
         con.register("_signals_model_scores", scores)
         try:
-            with transaction(con):
-                delete_day(con, "signals.rephrase_candidates", day)
-                run_sql(
-                    con, "signals/rephrase_candidates.sql", {"model_weight": params.rephrase_model_weight}
-                )
+            publish_day(
+                con,
+                lake,
+                "signals.rephrase_candidates",
+                day,
+                "signals/rephrase_candidates.sql",
+                {"model_weight": params.rephrase_model_weight},
+            )
         finally:
             con.unregister("_signals_model_scores")
     finally:

@@ -16,6 +16,7 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.models import rephrase_training, tracking
 from selflearn_assets.lib.models.audit import is_holdout
 from selflearn_assets.lib.models.encoder import TurnEmbedder, tiny_encoder
@@ -44,10 +45,16 @@ SMALL = RephraseConfig(d_model=32, layers=1, heads=2, epochs=4, patience=10, lr=
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
+def lake(tmp_path_factory) -> Lake:
+    """The lake of the in-memory warehouse `con` (its signals tables are views over it)."""
+    return Lake(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory, lake):
     """The simulated day with its defect signals (rephrase_candidates writes to it)."""
     con = ingest_simulated(SIMULATED_DAY, tmp_path_factory.mktemp("raw"))
-    defect_signals(con, DAY)
+    defect_signals(con, DAY, lake=lake)
     yield con
     con.close()
 
@@ -183,10 +190,10 @@ def test_predictions_keep_the_examples_order(trained, split, embedder):
         assert a.follower == b.follower and np.allclose(a.follower_probs, b.follower_probs, atol=1e-5)
 
 
-def test_scorer_plugs_into_rephrase_candidates(con, trained, embedder):
+def test_scorer_plugs_into_rephrase_candidates(con, lake, trained, embedder):
     model = trained[0]
     scorer = make_model_scorer(model, embedder, con)
-    report = rephrase_candidates(con, DAY, model_scorer=scorer)
+    report = rephrase_candidates(con, DAY, model_scorer=scorer, lake=lake)
     assert report["model_scored"] and report["candidates"] > 0
     scores = con.sql(
         "SELECT model_score, score FROM signals.rephrase_candidates WHERE day = $d", params={"d": DAY}

@@ -132,7 +132,7 @@ def test_a_blocked_pair_is_never_served_from_the_bundle(online_world, tmp_path):
     assert alice.rewrite == "what's the weather in wilkerson california"
 
 
-def test_from_the_logs_through_the_warehouse():
+def test_from_the_logs_through_the_warehouse(tmp_path):
     """Applied rewrites as the logs carry them -> signals -> markov_transitions -> verdicts, stored and read."""
     import duckdb
 
@@ -148,7 +148,7 @@ def test_from_the_logs_through_the_warehouse():
     for i in range(25):  # 25 rewritten requests that worked, 25 of the user's own words that failed
         turns.append(turn(f"r{i}", f"sr{i}", 0, "Call Tavin", "success", user=f"u{i}", rewrite_applied=applied))
         turns.append(turn(f"o{i}", f"so{i}", 0, "call tavin", "error", user=f"v{i}"))
-    con = duckdb.connect()
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))  # the signals go to the lake beside it
     run_sql(con, "ingest/schema.sql")
     add_turns(con, turns)
     defect_signals(con, SIGNALS_DAY)
