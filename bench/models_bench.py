@@ -57,6 +57,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns  # noqa: E402
+from selflearn_assets.lib.lake import Lake  # noqa: E402
 from selflearn_assets.lib.models.encoder import TurnEmbedder, load_encoder, tiny_encoder  # noqa: E402
 from selflearn_assets.lib.simulator import SimConfig, simulate  # noqa: E402
 from selflearn_assets.lib.sql import run_sql  # noqa: E402
@@ -354,7 +355,7 @@ def main() -> None:
         )
         con = duckdb.connect()
         run_sql(con, "ingest/schema.sql")
-        ingest_turns(con, raw, DAY, "bench-key")
+        ingest_turns(con, raw, DAY, "bench-key", lake=Lake(str(Path(tmp) / "lake")))
         ingest_annotations(con, raw, DAY)
         n_turns, n_sessions = con.execute(
             "SELECT count(*), count(DISTINCT session_id) FROM ingest.clean_turns"

@@ -85,15 +85,17 @@ FRAMES = {
 }
 
 # Files that create temp macros or temp tables later files read, in the callers' order (lib/ingest/turns.py,
-# lib/ingest/annotations.py, lib/signals/defects.py, lib/signals/rephrase.py).
+# lib/ingest/annotations.py, lib/signals/defects.py, lib/signals/rephrase.py, lib/privacy/warehouse.py).
 SETUP = [
     "ingest/macros.sql",
     "ingest/validated_turns.sql",
     "ingest/fast_validated_turns.sql",
+    "ingest/day_tables.sql",  # temp tables day_clean_turns, day_quarantined_turns (lib/ingest/store.py)
     "ingest/staged_annotations.sql",  # temp table staged_annotations (annotations.sql)
     "ingest/duplicate_turns.sql",  # temp table duplicate_turns (quarantined_duplicates.sql)
     "signals/defect_features.sql",  # temp table _signals_defect_features (defect_signals, defect_gold)
     "signals/rephrase_pairs.sql",  # temp table _signals_rephrase_pairs (rephrase_candidates)
+    "privacy/quarantined_line_macro.sql",  # temp macro their_quarantined_line (lib/privacy/warehouse.py)
 ]
 
 _SIGNALS = SignalParams()

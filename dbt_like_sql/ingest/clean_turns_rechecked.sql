@@ -1,8 +1,8 @@
 -- The valid lines among those of a batch that the first pass (clean_turns.sql) did not take in: `turn_lines`
--- holds just those, validated in full (validated_turns.sql) → ingest.clean_turns. Returns the number of rows
+-- holds just those, validated in full (validated_turns.sql) → day_clean_turns. Returns the number of rows
 -- inserted; when that is short of the lines, the caller looks up which went in and quarantines the others
 -- (quarantined_turns.sql).
-INSERT INTO ingest.clean_turns BY NAME
+INSERT INTO day_clean_turns BY NAME
 SELECT
     $day AS day, v.event_id, v.session_id, v.user_id, v.device_id, v.ts, v.asr_text, v.device_type, v.locale,
     v.wake_score, v.asr_confidence, v.asr_nbest, v.nlu_domain, v.nlu_intent, v.nlu_slots, v.nlu_confidence,

@@ -1,5 +1,5 @@
--- Duplicate event ids of the day, once every file is in ingest.clean_turns. The first copy by (file
--- name, line) stays; every later copy is listed here to be moved to quarantine: `duplicate_event_id`
+-- Duplicate event ids of the day, once every file is in day_clean_turns (the day being built). The first copy
+-- by (file name, line) stays; every later copy is listed here to be moved to quarantine: `duplicate_event_id`
 -- when its content (every typed column) equals the first copy's, else `conflicting_duplicate_event_id`.
 CREATE OR REPLACE TEMP TABLE duplicate_turns AS
 WITH copies AS (
@@ -8,9 +8,9 @@ WITH copies AS (
             asr_nbest, nlu_domain, nlu_intent, nlu_slots, nlu_confidence, er_status, er_entity_id,
             response_text, response_status, response_duration_ms, barge_in, explicit_feedback,
             device_state, rewrite_applied, audio_uri, extra::VARCHAR) AS content
-    FROM ingest.clean_turns
+    FROM day_clean_turns
     WHERE day = $day
-      AND event_id IN (SELECT event_id FROM ingest.clean_turns WHERE day = $day GROUP BY event_id HAVING count(*) > 1)
+      AND event_id IN (SELECT event_id FROM day_clean_turns WHERE day = $day GROUP BY event_id HAVING count(*) > 1)
 ),
 ranked AS (
     SELECT source_file, source_line, event_id, user_id,

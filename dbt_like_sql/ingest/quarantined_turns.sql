@@ -1,6 +1,7 @@
--- The rejected lines of a batch of raw files (`turn_lines` holds just those, `turn_files` the batch's
--- files) → ingest.quarantined_turns: where from, the raw text (quarantine_raw in macros.sql), why.
-INSERT INTO ingest.quarantined_turns BY NAME
+-- The rejected lines of a batch of raw files (`turn_lines` holds just those, `turn_files` the batch's files)
+-- → day_quarantined_turns (the day of ingest.quarantined_turns being built): where from, the raw text
+-- (quarantine_raw in macros.sql), why.
+INSERT INTO day_quarantined_turns BY NAME
 SELECT
     $day AS day, f.source_file, v.line AS source_line, v.raw, v.event_id,
     -- a file that was not read: unreadable_file, or skipped_file when it was not even tried (lines.py)

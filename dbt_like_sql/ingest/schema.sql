@@ -1,6 +1,9 @@
--- Warehouse tables of the ingest stage (and one view, the annotation pivot ingest.turn_annotations). Every table
--- but key_rotations carries the partition column `day` (UTC date).
--- Re-materializing a day deletes that day's rows and inserts the new ones in one transaction.
+-- Tables of the ingest stage (and one view, the annotation pivot ingest.turn_annotations). Every table but
+-- key_rotations carries the partition column `day` (UTC date). clean_turns and quarantined_turns live in the
+-- lake (lib/lake/: one Parquet file per day, published whole, re-ingesting a day replaces it; the warehouse
+-- has a view of each over the lake, lib/ingest/store.py, and this file stays the definition of their columns).
+-- The other tables stay in the warehouse: re-materializing a day deletes that day's rows and inserts the new
+-- ones in one transaction.
 CREATE SCHEMA IF NOT EXISTS ingest;
 
 -- One row per valid user turn (input contract v1), typed. user_id and device_id are pseudonymised (keyed

@@ -209,7 +209,7 @@ def test_world_is_deterministic_and_gold_covers_every_turn(corpus_dir, tmp_path)
 def test_world_ingests_without_quarantine(corpus_dir, tmp_path):
     raw = tmp_path / "raw"
     summary = simulate_corpus(_config(corpus_dir, annotation_rate=0.5), raw, progress=False)
-    con = duckdb.connect()
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))  # the turns go to the lake beside it
     for day in summary.turns_per_day:
         d = date.fromisoformat(day)
         stats = ingest_turns(con, raw, d, "key")

@@ -64,8 +64,9 @@ def day_dir(root: Path, day: date = DAY) -> Path:
 
 
 @pytest.fixture
-def con():
-    connection = duckdb.connect()
+def con(tmp_path_factory):
+    """A warehouse file in a folder of its own: the clean and quarantined turns go to the lake beside it."""
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"))
     yield connection
     connection.close()
 
@@ -398,6 +399,7 @@ def test_the_validation_filter_stays_above_the_json_parsing(con):
     """`WHERE is_clean` must not be pushed down into validated_turns: DuckDB would copy the reason expression,
     and the JSON functions under it, into the filter once per field reference (a many-fold slowdown)."""
     ensure_ingest_schema(con)
+    sql_module.run_sql(con, "ingest/day_tables.sql")  # the day's temp tables the INSERTs write
     con.register("turn_lines", LINES_SCHEMA.empty_table())
     con.register(
         "turn_files",
@@ -792,7 +794,7 @@ def all_text(con) -> str:
     return "\n".join(str(r) for t in tables for r in con.execute(f"SELECT * FROM ingest.{t}").fetchall())
 
 
-def test_user_ids_are_pseudonymised_everywhere(tmp_path, con):
+def test_user_ids_are_pseudonymised_everywhere(tmp_path, tmp_path_factory, con):
     write_lines(
         day_dir(tmp_path) / "a.jsonl",
         [
@@ -812,7 +814,7 @@ def test_user_ids_are_pseudonymised_everywhere(tmp_path, con):
     raw_of_e4 = con.execute("SELECT raw FROM ingest.quarantined_turns WHERE event_id = 'e4'").fetchone()[0]
     assert expected in raw_of_e4  # the quarantined line carries the pseudonym instead
 
-    other = duckdb.connect()
+    other = duckdb.connect(str(tmp_path_factory.mktemp("other") / "warehouse.duckdb"))
     ingest_turns(other, tmp_path, DAY, "another-key")
     assert (
         other.execute("SELECT user_id FROM ingest.clean_turns WHERE event_id = 'e1'").fetchone()[0]

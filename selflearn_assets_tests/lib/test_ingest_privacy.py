@@ -34,8 +34,9 @@ DAY2, DAY3 = date(2026, 1, 6), date(2026, 1, 7)
 
 
 @pytest.fixture
-def con():
-    connection = duckdb.connect()
+def con(tmp_path_factory):
+    """A warehouse file in a folder of its own: the clean and quarantined turns go to the lake beside it."""
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"))
     yield connection
     connection.close()
 

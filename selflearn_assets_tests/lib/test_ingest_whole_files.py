@@ -20,8 +20,9 @@ from selflearn_assets_tests.lib.test_ingest import DAY, KEY, day_dir, ingest, qu
 
 
 @pytest.fixture
-def con():
-    connection = duckdb.connect()
+def con(tmp_path_factory):
+    """A warehouse file in a folder of its own: the clean and quarantined turns go to the lake beside it."""
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"))
     yield connection
     connection.close()
 

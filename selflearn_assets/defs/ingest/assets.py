@@ -23,18 +23,20 @@ TURN_PREVIEW = ["event_id", ("asr_text", "asr text"), ("nlu_intent", "intent"), 
         dg.AssetSpec(
             "clean_turns",
             **stage("ingest"),
-            kinds={"duckdb"},
+            kinds={"duckdb", "parquet"},
             metadata=table_definition("ingest.clean_turns"),
             description="One row per valid user turn of the day, typed, with the customer id pseudonymised "
-            "and unknown fields kept in `extra`. Table `ingest.clean_turns`.",
+            "and unknown fields kept in `extra`. Table `ingest.clean_turns` (a view of the day's Parquet "
+            "partitions in the lake).",
         ),
         dg.AssetSpec(
             "quarantined_turns",
             **stage("ingest"),
-            kinds={"duckdb"},
+            kinds={"duckdb", "parquet"},
             metadata=table_definition("ingest.quarantined_turns"),
             description="Every raw line of the day that failed validation, with file, line, raw text and a "
-            "reason. Table `ingest.quarantined_turns`. clean + quarantined = lines read.",
+            "reason. Table `ingest.quarantined_turns` (a view of the lake's partitions). clean + quarantined "
+            "= lines read.",
         ),
     ],
     partitions_def=daily_partitions,

@@ -32,6 +32,7 @@ import polars as pl
 
 from selflearn_assets.lib.ingest import ingest_turns
 from selflearn_assets.lib.ingest.annotations import ingest_annotations
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.markov.normalize import normalize_expr
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.lib.simulator.corpus import CorpusSimConfig, simulate_corpus
@@ -103,7 +104,7 @@ def replay_day(
             simulate(config, raw, progress=False)
         con = duckdb.connect()
         try:
-            ingest_turns(con, raw, day, REPLAY_KEY)
+            ingest_turns(con, raw, day, REPLAY_KEY, lake=Lake(str(Path(tmp) / "lake")))
             ingest_annotations(con, raw, day)
             turns = query_pl(con, "evaluation/replay_turns.sql")
         finally:

@@ -2,12 +2,14 @@
 
 Python finds the files and cuts them into lines (lines.py), reading the next file on a helper thread while
 DuckDB works; DuckDB validates and types every line in vectorised, multi-threaded passes per batch of files.
-The whole day is one transaction: delete the day's rows from the three tables; per batch, insert the lines
-that a first, cheaper pass proves valid (fast_validated_turns.sql: each line parsed twice, for its keys and
+The day is built in temp tables (`store.py`: clean_turns and quarantined_turns live in the lake) within one
+warehouse transaction: delete the day's partition_stats row; per batch, insert the lines that a first,
+cheaper pass proves valid (fast_validated_turns.sql: each line parsed twice, for its keys and
 its typed values); when some lines were left over, validate just those in full (validated_turns.sql: parsed
 three times, it decides and words every verdict), insert the valid ones and quarantine the rest; move later
 copies of duplicate event ids to quarantine; record the counts and check lines read = clean + quarantined;
-commit. Any failure rolls back to the day's previous state.
+commit; then publish the two tables' day partitions in the lake. Any failure before the commit leaves the day
+as it was; a failure between the commit and the publishing leaves the day blocked (`store.py`).
 
 Whole-file losses count: a file that cannot be read, or that is skipped for its name or place (lines.py says
 which files are read), is one quarantined row at line 0 (`unreadable_file` / `skipped_file`), and the lines it
@@ -67,7 +69,8 @@ from selflearn_assets.lib.ingest.lines import (
 )
 from selflearn_assets.lib.ingest.partitions import IngestError, turn_partition
 from selflearn_assets.lib.ingest.pseudonym_keys import check_key, key_fingerprint, record_key
-from selflearn_assets.lib.ingest.schema import ensure_ingest_schema
+from selflearn_assets.lib.ingest.store import drop_staged, ensure_turn_tables, publish_day, stage_day
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.sql import run_sql, transaction
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -115,8 +118,11 @@ def ingest_turns(
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     allow_empty_replace: bool = False,
+    lake: Lake | None = None,
 ) -> IngestStats:
-    """Validate every line of `raw_root/date=DAY/` and replace the day in the ingest tables.
+    """Validate every line of `raw_root/date=DAY/` and replace the day in the ingest tables: its clean and
+    quarantined lines as partitions of `lake` (default: the warehouse's, `lake.lake_of`), its accounting in
+    the warehouse.
 
     Works on its own cursor of `con`, so its temp tables and macros stay out of the caller's session.
     Raises KeyChangedError (pseudonym_keys.py) or EmptyReplaceError, leaving the day as it was.
@@ -135,13 +141,19 @@ def ingest_turns(
         "skipped": [(f.relative_to(root).as_posix(), why) for f, why in skipped],
     }
     with con.cursor() as cur:
-        ensure_ingest_schema(cur)
+        lake = ensure_turn_tables(cur, lake)
         with _registered(cur, "turn_lines", LINES_SCHEMA.empty_table()):  # the macros bind to this name
             run_sql(cur, "ingest/macros.sql")
             run_sql(cur, "ingest/validated_turns.sql")
             run_sql(cur, "ingest/fast_validated_turns.sql")
-        with transaction(cur):
-            return _replace_day(cur, root, files, params)
+        stage_day(cur)
+        try:
+            with transaction(cur):
+                stats = _replace_day(cur, root, files, params)
+            publish_day(cur, lake, day)  # after the commit: see store.py
+        finally:
+            drop_staged(cur)
+        return stats
 
 
 def _replace_day(
@@ -260,7 +272,7 @@ def _insert_clean(cur: duckdb.DuckDBPyConnection, name: str, lines: pa.Table, pa
 
 
 def _not_inserted(cur: duckdb.DuckDBPyConnection, tables: tuple, file_idx: tuple, params: dict) -> pa.Array:
-    """Mask over the batch's rows of the lines that are not (yet) in clean_turns."""
+    """Mask over the batch's rows of the lines that are not (yet) in the day's clean turns."""
     return _rejected(tables, file_idx, run_sql(cur, "ingest/clean_lines.sql", params).fetchnumpy())
 
 
@@ -284,7 +296,8 @@ def _rejected(tables: tuple, file_idx: tuple, kept: dict) -> pa.Array:
 
 
 def _quarantine_duplicates(con: duckdb.DuckDBPyConnection, root: Path, params: dict) -> None:
-    """Later copies of duplicate event ids leave clean_turns for quarantine, with their raw text re-read."""
+    """Later copies of duplicate event ids leave the day's clean turns for quarantine, with their raw text
+    re-read."""
     run_sql(con, "ingest/duplicate_turns.sql", params)
     wanted = run_sql(con, "ingest/duplicate_turn_lines.sql").fetchall()
     if wanted:

@@ -3,6 +3,6 @@ files (`tables.py`), and read by the warehouse through views (`views.py`)."""
 
 from selflearn_assets.lib.lake.partitions import Lake
 from selflearn_assets.lib.lake.tables import LAKE_TABLES, LakeSchemaError, table_schema
-from selflearn_assets.lib.lake.views import ensure_views
+from selflearn_assets.lib.lake.views import ensure_views, lake_of
 
-__all__ = ["LAKE_TABLES", "Lake", "LakeSchemaError", "ensure_views", "table_schema"]
+__all__ = ["LAKE_TABLES", "Lake", "LakeSchemaError", "ensure_views", "lake_of", "table_schema"]

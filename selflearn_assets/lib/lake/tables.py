@@ -18,6 +18,8 @@ from selflearn_assets.lib.sql_schema import warehouse_columns
 
 # The warehouse tables whose rows live in the lake (the warehouse has a view of each, `views.py`), by stage.
 LAKE_TABLES = (
+    "ingest.clean_turns",
+    "ingest.quarantined_turns",
     "signals.defect_signals",
     "signals.rephrase_candidates",
     "signals.markov_transitions",

@@ -26,7 +26,9 @@ import duckdb
 
 from selflearn_assets.lib.lake.partitions import Lake
 from selflearn_assets.lib.lake.tables import LAKE_TABLES, LakeSchemaError, split_name, table_schema
+from selflearn_assets.lib.settings import lake_root
 from selflearn_assets.lib.sql import transaction
+from selflearn_assets.lib.sql_schema import warehouse_columns
 
 _MARK = "lake view of "
 
@@ -55,9 +57,24 @@ def ensure_views(
     return migrated
 
 
+def lake_of(con: duckdb.DuckDBPyConnection) -> Lake:
+    """The lake of the warehouse `con` has open ($SELFLEARN_LAKE, else `lake/` beside its file:
+    `settings.lake_root`); ValueError for an in-memory database, which has none (pass a Lake)."""
+    [(path,)] = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    if not path:
+        raise ValueError("an in-memory warehouse has no lake beside it: pass lake=Lake(folder)")
+    return Lake(lake_root(path))
+
+
 def view_sql(lake: Lake, table: str) -> str:
-    """The SELECT of the view of `table` over `lake`."""
-    columns = ", ".join(f'"{c}"' for c in table_schema(table).names)
+    """The SELECT of the view of `table` over `lake`. A JSON column, stored as text in Parquet, is cast back to
+    JSON, so that the view's types are the schema file's."""
+    json = {c.name for c in warehouse_columns(table) if c.type.upper() == "JSON"}
+    columns = ", ".join(
+        f'CAST("{c}" AS JSON) AS "{c}"' if c in json else f'"{c}"' for c in table_schema(table).names
+    )
     return (
         f"SELECT {columns} FROM read_parquet({_literal(lake.pattern(table))}, "
         "hive_partitioning = false, union_by_name = true)"

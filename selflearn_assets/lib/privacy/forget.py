@@ -10,13 +10,14 @@ days ingested with it were not searched.
 What goes, in this order:
 
 1. **Warehouse** (`warehouse.py`), in one transaction: every row with one of their pseudonyms or event ids, in
-   every table (clean turns, quarantined lines, sessions, annotations, release rows, personal
-   index entries, the teaching tables, ...); the accounting counts of the days follow.
-   **Lake** (`lake.py`): the tables whose rows live in the lake (the signals' and the labels' day tables, read
-   through the warehouse's views) have each day that held rows of theirs published again without them (the
-   views are first pointed at this home's lake, and a warehouse that still has those tables migrated to it);
-   then the Markov transitions of their days are counted again without them and published
-   (`warehouse.recount_markov`).
+   every table (sessions, annotations, release rows, personal index entries, the teaching tables, ...); the
+   accounting counts of the days follow.
+   **Lake** (`lake.py`): the tables whose rows live in the lake (the clean turns and quarantined lines, the
+   signals' and the labels' day tables, read through the warehouse's views) have each day that held rows of
+   theirs published again without them (the views are first pointed at this home's lake, and a warehouse that
+   still has those tables migrated to it); then the accounting counts of those days and the Markov
+   transitions of their days are counted again without them (`warehouse.recount_partition_stats`,
+   `warehouse.recount_markov`).
 2. **Exports** (`exports.py`): the label releases of their days are republished without their rows; every
    online bundle is written again without their personal entries and vectors.
 3. **Embedding store** (`embeddings.py`): their texts' vectors, unless another customer said the text.
@@ -55,9 +56,17 @@ from selflearn_assets.lib.online.preferences import preferences_log
 from selflearn_assets.lib.online.runtime import pseudonymize
 from selflearn_assets.lib.privacy.embeddings import STORE, ShardChange, forget_texts
 from selflearn_assets.lib.privacy.exports import FolderChange, forget_in_bundles, forget_in_releases
-from selflearn_assets.lib.privacy.lake import PartitionChange, forget_in_lake
+from selflearn_assets.lib.privacy.lake import PartitionChange, RowRule, forget_in_lake, hide_forgotten_turns
 from selflearn_assets.lib.privacy.runtime_log import forget_lines
-from selflearn_assets.lib.privacy.warehouse import WarehouseForget, forget_rows, recount_markov
+from selflearn_assets.lib.privacy.warehouse import (
+    INGEST_TURN_TABLES,
+    QUARANTINED,
+    WarehouseForget,
+    forget_rows,
+    quarantined_mask,
+    recount_markov,
+    recount_partition_stats,
+)
 from selflearn_assets.lib.privacy.warehouse_file import compact, leftover_copies
 from selflearn_assets.lib.settings import lake_root
 from selflearn_assets.lib.sql import run_sql, table_exists
@@ -218,8 +227,16 @@ def forget_user(
             con.begin()
             open_transaction = True
             report.warehouse = forget_rows(con, user_id, names)
-        report.lake = forget_in_lake(lake, report.warehouse.events, names, dry_run)
-        if con is not None:  # the Markov days counted again, from the turns and signals left
+        rules = {}
+        if con is not None and report.warehouse.quarantined_days:  # their quarantined lines, by raw text
+            mask = quarantined_mask(con, user_id, names)
+            rules[QUARANTINED] = RowRule(report.warehouse.quarantined_days, mask)
+        report.lake = forget_in_lake(lake, report.warehouse.events, names, dry_run, rules)
+        if con is not None:  # the accounting and the Markov days counted again, from the rows left
+            lake_days = [c.day for c in report.lake if c.table in INGEST_TURN_TABLES]
+            recount_partition_stats(con, report.warehouse, lake_days)
+            if dry_run:  # the turns are still in the lake: the (rolled back) view leaves them out
+                hide_forgotten_turns(con, lake, report.warehouse.events, names)
             recount_markov(con, lake, report.warehouse, dry_run)
         report.releases = forget_in_releases(home / "exports", report.warehouse.events, dry_run)
         report.bundles = forget_in_bundles(home / "exports", names, dry_run)

@@ -8,9 +8,12 @@ goes. `signals.markov_transitions` is the exception: its days are counted again 
 (`recount_markov`, with the asset's own SQL, `transitions.transitions_rows`), so its transition and session
 counts leave them too; since the table lives in the lake, the recounted days are published there (after the
 lake has lost the customer's other rows, `forget.py`), or, in a warehouse not yet moved to the lake, replaced
-in the table. Their quarantined lines are found by their raw text (`privacy/delete_quarantined_lines.sql`). The turn
-counts that accounting gates compare with the tables (`ingest.partition_stats`, `releases.release_builds`) are
-recounted on the days that lost rows.
+in the table. Their quarantined lines are found by their raw text (`privacy/quarantined_line_macro.sql`): deleted
+from a warehouse that still has the table, else their days are noted for the lake (`quarantined_mask`). The
+clean turns and quarantined lines live in the lake too (views here: the catalog's generic deletes skip them, and
+`lake.py` republishes their days). The turn counts that accounting gates compare with the tables
+(`ingest.partition_stats`, `releases.release_builds`) are recounted on the days that lost rows
+(`recount_partition_stats` again after the lake's days were published).
 
 Everything runs on the caller's connection inside the caller's transaction (`forget.py` commits it, or rolls
 it back for a dry run). The inputs go in as session variables (`forget_pseudonyms`, ...), which the SQL files
@@ -22,16 +25,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
+import pyarrow as pa
 
 from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.signals.transitions import transitions_rows
 from selflearn_assets.lib.sql import query_pl, run_sql, table_exists
 
 MARKOV = "signals.markov_transitions"
+QUARANTINED = "ingest.quarantined_turns"
+INGEST_TURN_TABLES = ("ingest.clean_turns", QUARANTINED)  # the tables partition_stats counts
 VARIABLES = ("forget_pseudonyms", "forget_raw_id_pattern", "forget_event_ids", "forget_shared_keys",
              "forget_texts")  # fmt: skip
 PSEUDONYMS = "getvariable('forget_pseudonyms')::VARCHAR[]"
@@ -50,6 +57,7 @@ class WarehouseForget:
     markov_days: list[date] = field(default_factory=list)  # days whose transitions count them
     texts: set[str] = field(default_factory=set)  # their turns' texts as the encoder embeds them
     texts_kept: set[str] = field(default_factory=set)  # of those, the texts other customers' turns have too
+    quarantined_days: set[date] = field(default_factory=set)  # days of their quarantined lines in the lake
 
 
 def raw_id_pattern(raw_id: str) -> str:
@@ -67,8 +75,13 @@ def forget_rows(con: duckdb.DuckDBPyConnection, raw_id: str, pseudonyms: list[st
     _set(con, "forget_raw_id_pattern", raw_id_pattern(raw_id), "VARCHAR")
     try:
         turns = query_pl(con, "privacy/their_turns.sql")
-        quarantined = run_sql(con, "privacy/delete_quarantined_lines.sql").fetchall()  # (day, event_id)
-        _removed(out, "ingest.quarantined_turns", [day for day, _ in quarantined])
+        run_sql(con, "privacy/quarantined_line_macro.sql")
+        if _is_table(con, QUARANTINED):
+            quarantined = run_sql(con, "privacy/delete_quarantined_lines.sql").fetchall()  # (day, event_id)
+            _removed(out, QUARANTINED, [day for day, _ in quarantined])
+        else:  # in the lake: lake.py publishes these days again without them (`quarantined_mask`)
+            quarantined = run_sql(con, "privacy/their_quarantined_lines.sql").fetchall()
+            out.quarantined_days = {day for day, _ in quarantined}
         events = set(turns.select("day", "event_id").iter_rows()) | {
             (d, e) for d, e in quarantined if e is not None
         }
@@ -173,14 +186,36 @@ def _count_days(con, days: list[date]) -> int:
     return count
 
 
+def quarantined_mask(con, raw_id: str, pseudonyms: list[str]) -> Callable[[pa.Table], pa.Array]:
+    """Which rows of a lake partition of ingest.quarantined_turns are the customer's: the rule of
+    `privacy/quarantined_line_macro.sql` (created on `con` by `forget_rows`), run by DuckDB on the rows."""
+
+    def mask(rows: pa.Table) -> pa.Array:
+        con.register("_forget_quarantined", rows.select(["raw"]))
+        try:
+            sql = ("SELECT coalesce(their_quarantined_line(raw, ?::VARCHAR[], ?::VARCHAR), false) AS theirs "
+                   "FROM _forget_quarantined")  # fmt: skip
+            theirs = [t for (t,) in con.execute(sql, [pseudonyms, raw_id_pattern(raw_id)]).fetchall()]
+        finally:
+            con.unregister("_forget_quarantined")
+        return pa.array(theirs, pa.bool_())
+
+    return mask
+
+
+def recount_partition_stats(con, out: WarehouseForget, days) -> None:
+    """The accounting counts of `days` (that lost clean turns or quarantined lines) taken from what the tables
+    hold now (`privacy/recount_partition_stats.sql`); forget.py calls it again once the lake's days are
+    published."""
+    days = sorted(set(days) | set(out.recounted.get("ingest.partition_stats", [])))
+    if days and table_exists(con, "ingest", "partition_stats"):
+        run_sql(con, "privacy/recount_partition_stats.sql", {"days": days})
+        out.recounted["ingest.partition_stats"] = days
+
+
 def _recount(con, out: WarehouseForget) -> None:
     """The accounting counts of the days that lost turns (`privacy/recount_*.sql`)."""
-    ingest_days = sorted(
-        out.days.get("ingest.clean_turns", set()) | out.days.get("ingest.quarantined_turns", set())
-    )
-    if ingest_days and table_exists(con, "ingest", "partition_stats"):
-        run_sql(con, "privacy/recount_partition_stats.sql", {"days": ingest_days})
-        out.recounted["ingest.partition_stats"] = ingest_days
+    recount_partition_stats(con, out, set().union(*(out.days.get(t, set()) for t in INGEST_TURN_TABLES)))
     release_days = sorted(out.days.get("releases.label_release", set()))
     if release_days and table_exists(con, "releases", "release_builds"):
         run_sql(con, "privacy/recount_release_builds.sql", {"days": release_days})

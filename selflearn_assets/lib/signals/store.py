@@ -17,8 +17,7 @@ from typing import Any
 
 import duckdb
 
-from selflearn_assets.lib.lake import Lake, ensure_views
-from selflearn_assets.lib.settings import lake_root
+from selflearn_assets.lib.lake import Lake, ensure_views, lake_of
 from selflearn_assets.lib.sql import query, run_sql, table_exists
 
 __all__ = [
@@ -40,17 +39,6 @@ SIGNAL_TABLES = (
 )
 LAKE_SIGNAL_TABLES = ("signals.defect_signals", "signals.rephrase_candidates", "signals.markov_transitions")
 BATCH_ROWS = 262_144  # rows per Arrow batch (and Parquet row group) written to the lake
-
-
-def lake_of(con: duckdb.DuckDBPyConnection) -> Lake:
-    """The lake of the warehouse `con` has open ($SELFLEARN_LAKE, else `lake/` beside its file:
-    `settings.lake_root`); ValueError for an in-memory database, which has none (pass a Lake)."""
-    [(path,)] = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()
-    if not path:
-        raise ValueError("an in-memory warehouse has no lake beside it: pass lake=Lake(folder)")
-    return Lake(lake_root(path))
 
 
 def ensure_signals_schema(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> Lake:

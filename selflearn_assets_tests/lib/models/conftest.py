@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from selflearn_assets.lib.ingest import ingest_annotations, ingest_turns
+from selflearn_assets.lib.lake import Lake
 from selflearn_assets.lib.simulator import SimConfig, simulate
 from selflearn_assets.lib.sql import run_sql
 
@@ -19,12 +20,14 @@ SIMULATED_DAY = SimConfig(users=150, days=1, start=DAY, annotation_rate=0.5)
 
 
 def ingest_simulated(config: SimConfig, raw: Path) -> duckdb.DuckDBPyConnection:
-    """Simulate `config` into `raw` and ingest every day (turns and annotations) into a new in-memory DuckDB."""
+    """Simulate `config` into `raw` and ingest every day (turns and annotations) into a new in-memory DuckDB
+    (the clean and quarantined turns into a lake beside `raw`, `<raw>-lake`)."""
     simulate(config, raw, progress=False)
     con = duckdb.connect()
     run_sql(con, "ingest/schema.sql")
+    lake = Lake(str(raw.with_name(raw.name + "-lake")))
     for day in (config.start + timedelta(days=i) for i in range(config.days)):
-        ingest_turns(con, raw, day, "test-key")
+        ingest_turns(con, raw, day, "test-key", lake=lake)
         ingest_annotations(con, raw, day)
     return con
 
