@@ -1,7 +1,8 @@
 """Slot candidates for the label model: the (name, value) pairs a turn's slots are chosen from.
 
-The model does not invent slot values; it scores candidates and keeps, per slot name, the best one above a
-threshold. A turn's candidates come from:
+The model does not invent slot values; it scores candidates and keeps those above a threshold, best first,
+less any that is another reading of a value already kept for its slot name (`variants`): a slot name may hold
+several values ("how far is canada from georgia"). A turn's candidates come from:
 
 - `own`: the NLU's slots of the turn;
 - `resolved`: values of the slot lexicon (values seen in training targets) close to an own NLU value, by
@@ -49,6 +50,7 @@ CROWD_MIN_WEAK_SHARE = 0.25  # a value only weak sightings had becomes a candida
 RESOLVE_LIMIT = 3  # lexicon values tried per NLU value
 RESOLVE_CUTOFF = 85.0  # WRatio (0..100) a lexicon value needs to count as a resolution
 MAX_NGRAM = 8  # longest lexicon value (in words) looked up in an utterance
+VARIANT_RATIO = 70.0  # rapidfuzz ratio (0..100) from which two values of a slot name are one value misheard
 MEMO_TEXTS = 65_536  # texts (and value-text pairs) whose lookups are memoised, the most recent kept
 _AT = {name: k for k, name in enumerate(FEATURES)}
 
@@ -85,8 +87,9 @@ class SlotLexicon:
         choices = self.values.get(name)
         if not choices or not value:
             return ()
-        found = process.extract(value, choices, scorer=fuzz.WRatio, limit=RESOLVE_LIMIT + 1,
-                                score_cutoff=RESOLVE_CUTOFF)
+        found = process.extract(
+            value, choices, scorer=fuzz.WRatio, limit=RESOLVE_LIMIT + 1, score_cutoff=RESOLVE_CUTOFF
+        )
         return tuple((v, score / 100.0) for v, score, _ in found if v != value)[:RESOLVE_LIMIT]
 
     def in_text(self, words: list[str]) -> list[tuple[str, str]]:
@@ -117,8 +120,16 @@ def _conf(value) -> float:
     return 0.5 if value is None else float(value)
 
 
-def _merge(found: dict, name: str, value: str, source: str, match: float, distance: float, nlu_conf: float,
-           asr_conf: float) -> None:
+def _merge(
+    found: dict,
+    name: str,
+    value: str,
+    source: str,
+    match: float,
+    distance: float,
+    nlu_conf: float,
+    asr_conf: float,
+) -> None:
     """Add one sighting of (name, value) to a turn's candidates, merging with earlier sightings."""
     if not value:
         return
@@ -146,8 +157,10 @@ def slot_candidates(
     sessions meant by its text with their (gold, weak) shares (`label_crowd.Evidence.slot_share`)."""
     sessions = frames["session_id"].to_list()
     texts = [normalise(u) for u in frames["utterance"].to_list()]
-    nlu = [[(s["name"], normalise(s["value"])) for s in slots or [] if s.get("value") is not None]
-           for slots in frames["nlu_slots"].to_list()]
+    nlu = [
+        [(s["name"], normalise(s["value"])) for s in slots or [] if s.get("value") is not None]
+        for slots in frames["nlu_slots"].to_list()
+    ]
     nlu_conf = [_conf(c) for c in frames["nlu_conf"].to_list()]
     asr_conf = [_conf(c) for c in frames["asr_conf"].to_list()]
     rows, names, values, feats = [], [], [], []
@@ -197,32 +210,50 @@ def slot_candidates(
     )
 
 
-def candidate_targets(candidates: SlotCandidates, targets: Sequence[list[dict] | None]) -> tuple[np.ndarray, np.ndarray]:
+def candidate_targets(
+    candidates: SlotCandidates, targets: Sequence[list[dict] | None]
+) -> tuple[np.ndarray, np.ndarray]:
     """(target, known) per candidate: whether (name, value) is among its row's target slots, and whether the
     row has a slot target at all."""
     sets = [None if t is None else {(s["name"], normalise(s["value"])) for s in t} for t in targets]
     target = np.zeros(len(candidates), np.float32)
     known = np.zeros(len(candidates), bool)
-    for k, (row, name, value) in enumerate(zip(candidates.row, candidates.name, candidates.value, strict=True)):
+    for k, (row, name, value) in enumerate(
+        zip(candidates.row, candidates.name, candidates.value, strict=True)
+    ):
         if sets[row] is not None:
             known[k] = True
             target[k] = float((name, value) in sets[row])
     return target, known
 
 
+def variants(a: str, b: str) -> bool:
+    """Two values of one slot name that are readings of the same words ("hairy potter" / "harry potter",
+    "violin lesson" / "violin lesson dentist", "usa" / "us"), not two values ("canada" / "georgia"): they share
+    a word or are spelt alike (rapidfuzz ratio >= VARIANT_RATIO)."""
+    return bool(set(a.split()) & set(b.split())) or fuzz.ratio(a, b) >= VARIANT_RATIO
+
+
 def choose_slots(
     candidates: SlotCandidates, probabilities: np.ndarray, n_rows: int, threshold: float = 0.5
 ) -> tuple[list[list[dict]], list[float]]:
-    """Per row: the best candidate of each slot name when its probability reaches `threshold`, and the
-    confidence of the row's least sure decision (1.0 for a row without candidates)."""
-    best: list[dict[str, tuple[float, str]]] = [{} for _ in range(n_rows)]
+    """Per row: the candidates whose probability reaches `threshold`, best first, each kept unless it is a
+    variant of a value already kept for its slot name (a slot name may hold several values: "how far is canada
+    from georgia"), and the confidence of the row's least sure decision (1.0 for a row without candidates)."""
+    above: list[list[tuple[float, str, str]]] = [[] for _ in range(n_rows)]
     confidence = [1.0] * n_rows
-    for row, name, value, p in zip(candidates.row, candidates.name, candidates.value, probabilities, strict=True):
-        if p > best[row].get(name, (-1.0, ""))[0]:
-            best[row][name] = (float(p), value)
+    for row, name, value, p in zip(
+        candidates.row, candidates.name, candidates.value, probabilities, strict=True
+    ):
+        if p >= threshold:
+            above[row].append((-float(p), name, value))
         confidence[row] = min(confidence[row], float(max(p, 1 - p)))
-    slots = [
-        [{"name": name, "value": value} for name, (p, value) in sorted(chosen.items()) if p >= threshold]
-        for chosen in best
-    ]
+    slots = []
+    for found in above:
+        kept: dict[str, list[str]] = {}
+        for _, name, value in sorted(found):
+            values = kept.setdefault(name, [])
+            if not any(variants(value, other) for other in values):
+                values.append(value)
+        slots.append([{"name": name, "value": v} for name in sorted(kept) for v in sorted(kept[name])])
     return slots, confidence

@@ -23,7 +23,7 @@ from selflearn_assets.lib.models.encoder import (
     load_encoder,
     tiny_encoder,
 )
-from selflearn_assets.lib.models.label_data import SLOTS_TYPE, load_label_frames, weak_labels
+from selflearn_assets.lib.models.label_data import SLOTS_TYPE, _targets, load_label_frames, weak_labels
 from selflearn_assets.lib.models.label_eval import (
     _slots_column,
     evaluate_against_gold,
@@ -37,6 +37,7 @@ from selflearn_assets.lib.models.label_model import (
     split_sessions,
     train_label_model,
 )
+from selflearn_assets.lib.models.label_slots import variants
 from selflearn_assets.lib.sql import run_sql
 from selflearn_assets_tests.lib.models.conftest import DAY
 
@@ -140,6 +141,64 @@ def test_weak_labels_on_a_three_turn_session():
     assert out["meant_slots"].to_list() == [[{"name": "genre", "value": "jazz"}], None, None]
 
 
+def test_a_failed_turn_retried_with_the_same_reading_gets_no_weak_intent():
+    # three failed turns each followed by a retry that went well: the retry was read as another intent (its
+    # intent is what the first meant), as the same intent (no evidence either way: no weak intent), and a turn
+    # without an NLU reading; a gold turn keeps its gold
+    t0 = datetime(2026, 1, 1, 10)
+    rows = []
+    for s, (first, retry, gold) in enumerate(
+        [
+            ("qa.factoid", "calendar.query", None),
+            ("qa.factoid", "qa.factoid", None),
+            (None, "alarm.set", None),
+            ("qa.factoid", "qa.factoid", "weather.query"),
+        ]
+    ):
+        for k, intent in enumerate((first, retry)):
+            rows.append(
+                {
+                    "session_id": f"s{s}",
+                    "utterance": f"words {s}",
+                    "nlu_intent": intent,
+                    "nlu_slots": [],
+                    "status": "error" if k == 0 else "success",
+                    "barge_in": False,
+                    "explicit_feedback": None,
+                    "turn_index": k,
+                    "gap_s": None if k == 0 else 4.0,
+                    "ts": t0 + timedelta(minutes=s, seconds=4 * k),
+                    "gold_intent": gold if k == 0 else None,
+                    "gold_goal_start": None,
+                    "gold_goal_success": None,
+                    "gold_slots": None,
+                }
+            )
+    frame = pl.DataFrame(
+        rows,
+        schema_overrides={
+            "explicit_feedback": pl.String,
+            "nlu_intent": pl.String,
+            "gold_intent": pl.String,
+            "gold_goal_start": pl.Boolean,
+            "gold_goal_success": pl.Boolean,
+            "gold_slots": SLOTS_TYPE,
+        },
+    )
+    out = _targets(weak_labels(frame))
+    assert out["followed_by_rephrase"].to_list() == [True, False] * 4
+    assert out["intent_target"].to_list() == [
+        "calendar.query",
+        "calendar.query",
+        None,
+        "qa.factoid",
+        "alarm.set",
+        "alarm.set",
+        "weather.query",
+        "qa.factoid",
+    ]
+
+
 def test_long_sessions_are_windowed_and_split_whole():
     ids = ["a"] * 70 + ["b"] * 3 + ["c"] * 2
     ranges = session_ranges(ids, max_turns=32)
@@ -219,11 +278,17 @@ def test_predict_turn_labels_covers_every_turn(trained, frames, embedder):
     assert (goals["goal_id"] == goals["goal_start"]).all()
     candidates = encode(frames, model.spec, embedder).candidates
     ids = frames["event_id"].to_list()
-    offered = {(ids[r], n, v) for r, n, v in zip(candidates.row, candidates.name, candidates.value, strict=True)}
+    offered = {
+        (ids[r], n, v) for r, n, v in zip(candidates.row, candidates.name, candidates.value, strict=True)
+    }
     pairs = zip(labels["event_id"], labels["slots"], strict=True)
     chosen = [(e, s["name"], s["value"]) for e, slots in pairs for s in slots]
     assert chosen and set(chosen) <= offered  # slots are picked among the turn's candidates ...
-    assert len(chosen) == len({(e, n) for e, n, _ in chosen})  # ... one value per slot name
+    by_name: dict[tuple[str, str], list[str]] = {}
+    for e, n, v in chosen:
+        by_name.setdefault((e, n), []).append(v)
+    values = [vs for vs in by_name.values() if len(vs) > 1]  # ... and never two readings of the same words
+    assert not any(variants(a, b) for vs in values for i, a in enumerate(vs) for b in vs[i + 1 :])
 
 
 def test_evaluate_against_gold_compares_with_the_annotator(trained, frames, embedder):
@@ -320,7 +385,10 @@ def test_slot_threshold_is_tuned_on_validation_and_used(trained, frames, embedde
         for t in (0.2, model.slot_threshold, 0.8)
     }
     assert n_slots[0.2] >= n_slots[model.slot_threshold] >= n_slots[0.8]
-    assert predict_turn_labels(model, frames, embedder)["slots"].list.len().sum() == n_slots[model.slot_threshold]
+    assert (
+        predict_turn_labels(model, frames, embedder)["slots"].list.len().sum()
+        == n_slots[model.slot_threshold]
+    )
 
 
 def test_a_model_of_another_feature_version_is_refused(trained):

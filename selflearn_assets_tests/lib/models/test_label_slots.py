@@ -63,7 +63,9 @@ def test_turn_only_candidates(turns):
     assert set(c[2]) == {("book", "ezra lacroix"), ("book", "ezra lacroix and the door of ember")}
     full = c[2][("book", "ezra lacroix and the door of ember")]
     assert full["from_resolved"] == 1 and full["from_own"] == 0 and full["source_match"] == pytest.approx(0.9)
-    assert full["in_text"] == 0 and 0.5 < full["text_match"] < c[2][("book", "ezra lacroix")]["text_match"] == 1
+    assert (
+        full["in_text"] == 0 and 0.5 < full["text_match"] < c[2][("book", "ezra lacroix")]["text_match"] == 1
+    )
     assert full["source_nlu_conf"] == 0.5
     assert full["name_in_nlu"] == 1 and full["n_words"] == pytest.approx(np.log1p(7) / 2)
 
@@ -81,14 +83,19 @@ def test_contextual_candidates_add_neighbours_within_the_session(turns):
 
 def test_targets_and_choice():
     c = SlotCandidates(
-        row=np.array([0, 0, 0, 2]),
-        name=["artist", "artist", "song", "city"],
-        value=["nina greer", "greer", "silver winter", "paris"],
-        features=np.zeros((4, len(FEATURES)), np.float32),
+        row=np.array([0, 0, 0, 1, 1, 1, 1, 2]),
+        name=["artist", "artist", "song", "place", "place", "place", "place", "city"],
+        value=["nina greer", "greer", "silver winter", "canada", "georgia", "usa", "us", "paris"],
+        features=np.zeros((8, len(FEATURES)), np.float32),
     )
     target, known = candidate_targets(c, [[{"name": "artist", "value": "Nina Greer"}], [], None])
-    assert target.tolist() == [1, 0, 0, 0] and known.tolist() == [True, True, True, False]
-    slots, confidence = choose_slots(c, np.array([0.7, 0.9, 0.4, 0.55]), n_rows=3)
-    # per name the best candidate, kept only at >= 0.5; confidence: the least sure decision of the turn
-    assert slots == [[{"name": "artist", "value": "greer"}], [], [{"name": "city", "value": "paris"}]]
-    assert confidence == pytest.approx([0.6, 1.0, 0.55])
+    assert target.tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert known.tolist() == [True, True, True, True, True, True, True, False]
+    p = np.array([0.7, 0.9, 0.4, 0.8, 0.6, 0.52, 0.75, 0.55])
+    slots, confidence = choose_slots(c, p, n_rows=3)
+    # kept at >= 0.5, best first; "nina greer" is a variant of "greer" (a shared word), "usa" of "us" (spelt
+    # alike): only the better of each goes; "canada", "georgia" and "us" are three places of one turn
+    place = [{"name": "place", "value": v} for v in ("canada", "georgia", "us")]
+    assert slots == [[{"name": "artist", "value": "greer"}], place, [{"name": "city", "value": "paris"}]]
+    # confidence: the least sure decision of the turn
+    assert confidence == pytest.approx([0.6, 0.52, 0.55])
